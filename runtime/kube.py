@@ -1,0 +1,74 @@
+"""Connecting to the cluster, with errors a user can act on.
+
+Every module that talks to the API server gets its client here so that a missing
+kubeconfig or an unreachable cluster is always reported the same way.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Any
+
+from runtime.errors import ClusterUnreachableError, KubeApiError, KubeConfigError
+
+DEFAULT_NAMESPACE = "speckit-pods"
+
+
+@dataclasses.dataclass(frozen=True)
+class Kube:
+    """The API groups this tool uses, bound to one cluster and namespace."""
+
+    core: Any  # kubernetes.client.CoreV1Api
+    namespace: str
+
+
+def connect(namespace: str | None = None, context: str | None = None) -> Kube:
+    """Load kubeconfig (or in-cluster config) and check the API server answers.
+
+    Raises:
+        KubeConfigError: no kubeconfig file and not running in a cluster.
+        ClusterUnreachableError: the API server does not answer.
+    """
+    from kubernetes import client, config
+    from kubernetes.config.config_exception import ConfigException
+
+    try:
+        if "KUBERNETES_SERVICE_HOST" in os.environ and not os.environ.get("KUBECONFIG"):
+            config.load_incluster_config()
+        else:
+            config.load_kube_config(context=context)
+    except (ConfigException, FileNotFoundError, TypeError) as err:
+        path = os.environ.get("KUBECONFIG", "~/.kube/config")
+        raise KubeConfigError(
+            f"no usable kubeconfig ({path}): {err}",
+            hint="set KUBECONFIG or run `kind export kubeconfig`",
+        ) from err
+    api_client = client.ApiClient()
+    api_client.configuration.retries = 1
+    core = client.CoreV1Api(api_client)
+    try:
+        client.VersionApi(api_client).get_code(_request_timeout=10)
+    except Exception as err:  # urllib3 raises many types; all mean "unreachable"
+        host = api_client.configuration.host
+        raise ClusterUnreachableError(
+            f"cannot reach the Kubernetes API at {host}: {type(err).__name__}",
+            hint="is the cluster running? check `kubectl cluster-info`",
+        ) from err
+    return Kube(core=core, namespace=namespace or os.environ.get("SPECKIT_PODS_NAMESPACE") or DEFAULT_NAMESPACE)
+
+
+def api_error(err: Exception, action: str) -> KubeApiError:
+    """Turn a kubernetes ``ApiException`` into a one-line error."""
+    status = getattr(err, "status", "?")
+    reason = getattr(err, "reason", "") or type(err).__name__
+    body = getattr(err, "body", "") or ""
+    message = ""
+    if body:
+        import json
+
+        try:
+            message = json.loads(body).get("message", "")
+        except (ValueError, AttributeError):
+            message = ""
+    return KubeApiError(f"{action} failed: HTTP {status} {reason}. {message}".strip())

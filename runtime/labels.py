@@ -1,0 +1,28 @@
+"""Label and annotation keys put on every object the tool creates.
+
+Labels select (``kubectl get pods -l speckit-pods.dev/task=T012``); annotations
+carry values that are not valid label values (repo URL, branch names).
+"""
+
+from __future__ import annotations
+
+TOOL_NAME = "speckit-pods"
+DOMAIN = "speckit-pods.dev"
+
+# labels
+MANAGED_BY = "app.kubernetes.io/managed-by"  # always TOOL_NAME
+COMPONENT = "app.kubernetes.io/component"  # "agent"
+TASK = f"{DOMAIN}/task"  # the task ID, e.g. "T012"
+FEATURE = f"{DOMAIN}/feature"  # the feature dir name, sanitised, e.g. "001-photo-albums"
+RUN = f"{DOMAIN}/run"  # one id per spawn
+
+# annotations
+REPO = f"{DOMAIN}/repo"
+BRANCH = f"{DOMAIN}/branch"
+BASE = f"{DOMAIN}/base"
+TASK_TITLE = f"{DOMAIN}/title"
+CLEANUP = f"{DOMAIN}/cleanup"  # always | on-success | never
+EXPIRES_AT = f"{DOMAIN}/expires-at"  # RFC 3339; kept pods are swept after this
+TASKS_FILE = f"{DOMAIN}/tasks-file"  # local path of tasks.md, informational
+
+SELECTOR = f"{MANAGED_BY}={TOOL_NAME}"

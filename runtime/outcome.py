@@ -1,0 +1,109 @@
+"""How an agent run ended: the statuses, their exit codes and the result line.
+
+This module is the contract between the agent pod (``runtime.agent``) and the
+developer's side (``tail-logs.sh``, the dispatcher).  It uses the standard library
+only because it also runs inside the agent image.
+
+The pod prints exactly one result line as its last line of output::
+
+    SPECKIT_POD_RESULT {"task": "T012", "status": "succeeded", ...}
+
+and exits with the status's exit code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+from typing import Any
+
+RESULT_PREFIX = "SPECKIT_POD_RESULT "
+
+
+class Status(enum.StrEnum):
+    """Final state of one agent run."""
+
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"  # the agent or the LLM failed (error event, rejected permission)
+    NO_CHANGES = "no-changes"  # the agent finished but changed nothing
+    STALLED = "stalled"  # no output for the watchdog period
+    TIMEOUT = "timeout"  # the run's deadline passed
+    KILLED = "killed"  # SIGTERM from outside (pod deleted, node drained)
+    GIT_AUTH_FAILED = "git-auth-failed"  # the git server refused our credentials
+    REPO_NOT_FOUND = "repo-not-found"  # the repository or base branch does not exist
+    PUSH_REJECTED = "push-rejected"  # the push failed after retries
+    UNKNOWN = "unknown"  # the pod ended without a result line and no known reason
+
+    @property
+    def exit_code(self) -> int:
+        """Exit code used by the pod and by ``tail-logs.sh`` for this status."""
+        return EXIT_CODES[self]
+
+    @property
+    def ok(self) -> bool:
+        """Whether this status counts as success."""
+        return self is Status.SUCCEEDED
+
+
+EXIT_CODES: dict[Status, int] = {
+    Status.SUCCEEDED: 0,
+    Status.FAILED: 1,
+    Status.NO_CHANGES: 3,
+    Status.STALLED: 4,
+    Status.KILLED: 5,
+    Status.GIT_AUTH_FAILED: 6,
+    Status.REPO_NOT_FOUND: 7,
+    Status.PUSH_REJECTED: 8,
+    Status.UNKNOWN: 9,
+    Status.TIMEOUT: 124,
+}
+
+
+def status_for_exit_code(code: int) -> Status | None:
+    """Map a container exit code back to a status, if it is one of ours."""
+    for status, value in EXIT_CODES.items():
+        if value == code:
+            return status
+    return None
+
+
+@dataclasses.dataclass(frozen=True)
+class Result:
+    """The machine-readable summary of one agent run."""
+
+    task: str
+    status: Status
+    branch: str = ""
+    commit: str = ""
+    files_changed: tuple[str, ...] = ()
+    duration_s: float = 0.0
+    reason: str = ""
+
+    def to_line(self) -> str:
+        """Render the single result line the pod prints last."""
+        payload: dict[str, Any] = dataclasses.asdict(self)
+        payload["status"] = self.status.value
+        payload["files_changed"] = list(self.files_changed)
+        payload["duration_s"] = round(self.duration_s, 1)
+        return RESULT_PREFIX + json.dumps(payload, sort_keys=True, ensure_ascii=False)
+
+    @classmethod
+    def from_line(cls, line: str) -> Result | None:
+        """Parse a result line; ``None`` when the line is not one."""
+        text = line.strip()
+        if not text.startswith(RESULT_PREFIX.strip()):
+            return None
+        try:
+            data = json.loads(text[len(RESULT_PREFIX.strip()) :])
+            return cls(
+                task=str(data["task"]),
+                status=Status(data["status"]),
+                branch=str(data.get("branch", "")),
+                commit=str(data.get("commit", "")),
+                files_changed=tuple(str(f) for f in data.get("files_changed", [])),
+                duration_s=float(data.get("duration_s", 0.0)),
+                reason=str(data.get("reason", "")),
+            )
+        except (ValueError, KeyError, TypeError):
+            return None
