@@ -95,3 +95,15 @@ class InvalidInputError(SpeckitPodsError):
     """A value given on the command line is invalid (repo URL, branch, name)."""
 
     exit_code = 26
+
+
+class StillRunningError(SpeckitPodsError):
+    """The pod has not ended yet (``logs --no-follow``, or ``--timeout`` passed)."""
+
+    exit_code = 27
+
+
+class DependencyCycleError(TaskParseError):
+    """Pending tasks of tasks.md depend on each other in a cycle (``dispatch``)."""
+
+    exit_code = 15

@@ -35,9 +35,9 @@ def connect(namespace: str | None = None, context: str | None = None) -> Kube:
 
     try:
         if "KUBERNETES_SERVICE_HOST" in os.environ and not os.environ.get("KUBECONFIG"):
-            config.load_incluster_config()
+            config.load_incluster_config()  # type: ignore[no-untyped-call]
         else:
-            config.load_kube_config(context=context)
+            config.load_kube_config(context=context)  # type: ignore[no-untyped-call]
     except (ConfigException, FileNotFoundError, TypeError) as err:
         path = os.environ.get("KUBECONFIG", "~/.kube/config")
         raise KubeConfigError(
@@ -55,7 +55,10 @@ def connect(namespace: str | None = None, context: str | None = None) -> Kube:
             f"cannot reach the Kubernetes API at {host}: {type(err).__name__}",
             hint="is the cluster running? check `kubectl cluster-info`",
         ) from err
-    return Kube(core=core, namespace=namespace or os.environ.get("SPECKIT_PODS_NAMESPACE") or DEFAULT_NAMESPACE)
+    return Kube(
+        core=core,
+        namespace=namespace or os.environ.get("SPECKIT_PODS_NAMESPACE") or DEFAULT_NAMESPACE,
+    )
 
 
 def api_error(err: Exception, action: str) -> KubeApiError:

@@ -11,6 +11,7 @@ import importlib
 import logging
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from runtime import __version__
 from runtime.errors import SpeckitPodsError
@@ -19,9 +20,17 @@ from runtime.errors import SpeckitPodsError
 COMMANDS = ("tasks_cmd", "spawn_cmd", "logs_cmd", "status_cmd", "dispatch_cmd")
 
 
+class OneLineErrorParser(argparse.ArgumentParser):
+    """Report usage errors as one ``ERROR:`` line (exit 2), as the scripts promise."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print ``ERROR: <message>. Use --help.`` to stderr and exit 2."""
+        self.exit(2, f"ERROR: {message}. Use --help.\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the top-level parser with every available sub-command."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineErrorParser(
         prog="speckit-pods",
         description="Run spec-kit [ASYNC] tasks as OpenCode agents in Kubernetes pods.",
     )
