@@ -1,0 +1,174 @@
+"""``status``: one row per agent pod: task, feature, state, age, result, branch.
+
+Expired kept pods are deleted first (the TTL sweep).  ``--json`` prints one JSON
+array with stable snake_case keys::
+
+    [{"task": "T012", "feature": "001-x", "pod": "...", "phase": "Succeeded",
+      "state": "terminated (exit 0)", "age_s": 300, "elapsed_s": 42,
+      "branch": "...", "result": "succeeded", "reason": "...", "expires_at": "..."}]
+
+``result`` and ``reason`` are empty while the pod runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import json
+import sys
+from typing import Any
+
+from runtime import labels
+from runtime.cleanup import parse_rfc3339, sweep_expired
+from runtime.completion import Pod, agent_status, classify, is_finished, terminated
+from runtime.errors import SpeckitPodsError
+from runtime.logs import ClusterLogs
+from runtime.outcome import Result
+from runtime.podwatch import ClusterPods, StuckPolicy, diagnose
+
+TAIL_LINES = 5
+COLUMNS = ("task", "feature", "state", "age", "elapsed", "result", "branch", "pod")
+
+
+@dataclasses.dataclass(frozen=True)
+class Row:
+    """What ``status`` shows about one pod."""
+
+    task: str
+    feature: str
+    pod: str
+    phase: str
+    state: str
+    age_s: int | None
+    elapsed_s: int | None
+    branch: str
+    result: str
+    reason: str
+    expires_at: str
+
+
+def register(sub: Any) -> None:
+    """Add the ``status`` sub-command."""
+    parser = sub.add_parser("status", help="list agent pods and how they ended")
+    parser.add_argument("--namespace", "-n", help="namespace (default $SPECKIT_PODS_NAMESPACE)")
+    parser.add_argument("--context", help="kubeconfig context")
+    parser.add_argument("--feature", metavar="NAME", help="only pods of this feature")
+    parser.add_argument("--json", action="store_true", help="print one JSON array")
+    parser.set_defaults(func=run)
+
+
+def _meta(pod: Pod, *keys: str) -> str:
+    node: Any = pod.get("metadata") or {}
+    for key in keys:
+        node = (node or {}).get(key)
+    return str(node or "")
+
+
+def _seconds(start: str, end: datetime.datetime | None) -> int | None:
+    begin = parse_rfc3339(start) if start else None
+    return None if begin is None or end is None else max(0, int((end - begin).total_seconds()))
+
+
+def _state(pod: Pod) -> str:
+    end = terminated(pod)
+    if end is not None:
+        why = f", {end['reason']}" if end.get("reason") else ""
+        return f"terminated (exit {end.get('exitCode', '?')}{why})"
+    container = agent_status(pod).get("state") or {}
+    if container.get("running"):
+        return "running"
+    diagnosis = diagnose(pod, [], StuckPolicy())
+    if diagnosis is not None:
+        return diagnosis.message
+    waiting = (container.get("waiting") or {}).get("reason")
+    return str(waiting or (pod.get("status") or {}).get("reason") or "pending").lower()
+
+
+def make_row(pod: Pod, logs: ClusterLogs, now: datetime.datetime) -> Row:
+    """Describe one pod; reads the last log lines only when it has ended."""
+    status = pod.get("status") or {}
+    name = _meta(pod, "name")
+    result, reason, finished_at = "", "", now
+    if is_finished(pod):
+        tail = logs.tail(name, TAIL_LINES)
+        line = next((r for r in map(Result.from_line, reversed(tail)) if r), None)
+        outcome = classify(pod, line, last_lines=tail)
+        result, reason = outcome.status.value, outcome.reason
+        finished_at = parse_rfc3339(str((terminated(pod) or {}).get("finishedAt") or "")) or now
+    return Row(
+        task=_meta(pod, "labels", labels.TASK),
+        feature=_meta(pod, "labels", labels.FEATURE),
+        pod=name,
+        phase=str(status.get("phase") or "Unknown"),
+        state=_state(pod),
+        age_s=_seconds(_meta(pod, "creationTimestamp"), now),
+        elapsed_s=_seconds(str(status.get("startTime") or ""), finished_at),
+        branch=_meta(pod, "annotations", labels.BRANCH),
+        result=result,
+        reason=reason,
+        expires_at=_meta(pod, "annotations", labels.EXPIRES_AT),
+    )
+
+
+def human_duration(seconds: int | None) -> str:
+    """Format like kubectl: ``42s``, ``3m12s``, ``2h5m``, ``4d3h``."""
+    if seconds is None:
+        return "-"
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d{hours}h"
+    if hours:
+        return f"{hours}h{minutes}m"
+    return f"{minutes}m{secs}s" if minutes else f"{secs}s"
+
+
+def render_table(rows: list[Row]) -> str:
+    """Render rows as aligned columns with a header."""
+    cells = [[c.upper() for c in COLUMNS]]
+    for row in rows:
+        values = dataclasses.asdict(row)
+        values["age"], values["elapsed"] = human_duration(row.age_s), human_duration(row.elapsed_s)
+        cells.append([str(values[c] or "-") for c in COLUMNS])
+    widths = [max(len(line[i]) for line in cells) for i in range(len(COLUMNS))]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
+        for line in cells
+    )
+
+
+def run(
+    args: argparse.Namespace,
+    pods: ClusterPods | None = None,
+    logs: ClusterLogs | None = None,
+    now: datetime.datetime | None = None,
+) -> int:
+    """List the agent pods; return 0 (cluster errors raise)."""
+    if pods is None or logs is None:
+        from runtime.kube import connect
+
+        kube = connect(args.namespace, args.context)
+        pods, logs = ClusterPods(kube), ClusterLogs(kube)
+    moment = now or datetime.datetime.now(datetime.UTC)
+    try:
+        sweep_expired(pods, now=moment)
+    except SpeckitPodsError as err:
+        print(f"WARNING: could not sweep expired pods: {err.message}", file=sys.stderr)
+    selector = labels.SELECTOR
+    if args.feature:
+        from runtime.names import label_value
+
+        selector += f",{labels.FEATURE}={label_value(args.feature)}"
+    rows = sorted(
+        (make_row(pod, logs, moment) for pod in pods.select(selector)),
+        key=lambda r: (r.feature, r.task, -(r.age_s or 0)),
+    )
+    if args.json:
+        print(json.dumps([dataclasses.asdict(row) for row in rows], ensure_ascii=False))
+    elif rows:
+        print(render_table(rows))
+    else:
+        print(f"INFO: no agent pods in namespace {pods.namespace}", file=sys.stderr)
+    return 0

@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+import sh
+
+SCRIPT = Path(__file__).resolve().parents[3] / "scripts" / "tail-logs.sh"
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> sh.RunningCommand:
+    bash = sh.Command("bash")
+    return bash(
+        str(SCRIPT),
+        *args,
+        _ok_code=list(range(256)),
+        _env=env or dict(os.environ),
+        _timeout=60,
+        _return_cmd=True,
+    )
+
+
+def test_help_has_examples_and_exit_codes() -> None:
+    result = run("--help")
+    assert result.exit_code == 0
+    assert "EXAMPLES:" in result and "tail-logs.sh --task T012" in result
+    assert "27 not ended yet" in result
+    assert result.stderr == b""
+
+
+def test_help_wins_anywhere_on_the_line() -> None:
+    assert run("--task", "T012", "-h").exit_code == 0
+
+
+@pytest.mark.parametrize("flag", ["--bogus", "-x", "--bogus=1"])
+def test_unknown_option_exits_2_with_the_house_message(flag: str) -> None:
+    result = run("--task", "T012", flag)
+    assert result.exit_code == 2
+    name = flag.split("=")[0]
+    assert result.stderr.decode() == f"ERROR: Unknown option '{name}'. Use --help.\n"
+    assert result.stdout == b""
+
+
+def test_option_without_value_exits_2() -> None:
+    result = run("--timeout")
+    assert result.exit_code == 2 and "needs a value" in result.stderr.decode()
+
+
+def fake_python(tmp_path: Path) -> Path:
+    # stands in for the interpreter: prints what the script exec'd, proves the contract
+    path = tmp_path / "python"
+    path.write_text('#!/usr/bin/env bash\nprintf "%s\\n" "PYTHONPATH=$PYTHONPATH" "$@"\nexit 7\n')
+    path.chmod(path.stat().st_mode | stat.S_IEXEC)
+    return path
+
+
+def test_execs_runtime_logs_with_all_arguments(tmp_path: Path) -> None:
+    env = {**os.environ, "SPECKIT_PODS_PYTHON": str(fake_python(tmp_path)), "PYTHONPATH": "/x"}
+    result = run("--task", "T012", "--timeout=10m", "--no-color", env=env)
+    assert result.exit_code == 7  # the exit code of python passes through exec
+    lines = str(result).splitlines()
+    repo = str(SCRIPT.parents[1])
+    assert lines == [
+        f"PYTHONPATH={repo}:/x",
+        "-m",
+        "runtime",
+        "logs",
+        "--task",
+        "T012",
+        "--timeout=10m",
+        "--no-color",
+    ]
+
+
+def test_usage_errors_from_python_exit_2() -> None:
+    result = run("--no-color")  # no pod, no --task, no --all
+    assert result.exit_code == 2
+    assert "give exactly one of" in result.stderr.decode()
