@@ -1,0 +1,52 @@
+"""Developer sessions: ``nox`` runs lint, unit and e2e; see README.md."""
+
+from __future__ import annotations
+
+import os
+
+import nox
+
+nox.options.sessions = ["lint", "unit", "e2e"]
+nox.options.reuse_existing_virtualenvs = True
+nox.options.error_on_missing_interpreters = True
+
+SCRIPTS = ["scripts/spawn-pod.sh", "scripts/tail-logs.sh", "scripts/lib/common.sh"]
+
+
+def _shell_files() -> list[str]:
+    found = [p for p in SCRIPTS if os.path.exists(p)]
+    for root in ("hack", "docker", "scripts", "examples"):
+        for dirpath, _dirs, files in os.walk(root):
+            found += [os.path.join(dirpath, f) for f in files if f.endswith(".sh")]
+    return sorted(set(found))
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """Ruff, mypy --strict and shellcheck."""
+    session.install("-e", ".[test]", "ruff", "mypy", "types-PyYAML", "nox")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+    session.run("mypy")
+    session.run("shellcheck", "-x", *_shell_files(), external=True)
+
+
+@nox.session
+def unit(session: nox.Session) -> None:
+    """Unit tests: no cluster, no network; runs the real opencode binary where marked."""
+    session.install("-e", ".[test]")
+    session.run("pytest", "tests/unit", *session.posargs)
+
+
+@nox.session(default=False)
+def images(session: nox.Session) -> None:
+    """Build every image the e2e needs, offline (docker, base, kind node, gitea, agent)."""
+    session.run("bash", "hack/bootstrap/all.sh", *session.posargs, external=True)
+
+
+@nox.session
+def e2e(session: nox.Session) -> None:
+    """Real kind cluster + Gitea + agent pods running the real opencode binary."""
+    session.install("-e", ".[test]")
+    session.run("bash", "hack/bootstrap/all.sh", external=True)
+    session.run("pytest", "tests/e2e", "-p", "no:cacheprovider", *session.posargs)
