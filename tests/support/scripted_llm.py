@@ -1,0 +1,336 @@
+"""A scripted, OpenAI-compatible chat-completions server for tests.
+
+``opencode run`` talks to it as a custom provider (``@ai-sdk/openai-compatible``).
+The server is stateless: it picks the script from a marker in the task prompt and the
+turn from the number of assistant messages already in the request, so any number of
+agent pods can share one server.
+
+Marker syntax (anywhere in a ``user`` message, no whitespace inside)::
+
+    scripted:<script>[,<key>=<value>]...
+
+Values are percent-decoded (``%20`` is a space, ``%0A`` a newline, ``%2C`` a comma).
+Scripts:
+
+``write``             write ``path`` with ``content``, ``cat`` it with bash, answer text.
+``noop``              answer text only (the run ends with no changes).
+``error500``          HTTP 500 on every request (opencode retries for ~80 s, then fails).
+``error400``          HTTP 400 on every request (opencode fails within seconds).
+``garbage``           HTTP 200 with a body that is not SSE.
+``silence``           accept the request and never answer.
+``loop``              an endless series of bash tool calls.
+``write-then-stall``  write ``path`` like ``write``, then never answer again.
+
+For ``write`` and ``write-then-stall`` the defaults derive from the first task ID
+(``T\\d+``) in the prompt: ``path=scripted/<id>.txt``,
+``content=<id> written by scripted:write\\n`` (see :func:`write_target`).
+
+Run standalone: ``python -m tests.support.scripted_llm --host 0.0.0.0 --port 8089``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import re
+import sys
+import threading
+import time
+import urllib.parse
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+MARKER_RE = re.compile(r"scripted:(?P<script>[a-z0-9-]+)(?P<args>(?:,[A-Za-z_]+=[^\s,]*)*)")
+TASK_ID_RE = re.compile(r"\bT\d{3,}\b")
+SCRIPTS = (
+    "write",
+    "noop",
+    "error500",
+    "error400",
+    "garbage",
+    "silence",
+    "loop",
+    "write-then-stall",
+)
+SILENCE_SECONDS = 3600.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Marker:
+    """The script a prompt asks for, with its parameters."""
+
+    script: str
+    params: dict[str, str]
+    task_id: str = ""
+
+
+PROVIDER_ID = "scripted"
+MODEL = f"{PROVIDER_ID}/scripted"
+
+
+def opencode_config(base_url: str = "{env:SCRIPTED_LLM_URL}") -> dict[str, Any]:
+    """opencode config keys that make this server the only provider and model.
+
+    Merge it into a config file, or pass it as ``OPENCODE_CONFIG_CONTENT``.
+    """
+    model = {"name": "scripted", "tool_call": True, "limit": {"context": 100000, "output": 4096}}
+    provider = {
+        "npm": "@ai-sdk/openai-compatible",
+        "name": "Scripted test LLM",
+        "options": {"baseURL": base_url, "apiKey": "scripted"},
+        "models": {"scripted": model},
+    }
+    return {
+        "enabled_providers": [PROVIDER_ID],
+        "model": MODEL,
+        "small_model": MODEL,
+        "provider": {PROVIDER_ID: provider},
+    }
+
+
+def parse_marker(text: str) -> Marker | None:
+    """Find the first ``scripted:`` marker in ``text``."""
+    match = MARKER_RE.search(text)
+    if match is None:
+        return None
+    params: dict[str, str] = {}
+    for pair in filter(None, match.group("args").split(",")):
+        key, _, value = pair.partition("=")
+        params[key] = urllib.parse.unquote(value)
+    task = TASK_ID_RE.search(text)
+    return Marker(match.group("script"), params, task.group(0) if task else "")
+
+
+def write_target(marker: Marker) -> tuple[str, str]:
+    """The ``(path, content)`` the ``write`` scripts create for ``marker``."""
+    stem = marker.task_id or "out"
+    path = marker.params.get("path", f"scripted/{stem}.txt")
+    content = marker.params.get("content", f"{stem} written by scripted:write\n")
+    return path, content
+
+
+@dataclasses.dataclass(frozen=True)
+class Reply:
+    """One answer: an HTTP status and either SSE chunks or a raw body."""
+
+    status: int = 200
+    chunks: tuple[dict[str, Any], ...] = ()
+    raw: bytes | None = None
+    hang: bool = False
+
+
+def _chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-scripted",
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": "scripted",
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+    }
+
+
+def _usage() -> dict[str, Any]:
+    usage = {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}
+    return {**_chunk({}), "choices": [], "usage": usage}
+
+
+def text_reply(text: str) -> Reply:
+    """A final text answer (finish reason ``stop``)."""
+    chunks = (_chunk({"role": "assistant", "content": text}), _chunk({}, "stop"), _usage())
+    return Reply(chunks=chunks)
+
+
+def tool_reply(name: str, arguments: dict[str, Any], call_id: str) -> Reply:
+    """A single tool call (finish reason ``tool_calls``)."""
+    call = {
+        "index": 0,
+        "id": call_id,
+        "type": "function",
+        "function": {"name": name, "arguments": json.dumps(arguments)},
+    }
+    chunks = (
+        _chunk({"role": "assistant", "tool_calls": [call]}),
+        _chunk({}, "tool_calls"),
+        _usage(),
+    )
+    return Reply(chunks=chunks)
+
+
+def plan(marker: Marker | None, turn: int) -> Reply:
+    """The reply for ``turn`` (0-based) of the script ``marker`` asks for."""
+    if marker is None:
+        return text_reply("No scripted: marker in the prompt; nothing to do.")
+    script = marker.script
+    if script == "error500":
+        return Reply(status=500, raw=b'{"error":{"message":"scripted internal error"}}')
+    if script == "error400":
+        return Reply(status=400, raw=b'{"error":{"message":"scripted bad request"}}')
+    if script == "garbage":
+        return Reply(raw=b"this is not a server-sent event stream\n")
+    if script == "silence" or (script == "write-then-stall" and turn > 0):
+        return Reply(hang=True)
+    if script == "loop":
+        return tool_reply(
+            "bash", {"command": f"echo loop {turn}", "description": "loop"}, f"c{turn}"
+        )
+    if script in ("write", "write-then-stall"):
+        return _write_turn(marker, turn)
+    if script == "noop":
+        return text_reply("Nothing needs to change.")
+    return text_reply(f"Unknown script {script!r}; known: {', '.join(SCRIPTS)}.")
+
+
+def _write_turn(marker: Marker, turn: int) -> Reply:
+    path, content = write_target(marker)
+    if turn == 0:
+        return tool_reply("write", {"filePath": path, "content": content}, "c0")
+    if turn == 1:
+        return tool_reply("bash", {"command": f"cat {path}", "description": "show file"}, "c1")
+    return text_reply(f"Wrote {path}.")
+
+
+def _message_text(message: dict[str, Any]) -> str:
+    content = message.get("content")
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "\n".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
+    return ""
+
+
+@dataclasses.dataclass(frozen=True)
+class LoggedRequest:
+    """What the server saw, for assertions."""
+
+    script: str
+    turn: int
+    system: str
+    body: dict[str, Any]
+
+
+def classify(body: dict[str, Any]) -> tuple[Marker | None, int, str]:
+    """Marker, turn (assistant messages so far) and system prompt of a request."""
+    messages = [m for m in body.get("messages", []) if isinstance(m, dict)]
+    user_text = "\n".join(_message_text(m) for m in messages if m.get("role") == "user")
+    system = "\n".join(_message_text(m) for m in messages if m.get("role") == "system")
+    turn = sum(1 for m in messages if m.get("role") == "assistant")
+    return parse_marker(user_text), turn, system
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: ScriptedLLMServer
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        """Silence the default per-request stderr log."""
+
+    def do_POST(self) -> None:  # noqa: N802
+        length = int(self.headers.get("Content-Length", "0"))
+        try:
+            body = json.loads(self.rfile.read(length) or b"{}")
+        except json.JSONDecodeError:
+            self._send(400, b'{"error":{"message":"invalid JSON"}}', "application/json")
+            return
+        if not self.path.rstrip("/").endswith("/chat/completions"):
+            self._send(404, b'{"error":{"message":"not found"}}', "application/json")
+            return
+        marker, turn, system = classify(body)
+        self.server.record(LoggedRequest(marker.script if marker else "", turn, system, body))
+        self._answer(plan(marker, turn))
+
+    def _answer(self, reply: Reply) -> None:
+        if reply.hang:
+            self.server.stopping.wait(SILENCE_SECONDS)
+            self.close_connection = True
+            return
+        if reply.raw is not None:
+            kind = "application/json" if reply.status != 200 else "text/plain"
+            self._send(reply.status, reply.raw, kind)
+            return
+        self._send(reply.status, b"".join(_sse(reply.chunks)), "text/event-stream")
+
+    def _send(self, status: int, payload: bytes, content_type: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+        self.wfile.flush()
+
+
+def _sse(chunks: tuple[dict[str, Any], ...]) -> Iterator[bytes]:
+    for chunk in chunks:
+        yield f"data: {json.dumps(chunk)}\n\n".encode()
+    yield b"data: [DONE]\n\n"
+
+
+class ScriptedLLMServer(ThreadingHTTPServer):
+    """The HTTP server; ``requests`` logs every chat-completion request."""
+
+    daemon_threads = True
+
+    def __init__(self, host: str, port: int) -> None:
+        super().__init__((host, port), _Handler)
+        self.requests: list[LoggedRequest] = []
+        self.stopping = threading.Event()
+        self._lock = threading.Lock()
+
+    @property
+    def url(self) -> str:
+        """Base URL for the provider's ``baseURL`` (ends in ``/v1``)."""
+        host, port = self.server_address[:2]
+        text = host.decode() if isinstance(host, bytes) else host
+        shown = "127.0.0.1" if text in ("0.0.0.0", "") else text
+        return f"http://{shown}:{port}/v1"
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Ignore clients that hang up (opencode killed mid-request); report the rest."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+    def record(self, request: LoggedRequest) -> None:
+        """Append to the request log (thread-safe)."""
+        with self._lock:
+            self.requests.append(request)
+
+    def requests_for(self, script: str) -> list[LoggedRequest]:
+        """The logged requests of one script."""
+        with self._lock:
+            return [r for r in self.requests if r.script == script]
+
+    def stop(self) -> None:
+        """Release hanging requests, stop serving and close the socket."""
+        self.stopping.set()
+        self.shutdown()
+        self.server_close()
+
+
+def start(host: str = "127.0.0.1", port: int = 0) -> ScriptedLLMServer:
+    """Start the server in a daemon thread; ``port=0`` picks a free port."""
+    server = ScriptedLLMServer(host, port)
+    threading.Thread(target=server.serve_forever, name="scripted-llm", daemon=True).start()
+    return server
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI: serve until interrupted."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8089, help="port (default 8089, 0 = any)")
+    args = parser.parse_args(argv)
+    server = ScriptedLLMServer(args.host, args.port)
+    print(f"scripted LLM listening on {args.host}:{server.server_address[1]}", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        server.stopping.set()
+        server.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,187 @@
+"""End-to-end runs of ``python3 -m runtime.agent`` with the REAL opencode binary.
+
+The LLM is the scripted server, the remote a bare repository behind
+``git http-backend`` with token auth; no docker, no cluster.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+
+import pytest
+
+from runtime.outcome import Status
+from tests.support.scripted_llm import parse_marker, write_target
+from tests.unit.agent.harness import Harness, LineReader, finished
+
+pytestmark = pytest.mark.opencode
+
+
+def prompt_for(marker: str, task: str = "T012") -> str:
+    return f"# Task {task}: Implement {task}\n\nRaw task line: - [ ] {task} [ASYNC] {marker}\n"
+
+
+def test_write_script_lands_on_the_task_branch(harness: Harness) -> None:
+    marker = "scripted:write,path=src/greeting.txt,content=hello%20world%0A"
+    run = harness.run(prompt_for(marker), REQUESTED_BY="Dev One <dev@example.com>")
+
+    assert run.result.status is Status.SUCCEEDED, run.output
+    assert run.returncode == 0
+    assert run.result.files_changed == ("src/greeting.txt",)
+    assert harness.remote_file("speckit/t012", "src/greeting.txt") == "hello world\n"
+    message = harness.git("log", "-1", "--format=%B", "speckit/t012")
+    assert message.startswith("T012: Implement T012\n")
+    assert "Co-authored-by: Dev One <dev@example.com>" in message
+    assert harness.git("rev-parse", "speckit/t012").strip() == run.result.commit
+    assert "[tool] write src/greeting.txt" in run.output
+    assert "[step] finish reason=stop" in run.output
+
+
+def test_token_stays_out_of_output_config_and_argv(harness: Harness) -> None:
+    run = harness.run(prompt_for("scripted:write"))
+
+    assert run.result.status is Status.SUCCEEDED, run.output
+    path, content = write_target(parse_marker(prompt_for("scripted:write")) or pytest.fail())
+    assert harness.remote_file("speckit/t012", path) == content
+    clone_config = (harness.tmp / "workspace" / "repo" / ".git" / "config").read_text()
+    assert harness.token not in clone_config
+    assert harness.server.url in clone_config  # plain URL, no user info
+    home_files = [p for p in (harness.tmp / "home").rglob("*") if p.is_file()]
+    assert not [p for p in home_files if harness.token.encode() in p.read_bytes()]
+    assert harness.token not in run.output
+    assert any(h.startswith("Basic ") for h in harness.server.auth_headers)
+
+
+def test_context_files_are_placed_but_never_committed(harness: Harness) -> None:
+    run = harness.run(prompt_for("scripted:write"))
+
+    clone = harness.tmp / "workspace" / "repo"
+    assert (clone / ".speckit-pods/context/contracts/api.yaml").read_text() == "a: 1\n"
+    tree = harness.git("ls-tree", "-r", "--name-only", "speckit/t012").split()
+    assert sorted(tree) == ["README.md", "scripted/T012.txt", "src/app.py"], run.output
+
+
+def test_noop_reports_no_changes(harness: Harness) -> None:
+    run = harness.run(prompt_for("scripted:noop"))
+
+    assert run.result.status is Status.NO_CHANGES, run.output
+    assert run.returncode == 3
+    assert "speckit/t012" not in harness.remote_branches()
+
+
+def test_http_400_fails_fast(harness: Harness) -> None:
+    run = harness.run(prompt_for("scripted:error400"))
+
+    assert run.result.status is Status.FAILED, run.output
+    assert "opencode reported an error" in run.result.reason
+    assert run.returncode == 1
+
+
+@pytest.mark.timeout(240)
+def test_http_500_fails_after_opencode_gives_up(harness: Harness) -> None:
+    # opencode retries silently for ~80 s (backoff up to 34 s): the watchdog must outlast it.
+    run = harness.run(prompt_for("scripted:error500"), timeout=200, AGENT_STALL_SECONDS="150")
+
+    assert run.result.status is Status.FAILED, run.output
+    assert "500" in run.result.reason
+
+
+@pytest.mark.parametrize("script", ["silence", "garbage"])
+def test_no_output_is_stalled(harness: Harness, script: str) -> None:
+    run = harness.run(prompt_for(f"scripted:{script}"), AGENT_STALL_SECONDS="6")
+
+    assert run.result.status is Status.STALLED, run.output
+    assert run.returncode == 4
+    assert run.result.duration_s < 60
+
+
+def test_deadline_times_out_and_pushes_wip(harness: Harness) -> None:
+    run = harness.run(
+        prompt_for("scripted:write-then-stall"), AGENT_DEADLINE_SECONDS="20", timeout=90
+    )
+
+    assert run.result.status is Status.TIMEOUT, run.output
+    assert run.returncode == 124
+    assert harness.remote_file("speckit/t012", "scripted/T012.txt").startswith("T012 written")
+    subject = harness.git("log", "-1", "--format=%s", "speckit/t012").strip()
+    assert subject == "WIP T012: Implement T012"
+    assert "WIP commit pushed to speckit/t012" in run.result.reason
+
+
+def test_sigterm_stops_commits_wip_and_reports_killed(harness: Harness) -> None:
+    proc = harness.start(prompt_for("scripted:write-then-stall"))
+    reader = LineReader(proc)
+    reader.wait_for("[tool] write scripted/T012.txt", timeout=60)
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=50)
+    took = time.monotonic() - sent
+    run = finished(proc.returncode, reader.join(timeout=5))
+
+    assert run.result.status is Status.KILLED, run.output
+    assert run.returncode == 5
+    assert took < 20
+    subject = harness.git("log", "-1", "--format=%s", "speckit/t012").strip()
+    assert subject == "WIP T012: Implement T012"
+
+
+def test_rerun_continues_an_existing_task_branch(harness: Harness) -> None:
+    first = harness.run(prompt_for("scripted:write,path=one.txt,content=1"))
+    assert first.result.status is Status.SUCCEEDED, first.output
+    second = harness.run(prompt_for("scripted:write,path=two.txt,content=2"))
+
+    assert second.result.status is Status.SUCCEEDED, second.output
+    assert "already exists on the remote: continuing" in second.output
+    assert harness.remote_file("speckit/t012", "one.txt") == "1"
+    assert harness.remote_file("speckit/t012", "two.txt") == "2"
+    assert second.result.files_changed == ("two.txt",)
+
+
+def test_wrong_token_is_git_auth_failed(harness: Harness) -> None:
+    harness.token, real = "wrong-token", harness.token
+    run = harness.run(prompt_for("scripted:write"))
+
+    assert run.result.status is Status.GIT_AUTH_FAILED, run.output
+    assert run.returncode == 6
+    assert "wrong-token" not in run.output and real not in run.output
+
+
+def test_missing_repository_is_repo_not_found(harness: Harness) -> None:
+    harness.repo = "does-not-exist"
+    run = harness.run(prompt_for("scripted:write"))
+
+    assert run.result.status is Status.REPO_NOT_FOUND, run.output
+    assert run.returncode == 7
+
+
+def test_missing_base_branch_is_repo_not_found(harness: Harness) -> None:
+    run = harness.run(prompt_for("scripted:write"), BASE_BRANCH="nope")
+
+    assert run.result.status is Status.REPO_NOT_FOUND, run.output
+    assert "'nope'" in run.result.reason
+
+
+def test_push_rejected_when_the_remote_refuses(harness: Harness) -> None:
+    hook = harness.bare / "hooks" / "pre-receive"
+    hook.write_text("#!/bin/sh\necho 'protected branch' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    run = harness.run(prompt_for("scripted:write"), timeout=120)
+
+    assert run.result.status is Status.PUSH_REJECTED, run.output
+    assert "speckit/t012" in run.result.reason
+    assert run.returncode == 8
+
+
+def test_file_remote_without_credentials(harness: Harness) -> None:
+    run = harness.run(prompt_for("scripted:write"), REPO_URL=f"file://{harness.bare}")
+
+    assert run.result.status is Status.SUCCEEDED, run.output
+    out = subprocess.run(
+        ["git", "--git-dir", str(harness.bare), "branch", "--list", "speckit/t012"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "speckit/t012" in out

@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from runtime.agent.config import DEFAULT_AUTHOR_EMAIL, ConfigError, load
+
+MINIMAL = {
+    "TASK_ID": "T012",
+    "TASK_TITLE": "Add the widget\nsecond line",
+    "REPO_URL": "https://git.example.com/org/repo.git",
+    "BASE_BRANCH": "main",
+    "TASK_BRANCH": "speckit/001-feature/t012",
+}
+
+
+def test_minimal_env_uses_the_contract_defaults() -> None:
+    cfg = load(MINIMAL)
+
+    assert cfg.task_title == "Add the widget"
+    assert cfg.task_dir == Path("/etc/speckit-pods/task")
+    assert cfg.workspace == Path("/workspace")
+    assert cfg.clone_dir == Path("/workspace/repo")
+    assert cfg.credentials_dir == Path("/var/run/secrets/speckit-pods/git")
+    assert cfg.author_email == DEFAULT_AUTHOR_EMAIL
+    assert cfg.stall_s == 600
+    assert cfg.deadline_s is None
+    assert cfg.model == "" and cfg.requested_by == ""
+
+
+def test_optional_values_are_read() -> None:
+    env = {
+        **MINIMAL,
+        "MODEL": "anthropic/claude",
+        "REQUESTED_BY": "Dev <dev@example.com>",
+        "AGENT_DEADLINE_SECONDS": "3300",
+        "AGENT_STALL_SECONDS": "90.5",
+        "GIT_AUTHOR_NAME": "Bot",
+        "WORKSPACE": "/w",
+    }
+    cfg = load(env)
+
+    assert (cfg.model, cfg.requested_by) == ("anthropic/claude", "Dev <dev@example.com>")
+    assert (cfg.deadline_s, cfg.stall_s) == (3300, 90.5)
+    assert cfg.author_name == "Bot"
+    assert cfg.clone_dir == Path("/w/repo")
+
+
+def test_every_problem_is_listed_at_once() -> None:
+    env = {"TASK_ID": "T1", "AGENT_STALL_SECONDS": "soon", "AGENT_DEADLINE_SECONDS": "-5"}
+    with pytest.raises(ConfigError) as err:
+        load(env)
+
+    message = str(err.value)
+    for expected in ("TASK_TITLE", "REPO_URL", "BASE_BRANCH", "TASK_BRANCH", "'soon'", "'-5'"):
+        assert expected in message
+    assert "TASK_ID" not in message
+
+
+@pytest.mark.parametrize(
+    "url", ["https://user:tok@git.example.com/r.git", "https://tok@git.example.com/r.git"]
+)
+def test_credentials_in_the_url_are_refused(url: str) -> None:
+    with pytest.raises(ConfigError, match="must not contain credentials"):
+        load({**MINIMAL, "REPO_URL": url})
+
+
+@pytest.mark.parametrize("url", ["git@github.com:org/repo.git", "ssh://git@host/org/repo.git"])
+def test_ssh_urls_with_a_user_are_fine(url: str) -> None:
+    assert load({**MINIMAL, "REPO_URL": url}).repo_url == url
+
+
+@pytest.mark.parametrize("branch", ["-x", "a..b", "a b", "a~1", "a/", "x.lock", "a:b"])
+def test_invalid_branch_names_are_refused(branch: str) -> None:
+    with pytest.raises(ConfigError, match="not a valid branch name"):
+        load({**MINIMAL, "TASK_BRANCH": branch})
