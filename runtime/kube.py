@@ -37,7 +37,10 @@ def connect(namespace: str | None = None, context: str | None = None) -> Kube:
         if "KUBERNETES_SERVICE_HOST" in os.environ and not os.environ.get("KUBECONFIG"):
             config.load_incluster_config()  # type: ignore[no-untyped-call]
         else:
-            config.load_kube_config(context=context)  # type: ignore[no-untyped-call]
+            # pass KUBECONFIG explicitly: the client reads it once, at import time
+            config.load_kube_config(  # type: ignore[no-untyped-call]
+                config_file=os.environ.get("KUBECONFIG") or None, context=context
+            )
     except (ConfigException, FileNotFoundError, TypeError) as err:
         path = os.environ.get("KUBECONFIG", "~/.kube/config")
         raise KubeConfigError(
