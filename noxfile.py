@@ -15,7 +15,7 @@ SCRIPTS = ["scripts/spawn-pod.sh", "scripts/tail-logs.sh", "scripts/lib/common.s
 
 def _shell_files() -> list[str]:
     found = [p for p in SCRIPTS if os.path.exists(p)]
-    for root in ("hack", "docker", "scripts", "examples"):
+    for root in ("hack", "docker", "scripts", "examples", "extension"):
         for dirpath, _dirs, files in os.walk(root):
             found += [os.path.join(dirpath, f) for f in files if f.endswith(".sh")]
     return sorted(set(found))

@@ -1,0 +1,254 @@
+"""``dispatch``: run the feature's [ASYNC] tasks as pods, in dependency order.
+
+Actions: ``run`` (default), ``plan`` (= ``--dry-run``: print the waves, touch
+nothing), ``status`` (each [ASYNC] task: tasks.md, plan and pod state) and
+``cancel`` (= ``--cancel``: delete the feature's running pods; they push their
+work in progress on SIGTERM).  stdout gets data (prefixed log lines, RESULT
+lines, the final table, the plan); stderr gets status lines or the live table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shlex
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from runtime import manifests
+from runtime.cli.spawn_cmd import parse_duration
+from runtime.dispatch import EXIT_HELD, Dispatcher, Summary
+from runtime.dispatch_view import PlainView, live_view, render_summary
+from runtime.errors import UsageError
+from runtime.feature import feature_name, find_tasks_file
+from runtime.kube import DEFAULT_NAMESPACE
+from runtime.logs import Printer, use_color
+from runtime.plan import DispatchPlan, build_plan
+from runtime.tasks import parse_tasks
+
+ACTIONS = ("run", "plan", "status", "cancel")
+EPILOG = f"""\
+exit codes: 0 every planned task succeeded (or nothing to do; plan/status/cancel ok),
+1 a task failed or was blocked by a failed one, {EXIT_HELD} nothing failed but some
+[ASYNC] tasks wait for unfinished tasks ([SYNC], or left out by --only): do them, push,
+run again; 2 usage, 10-13 tasks.md, 15 dependency cycle, 20-26 cluster, 130 Ctrl-C
+(the pods keep running: run the same command again to re-attach).
+"""
+
+
+def register(sub: Any) -> None:
+    """Add the ``dispatch`` sub-command."""
+    parser = sub.add_parser(
+        "dispatch",
+        help="run every ready [ASYNC] task as a pod, in dependency order",
+        description="Run the feature's [ASYNC] tasks as pods, in dependency order.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("action", nargs="?", choices=ACTIONS, default="run", help="default run")
+    what = parser.add_argument_group("what to run")
+    what.add_argument(
+        "--tasks", type=Path, metavar="PATH", help="tasks.md or feature dir (default: current)"
+    )
+    what.add_argument("--only", metavar="IDS", help="comma-separated task IDs, e.g. T012,T013")
+    what.add_argument(
+        "--max-parallel", type=_positive, default=3, metavar="N", help="pods at once (3)"
+    )
+    what.add_argument("--written-deps-only", action="store_true", help="ignore phase/[P] order")
+    what.add_argument("--dry-run", action="store_true", help="same as the plan action")
+    what.add_argument("--cancel", action="store_true", help="same as the cancel action")
+    what.add_argument("--json", action="store_true", help="plan/status: one JSON object")
+    what.add_argument("--verify-remote", action="store_true", help="git ls-remote each branch")
+    what.add_argument("--no-live", action="store_true", help="plain lines even on a terminal")
+    what.add_argument("--no-color", action="store_true", help="no colours (also NO_COLOR)")
+    _add_spawn_options(parser)
+    parser.set_defaults(func=run)
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return int(text)
+
+
+def _add_spawn_options(parser: argparse.ArgumentParser) -> None:
+    pod = parser.add_argument_group("each pod (as spawn-pod.sh)")
+    default_ns = os.environ.get("SPECKIT_PODS_NAMESPACE") or DEFAULT_NAMESPACE
+    pod.add_argument("--repo", help="repository URL without credentials (default: origin)")
+    pod.add_argument("--base", help="branch to clone (default: current branch, else main)")
+    pod.add_argument("--model", default="", help="provider/model for opencode run -m")
+    pod.add_argument("--requested-by", help='"Name <email>" (default: git config user.*)')
+    pod.add_argument("--namespace", default=default_ns, help=f"default {default_ns}")
+    pod.add_argument("--context", dest="kube_context", help="kubeconfig context")
+    pod.add_argument("--image", default=manifests.DEFAULT_IMAGE, help="agent image")
+    pod.add_argument("--timeout", type=parse_duration, default="2h", help="run deadline (2h)")
+    pod.add_argument("--stall-timeout", type=parse_duration, default="10m", help="no output")
+    pod.add_argument("--cleanup", choices=("always", "on-success", "never"), default="on-success")
+    pod.add_argument("--keep-for", type=parse_duration, default="24h", help="TTL of kept pods")
+    pod.add_argument("--git-secret", default="speckit-pods-git")
+    pod.add_argument("--llm-secret", default="speckit-pods-llm")
+    pod.add_argument("--cpu", help="CPU limit (default 2)")
+    pod.add_argument("--memory", help="memory limit (default 2Gi)")
+
+
+def _action(args: argparse.Namespace) -> str:
+    chosen = {args.action} - {"run"}
+    chosen |= {"plan"} if args.dry_run else set()
+    chosen |= {"cancel"} if args.cancel else set()
+    if len(chosen) > 1:
+        raise UsageError(f"choose one action, not {' and '.join(sorted(chosen))}")
+    action = chosen.pop() if chosen else "run"
+    if args.json and action not in ("plan", "status"):
+        raise UsageError("--json goes with the plan (--dry-run) and status actions")
+    return action
+
+
+def _only(args: argparse.Namespace) -> list[str] | None:
+    if args.only is None:
+        return None
+    ids = [part.strip() for part in args.only.split(",") if part.strip()]
+    if not ids:
+        raise UsageError(f"--only needs task IDs, got {args.only!r}")
+    return ids
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the chosen action; return the exit code (see EPILOG)."""
+    action = _action(args)
+    tasks_file = find_tasks_file(args.tasks).resolve()
+    if action == "cancel":
+        return _cancel(args, tasks_file)
+    plan = build_plan(
+        parse_tasks(tasks_file), only=_only(args), written_only=args.written_deps_only
+    )
+    for warning in plan.warnings:
+        print(f"WARNING: {warning}", file=sys.stderr)
+    if action == "plan":
+        print_plan(plan, tasks_file, args.json)
+        return 0
+    if action == "status":
+        from runtime.cli.dispatch_status import print_status
+
+        return print_status(plan, tasks_file, args)
+    return _dispatch(plan, tasks_file, args)
+
+
+def print_plan(plan: DispatchPlan, tasks_file: Path, as_json: bool) -> None:
+    """Print the waves (stdout), a header on stderr."""
+    if as_json:
+        data = {"feature": feature_name(tasks_file), "tasks_file": str(tasks_file)}
+        print(json.dumps({**data, **plan.to_json()}, ensure_ascii=False))
+        return
+    print(
+        f"INFO: {feature_name(tasks_file)}: {len(plan.runnable)} [ASYNC] task(s) to run, "
+        f"{len(plan.held)} held, {len(plan.done)} done ({tasks_file})",
+        file=sys.stderr,
+    )
+    order = list(plan.runnable)
+    for number, wave in enumerate(plan.waves, start=1):
+        for tid in wave:
+            after = sorted(plan.prereqs[tid], key=order.index)
+            suffix = f"  (after {', '.join(after)})" if after else ""
+            print(f"wave {number}  {tid}  {plan.tasks[tid].title}{suffix}")
+    for held in plan.held:
+        print(f"held    {held.task_id}  {held.describe(plan.tasks)}")
+    for tid in plan.done:
+        print(f"done    {tid}  {plan.tasks[tid].title}")
+
+
+def _spawn_template(args: argparse.Namespace, tasks_file: Path) -> Any:
+    from runtime.spawn import SpawnOptions
+
+    if args.model and "/" not in args.model:
+        raise UsageError(f"invalid --model {args.model!r}: use provider/model")
+    return SpawnOptions(
+        task_id="",
+        tasks_file=tasks_file,
+        repo=args.repo,
+        base=args.base,
+        namespace=args.namespace,
+        kube_context=args.kube_context,
+        image=args.image,
+        model=args.model,
+        timeout_s=args.timeout,
+        stall_s=args.stall_timeout,
+        cleanup=args.cleanup,
+        keep_for_s=args.keep_for,
+        git_secret=args.git_secret,
+        llm_secret=args.llm_secret,
+        requested_by=args.requested_by,
+        cpu=args.cpu,
+        memory=args.memory,
+    )
+
+
+@contextlib.contextmanager
+def _view(args: argparse.Namespace, index: dict[str, int]) -> Iterator[PlainView]:
+    color = use_color(args.no_color, sys.stdout, dict(os.environ))
+    if not args.no_live and sys.stdout.isatty() and sys.stderr.isatty():
+        with live_view(index, color=color) as view:
+            yield view
+    else:
+        yield PlainView(Printer(sys.stdout, sys.stderr, color=color), index)
+
+
+def _dispatch(plan: DispatchPlan, tasks_file: Path, args: argparse.Namespace) -> int:
+    from runtime.dispatch_backend import ClusterBackend
+    from runtime.kube import connect
+
+    feature = feature_name(tasks_file)
+    if not plan.runnable:
+        print_plan(plan, tasks_file, False)
+        return EXIT_HELD if plan.held else 0
+    template = _spawn_template(args, tasks_file)
+    kube = connect(args.namespace, args.kube_context)
+    index = {tid: i for i, tid in enumerate(plan.runnable)}
+    with _view(args, index) as view:
+        backend = ClusterBackend(
+            kube, template, feature, view.printer, verify_remote=args.verify_remote
+        )
+        dispatcher = Dispatcher(plan, backend, view, max_parallel=args.max_parallel)
+        summary = dispatcher.run()
+    argv = sys.argv[1:]
+    _report(summary, argv[argv.index("dispatch") + 1 :] if "dispatch" in argv else argv)
+    return summary.exit_code
+
+
+def _report(summary: Summary, argv: Sequence[str]) -> None:
+    print(render_summary(list(summary.rows), time.monotonic()))
+    if summary.interrupted:
+        again = "scripts/run-async.sh " + shlex.join(argv)
+        print("INFO: detached; the pods keep running.", file=sys.stderr)
+        print(f"INFO: re-attach with: {again.rstrip()}", file=sys.stderr)
+        print("INFO: or stop them with: scripts/run-async.sh cancel", file=sys.stderr)
+    elif summary.exit_code == EXIT_HELD:
+        print(
+            "INFO: some [ASYNC] tasks wait for unfinished tasks: do them, push, run again.",
+            file=sys.stderr,
+        )
+
+
+def _cancel(args: argparse.Namespace, tasks_file: Path) -> int:
+    from runtime.dispatch_backend import ClusterBackend
+    from runtime.kube import connect
+
+    feature = feature_name(tasks_file)
+    kube = connect(args.namespace, args.kube_context)
+    printer = Printer(sys.stdout, sys.stderr, color=False)
+    backend = ClusterBackend(kube, _spawn_template(args, tasks_file), feature, printer)
+    deleted = backend.cancel()
+    for name in deleted:
+        print(name)
+    grace = "they push work in progress within their grace period"
+    what = (
+        f"deleted {len(deleted)} running pod(s) of {feature}; {grace}"
+        if deleted
+        else (f"no running pods of {feature} in namespace {kube.namespace}")
+    )
+    print(f"INFO: {what}", file=sys.stderr)
+    return 0
