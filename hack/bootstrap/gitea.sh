@@ -31,7 +31,7 @@ set -o errexit -o nounset -o pipefail
 # shellcheck source=hack/bootstrap/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-GITEA_VERSION="${GITEA_VERSION:-v1.26.4}"
+GITEA_VERSION="${GITEA_VERSION:-$(_pinned GITEA_VERSION)}"
 GITEA_IMAGE="${GITEA_IMAGE:-gitea/gitea:${GITEA_VERSION#v}}"
 GITEA_TAGS="sqlite sqlite_unlock_notify"
 READY_FILE="${READY_FILE:-/tmp/bootstrap-base-ready}"
