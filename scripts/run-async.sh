@@ -81,17 +81,7 @@ USAGE
 }
 
 main() {
-  local arg
-  for arg in "$@"; do
-    case "$arg" in
-      -h | --help)
-        usage
-        exit 0
-        ;;
-      --) break ;;
-    esac
-  done
-  exec_runtime dispatch "$@"
+  help_or_exec_runtime dispatch "$@"
 }
 
 main "$@"

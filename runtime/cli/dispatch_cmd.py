@@ -20,13 +20,11 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from runtime import manifests
-from runtime.cli.spawn_cmd import parse_duration
+from runtime.cli.spawn_cmd import add_pod_options
 from runtime.dispatch import EXIT_HELD, Dispatcher, Summary
 from runtime.dispatch_view import PlainView, live_view, render_summary
 from runtime.errors import UsageError
 from runtime.feature import feature_name, find_tasks_file
-from runtime.kube import DEFAULT_NAMESPACE
 from runtime.logs import Printer, use_color
 from runtime.plan import DispatchPlan, build_plan
 from runtime.tasks import parse_tasks
@@ -77,23 +75,12 @@ def _positive(text: str) -> int:
 
 
 def _add_spawn_options(parser: argparse.ArgumentParser) -> None:
-    pod = parser.add_argument_group("each pod (as spawn-pod.sh)")
-    default_ns = os.environ.get("SPECKIT_PODS_NAMESPACE") or DEFAULT_NAMESPACE
-    pod.add_argument("--repo", help="repository URL without credentials (default: origin)")
-    pod.add_argument("--base", help="branch to clone (default: current branch, else main)")
-    pod.add_argument("--model", default="", help="provider/model for opencode run -m")
-    pod.add_argument("--requested-by", help='"Name <email>" (default: git config user.*)')
-    pod.add_argument("--namespace", default=default_ns, help=f"default {default_ns}")
-    pod.add_argument("--context", dest="kube_context", help="kubeconfig context")
-    pod.add_argument("--image", default=manifests.DEFAULT_IMAGE, help="agent image")
-    pod.add_argument("--timeout", type=parse_duration, default="2h", help="run deadline (2h)")
-    pod.add_argument("--stall-timeout", type=parse_duration, default="10m", help="no output")
-    pod.add_argument("--cleanup", choices=("always", "on-success", "never"), default="on-success")
-    pod.add_argument("--keep-for", type=parse_duration, default="24h", help="TTL of kept pods")
-    pod.add_argument("--git-secret", default="speckit-pods-git")
-    pod.add_argument("--llm-secret", default="speckit-pods-llm")
-    pod.add_argument("--cpu", help="CPU limit (default 2)")
-    pod.add_argument("--memory", help="memory limit (default 2Gi)")
+    what = parser.add_argument_group("what each pod runs (as spawn-pod.sh)")
+    what.add_argument("--repo", help="repository URL without credentials (default: origin)")
+    what.add_argument("--base", help="branch to clone (default: current branch, else main)")
+    what.add_argument("--model", default="", help="provider/model for opencode run -m")
+    what.add_argument("--requested-by", help='"Name <email>" (default: git config user.*)')
+    add_pod_options(parser, "each pod (as spawn-pod.sh)")
 
 
 def _action(args: argparse.Namespace) -> str:

@@ -52,8 +52,9 @@ def _add_inputs(parser: argparse.ArgumentParser) -> None:
     what.add_argument("--requested-by", help='"Name <email>" (default: git config user.*)')
 
 
-def _add_pod(parser: argparse.ArgumentParser) -> None:
-    pod = parser.add_argument_group("pod")
+def add_pod_options(parser: argparse.ArgumentParser, title: str = "pod") -> None:
+    """Add the per-pod options shared by ``spawn`` and ``dispatch``."""
+    pod = parser.add_argument_group(title)
     default_ns = os.environ.get("SPECKIT_PODS_NAMESPACE") or DEFAULT_NAMESPACE
     pod.add_argument("--namespace", default=default_ns, help=f"default {default_ns}")
     pod.add_argument("--context", dest="kube_context", help="kubeconfig context")
@@ -66,8 +67,17 @@ def _add_pod(parser: argparse.ArgumentParser) -> None:
     pod.add_argument("--llm-secret", default="speckit-pods-llm")
     pod.add_argument("--cpu", help="CPU limit (default 2)")
     pod.add_argument("--memory", help="memory limit (default 2Gi)")
-    pod.add_argument("--replace", action="store_true", help="delete a running pod of the task")
-    pod.add_argument("--dry-run", action="store_true", help="print the manifests, touch nothing")
+
+
+def _add_pod(parser: argparse.ArgumentParser) -> None:
+    add_pod_options(parser)
+    spawn_only = parser.add_argument_group("spawn")
+    spawn_only.add_argument(
+        "--replace", action="store_true", help="delete a running pod of the task"
+    )
+    spawn_only.add_argument(
+        "--dry-run", action="store_true", help="print the manifests, touch nothing"
+    )
 
 
 def register(subparsers: Any) -> None:

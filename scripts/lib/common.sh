@@ -12,6 +12,7 @@
 #   require_cmd CMD [HINT]  exit 1 with HINT when CMD is not on PATH
 #   python_bin           print the Python interpreter to use ($SPECKIT_PODS_PYTHON or python3)
 #   exec_runtime CMD ARGS...  exec `python -m runtime CMD ARGS...` from this checkout
+#   help_or_exec_runtime CMD ARGS...  `usage` on -h/--help, else exec_runtime
 #
 # Env read: SPECKIT_PODS_PYTHON (interpreter, default python3), PYTHONPATH (kept, REPO_ROOT prepended).
 
@@ -52,4 +53,21 @@ exec_runtime() {
   require_cmd "$python" "install Python >= 3.11 or set SPECKIT_PODS_PYTHON"
   export PYTHONPATH="${REPO_ROOT}${PYTHONPATH:+:${PYTHONPATH}}"
   exec "$python" -m runtime "$@"
+}
+
+# help_or_exec_runtime CMD ARGS...: run the caller's `usage` on -h/--help (before any
+# `--`), otherwise exec `python -m runtime CMD ARGS...`.
+help_or_exec_runtime() {
+  local cmd="$1" arg
+  shift
+  for arg in "$@"; do
+    case "$arg" in
+      -h | --help)
+        usage
+        exit 0
+        ;;
+      --) break ;;
+    esac
+  done
+  exec_runtime "$cmd" "$@"
 }
