@@ -183,10 +183,26 @@ def _create_configmap(core: CoreApi, body: dict[str, Any], owner_uid: str) -> No
         owners = [ref.get("uid") for ref in stale["metadata"].get("ownerReferences") or []]
         if owner_uid not in owners:
             log.info("replacing configmap %s left by an earlier run", name)
-            core.delete_namespaced_config_map(name, namespace)
+            _delete_configmap(core, name, namespace)
             core.create_namespaced_config_map(namespace, body)
     except ApiException as err:
-        raise _api_error(err, f"replacing stale configmap {name}") from err
+        if status_of(err) != 404:  # the garbage collector removed it between our calls
+            raise _api_error(err, f"replacing stale configmap {name}") from err
+        try:
+            core.create_namespaced_config_map(namespace, body)
+        except ApiException as again:
+            raise _api_error(again, f"creating configmap {name}") from again
+
+
+def _delete_configmap(core: CoreApi, name: str, namespace: str) -> None:
+    """Delete a ConfigMap; one already gone (garbage-collected meanwhile) is fine."""
+    from kubernetes.client.exceptions import ApiException
+
+    try:
+        core.delete_namespaced_config_map(name, namespace)
+    except ApiException as err:
+        if status_of(err) != 404:
+            raise
 
 
 def create(core: CoreApi, pod: dict[str, Any], configmap: Callable[[str], dict[str, Any]]) -> str:

@@ -297,6 +297,35 @@ def test_a_stale_configmap_left_by_a_late_gc_is_replaced(repo: Path, clock: Spaw
     assert cm["data"]["prompt.md"] != "old"
 
 
+class GarbageCollectedCore(SpawnCore):
+    """The garbage collector removes the stale ConfigMap right after ``read_at`` reads."""
+
+    read_at: str = "after"  # "before": gone before our read; "after": before our delete
+
+    def read_namespaced_config_map(self, name: str, namespace: str, **kw: Any) -> Any:
+        if self.read_at == "before":
+            self.configmaps.pop(name, None)
+        found = super().read_namespaced_config_map(name, namespace, **kw)
+        self.configmaps.pop(name, None)
+        return found
+
+
+@pytest.mark.parametrize("read_at", ["before", "after"])
+def test_a_stale_configmap_collected_while_we_replace_it_is_fine(
+    repo: Path, clock: SpawnClock, read_at: str
+) -> None:
+    core = GarbageCollectedCore()
+    core.read_at = read_at
+    core.configmaps[f"{POD}-task"] = {
+        "metadata": {"name": f"{POD}-task", "ownerReferences": [{"uid": "uid-gone"}]},
+        "data": {"prompt.md": "old"},
+    }
+    core.fail["create_namespaced_config_map"] = api_exception(409, "Conflict", "exists")
+    assert run(repo, core, clock)[0] == 0
+    cm = core.configmaps[f"{POD}-task"]
+    assert cm["metadata"]["ownerReferences"][0]["uid"] == core.pods[POD]["metadata"]["uid"]
+
+
 def test_configmap_failure_deletes_the_pod(repo: Path, clock: SpawnClock) -> None:
     core = SpawnCore()
     core.fail["create_namespaced_config_map"] = api_exception(403, "Forbidden", "nope")
