@@ -50,3 +50,22 @@ def e2e(session: nox.Session) -> None:
     session.install("-e", ".[test]")
     session.run("bash", "hack/bootstrap/all.sh", external=True)
     session.run("pytest", "tests/e2e", "-p", "no:cacheprovider", *session.posargs)
+
+
+@nox.session(default=False)
+def bench(session: nox.Session) -> None:
+    """Ratios against bare kubectl/Python on the e2e cluster; table + .cache/bench/results.json."""
+    session.install("-e", ".[test]")
+    session.run("bash", "hack/bootstrap/all.sh", external=True)
+    session.run(
+        "pytest", "tests/bench", "-p", "no:cacheprovider", "--keep-cluster", *session.posargs
+    )
+
+
+@nox.session(default=False)
+def demo(session: nox.Session) -> None:
+    """Local demo: kind + Gitea + run-async.sh on examples/001-greeting-service (-- --down)."""
+    session.install("-e", ".[test]")
+    if "--down" not in session.posargs:
+        session.run("bash", "hack/bootstrap/all.sh", external=True)
+    session.run("python", "hack/demo.py", *session.posargs)

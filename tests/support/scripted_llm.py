@@ -20,6 +20,13 @@ Scripts:
 ``silence``           accept the request and never answer.
 ``loop``              an endless series of bash tool calls.
 ``write-then-stall``  write ``path`` like ``write``, then never answer again.
+``speckit-main``      a MAIN session (``/speckit.implement``): one parallel ``task`` call to
+                      the ``speckit-pods`` subagent per ID in ``ids`` (``.``-separated), then
+                      a closing text.  ``repo``, ``tasks`` and ``feature`` are handed on to
+                      the subagents in a ``speckit-pod`` marker.
+``speckit-pod``       the ``speckit-pods`` SUBAGENT: ``spawn-pod.sh`` then ``tail-logs.sh``
+                      (extension wrappers, via bash) for the prompt's task ID, then a digest
+                      holding the ``RESULT`` line of the last tool output.
 
 For ``write`` and ``write-then-stall`` the defaults derive from the first task ID
 (``T\\d+``) in the prompt: ``path=scripted/<id>.txt``,
@@ -53,7 +60,10 @@ SCRIPTS = (
     "silence",
     "loop",
     "write-then-stall",
+    "speckit-main",
+    "speckit-pod",
 )
+EXTENSION_SCRIPTS = ".specify/extensions/pods/scripts/bash"
 SILENCE_SECONDS = 3600.0
 
 
@@ -144,25 +154,40 @@ def text_reply(text: str) -> Reply:
 
 def tool_reply(name: str, arguments: dict[str, Any], call_id: str) -> Reply:
     """A single tool call (finish reason ``tool_calls``)."""
-    call = {
-        "index": 0,
-        "id": call_id,
-        "type": "function",
-        "function": {"name": name, "arguments": json.dumps(arguments)},
-    }
+    return tool_calls_reply([(name, arguments, call_id)])
+
+
+def tool_calls_reply(calls: list[tuple[str, dict[str, Any], str]]) -> Reply:
+    """Several tool calls in one answer (run in parallel by opencode)."""
+    deltas = [
+        {
+            "index": index,
+            "id": call_id,
+            "type": "function",
+            "function": {"name": name, "arguments": json.dumps(arguments)},
+        }
+        for index, (name, arguments, call_id) in enumerate(calls)
+    ]
     chunks = (
-        _chunk({"role": "assistant", "tool_calls": [call]}),
+        _chunk({"role": "assistant", "tool_calls": deltas}),
         _chunk({}, "tool_calls"),
         _usage(),
     )
     return Reply(chunks=chunks)
 
 
-def plan(marker: Marker | None, turn: int) -> Reply:
-    """The reply for ``turn`` (0-based) of the script ``marker`` asks for."""
+def plan(marker: Marker | None, turn: int, tool_output: str = "") -> Reply:
+    """The reply for ``turn`` (0-based) of the script ``marker`` asks for.
+
+    ``tool_output`` is the last tool result in the conversation (``speckit-pod`` digests it).
+    """
     if marker is None:
         return text_reply("No scripted: marker in the prompt; nothing to do.")
     script = marker.script
+    if script == "speckit-main":
+        return _main_turn(marker, turn)
+    if script == "speckit-pod":
+        return _pod_turn(marker, turn, tool_output)
     if script == "error500":
         return Reply(status=500, raw=b'{"error":{"message":"scripted internal error"}}')
     if script == "error400":
@@ -189,6 +214,58 @@ def _write_turn(marker: Marker, turn: int) -> Reply:
     if turn == 1:
         return tool_reply("bash", {"command": f"cat {path}", "description": "show file"}, "c1")
     return text_reply(f"Wrote {path}.")
+
+
+def _main_turn(marker: Marker, turn: int) -> Reply:
+    ids = [tid for tid in marker.params.get("ids", "").split(".") if tid]
+    if turn > 0:
+        return text_reply(f"Delegated {', '.join(ids)} to agent pods; their digests are above.")
+    handed_on = ",".join(f"{k}={marker.params[k]}" for k in ("repo", "tasks", "feature"))
+    calls = [
+        (
+            "task",
+            {
+                "description": f"{tid} in a pod",
+                "prompt": f"Run task {tid} of {marker.params.get('tasks', 'tasks.md')}. "
+                f"scripted:speckit-pod,{handed_on}",
+                "subagent_type": "speckit-pods",
+            },
+            f"task{index}",
+        )
+        for index, tid in enumerate(ids)
+    ]
+    return tool_calls_reply(calls)
+
+
+def _pod_turn(marker: Marker, turn: int, tool_output: str) -> Reply:
+    tid, tasks = marker.task_id, marker.params.get("tasks", "")
+    if turn == 0:
+        command = (
+            f"{EXTENSION_SCRIPTS}/spawn-pod.sh --task-id {tid} --tasks {tasks} "
+            f"--repo {marker.params.get('repo', '')} --base main --timeout 10m"
+        )
+        return tool_reply("bash", {"command": command, "description": f"spawn {tid}"}, "s0")
+    if turn == 1:
+        command = (
+            f"{EXTENSION_SCRIPTS}/tail-logs.sh --task {tid} --feature "
+            f"{marker.params.get('feature', '')} --tasks {tasks} --mark-done --no-color "
+            "--timeout 9m"
+        )
+        args = {"command": command, "description": f"follow {tid}", "timeout": 600000}
+        return tool_reply("bash", args, "s1")
+    lines = [line for line in tool_output.splitlines() if line.strip()]
+    result = next((line for line in reversed(lines) if " RESULT " in line), "no RESULT line")
+    status = re.search(r"status=(\S+)", result)
+    return text_reply(
+        f"task: {tid}\nstatus: {status.group(1) if status else 'not-started'}\n"
+        f"result: {result}\nlast_lines:\n" + "\n".join(f"  {x}" for x in lines[-6:-1])
+    )
+
+
+def last_tool_output(body: dict[str, Any]) -> str:
+    """The content of the last ``role: tool`` message of a request ("" if none)."""
+    tools = [m for m in body.get("messages", []) if isinstance(m, dict) and m.get("role") == "tool"]
+    return _message_text(tools[-1]) if tools else ""
 
 
 def _message_text(message: dict[str, Any]) -> str:
@@ -238,7 +315,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         marker, turn, system = classify(body)
         self.server.record(LoggedRequest(marker.script if marker else "", turn, system, body))
-        self._answer(plan(marker, turn))
+        self._answer(plan(marker, turn, last_tool_output(body)))
 
     def _answer(self, reply: Reply) -> None:
         if reply.hang:
