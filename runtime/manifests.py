@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import dataclasses
 import datetime
-import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,8 +17,11 @@ import yaml
 
 from runtime import labels
 from runtime.context import ContextFile
-from runtime.errors import InvalidInputError
 from runtime.names import configmap_name
+from runtime.resources import Resources as Resources
+from runtime.resources import cpu_millis as cpu_millis
+from runtime.resources import memory_bytes as memory_bytes
+from runtime.resources import resources_with_limits as resources_with_limits
 
 DEFAULT_IMAGE = "ghcr.io/speckit-pods/agent:0.1.0"
 SERVICE_ACCOUNT = "speckit-pods-agent"
@@ -33,16 +35,6 @@ WORKSPACE = "/workspace"
 HOME = "/home/agent"
 GRACE_SECONDS = 60  # SIGTERM -> SIGKILL: time for the entrypoint's WIP commit and push
 DEFAULT_AUTHOR = ("speckit-pods agent", "agent@speckit-pods.invalid")
-
-
-@dataclasses.dataclass(frozen=True)
-class Resources:
-    """Container requests and limits (Kubernetes quantities)."""
-
-    cpu_request: str = "250m"
-    cpu_limit: str = "2"
-    memory_request: str = "768Mi"  # opencode alone peaks at ~650 MB
-    memory_limit: str = "2Gi"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -287,44 +279,3 @@ def to_yaml(documents: Sequence[dict[str, Any]]) -> str:
     return yaml.dump_all(
         list(documents), Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=100
     )
-
-
-# --- quantities ---------------------------------------------------------------------
-
-_CPU_RE = re.compile(r"^(\d+(\.\d+)?)(m?)$")
-_MEM_RE = re.compile(r"^(\d+(\.\d+)?)(Ki|Mi|Gi|Ti|k|K|M|G|T)?$")
-_MEM_UNITS = {"": 1, "k": 1000, "K": 1000, "M": 1000**2, "G": 1000**3, "T": 1000**4,
-              "Ki": 1024, "Mi": 1024**2, "Gi": 1024**3, "Ti": 1024**4}  # fmt: skip
-
-
-def cpu_millis(quantity: str) -> float:
-    """Parse a CPU quantity (``250m``, ``2``, ``0.5``) into millicores."""
-    match = _CPU_RE.match(quantity)
-    if not match:
-        raise InvalidInputError(f"invalid CPU quantity: {quantity!r}", hint="use e.g. 500m or 2")
-    value = float(match.group(1))
-    return value if match.group(3) else value * 1000
-
-
-def memory_bytes(quantity: str) -> float:
-    """Parse a memory quantity (``768Mi``, ``2Gi``, ``1G``) into bytes."""
-    match = _MEM_RE.match(quantity)
-    if not match:
-        raise InvalidInputError(
-            f"invalid memory quantity: {quantity!r}", hint="use e.g. 1Gi or 768Mi"
-        )
-    return float(match.group(1)) * _MEM_UNITS[match.group(3) or ""]
-
-
-def resources_with_limits(cpu: str | None = None, memory: str | None = None) -> Resources:
-    """Default resources with the given limits; requests never exceed the limits."""
-    res = Resources()
-    if cpu is not None:
-        request = res.cpu_request if cpu_millis(res.cpu_request) <= cpu_millis(cpu) else cpu
-        res = dataclasses.replace(res, cpu_limit=cpu, cpu_request=request)
-    if memory is not None:
-        keep = memory_bytes(res.memory_request) <= memory_bytes(memory)
-        res = dataclasses.replace(
-            res, memory_limit=memory, memory_request=res.memory_request if keep else memory
-        )
-    return res
