@@ -8,16 +8,20 @@ scripted OpenAI-compatible server on the host.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import subprocess
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from runtime import labels
+from runtime.names import label_value
 from tests.e2e.cluster import (
     NAMESPACE,
     REPO_ROOT,
@@ -25,12 +29,14 @@ from tests.e2e.cluster import (
     docker_network_gateway,
     make_cluster,
     pinned_versions,
+    wait_for,
 )
 from tests.e2e.gitea import GiteaServer, git, gitea_server
 from tests.support import scripted_llm
 
 SPAWN = REPO_ROOT / "scripts" / "spawn-pod.sh"
 TAIL = REPO_ROOT / "scripts" / "tail-logs.sh"
+SESSION_LOCK_TIMEOUT_S = 1800.0
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -86,7 +92,33 @@ def gitea(kubeconfig: Path) -> Iterator[GiteaServer]:
 
 
 @pytest.fixture(scope="session")
-def installed(kubectl: Kubectl, gitea: GiteaServer, llm_cluster_url: str) -> Kubectl:
+def cluster_lock(kubeconfig: Path) -> Iterator[None]:
+    """Serialise e2e sessions on one cluster: ``installed`` points the namespace's git
+    Secret and agent config at *this* session's Gitea and LLM, so two concurrent
+    sessions (``--keep-cluster``) would break each other's pods."""
+    with (kubeconfig.parent / "e2e-session.lock").open("a") as handle:
+        wait_for(
+            "the other e2e session on this cluster to end",
+            lambda: _try_lock(handle.fileno()),
+            timeout=SESSION_LOCK_TIMEOUT_S,
+            interval=2,
+        )
+        yield
+        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def _try_lock(fd: int) -> bool:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+@pytest.fixture(scope="session")
+def installed(
+    kubectl: Kubectl, gitea: GiteaServer, llm_cluster_url: str, cluster_lock: None
+) -> Kubectl:
     """``kubectl apply -k manifests/``, the agent config pointed at the scripted LLM,
     and the secrets created the documented way (value on stdin, never in argv)."""
     kubectl.run("apply", "-k", str(REPO_ROOT / "manifests"))
@@ -156,26 +188,33 @@ def make_feature(
     """Factory: a repo in Gitea holding a spec-kit feature with the given task lines."""
 
     def factory(task_lines: list[str]) -> Feature:
-        suffix = uuid.uuid4().hex[:8]
-        repo, name = f"e2e-{suffix}", f"001-e2e-{suffix}"
-        files = {
-            "README.md": "# e2e sample\n",
-            f"specs/{name}/spec.md": "# Spec\n\nAgents write files named in their tasks.\n",
-            f"specs/{name}/plan.md": "# Plan\n\nPlain text files under scripted/.\n",
-            f"specs/{name}/tasks.md": TASKS_TEMPLATE.format(
-                feature=name, tasks="\n".join(task_lines)
-            ),
-        }
-        gitea.create_repo(repo, files)
-        clone = tmp_path / repo
-        git(["clone", "-q", gitea.clone_url(repo), str(clone)], cwd=tmp_path, auth=gitea.auth)
-        return Feature(repo, name, clone, gitea.clone_url(repo, cluster=True))
+        return create_feature(gitea, tmp_path, task_lines)
 
     return factory
 
 
+def create_feature(gitea: GiteaServer, workdir: Path, task_lines: list[str]) -> Feature:
+    """A new Gitea repo holding a spec-kit feature with ``task_lines``, cloned in ``workdir``."""
+    suffix = uuid.uuid4().hex[:8]
+    repo, name = f"e2e-{suffix}", f"001-e2e-{suffix}"
+    files = {
+        "README.md": "# e2e sample\n",
+        f"specs/{name}/spec.md": "# Spec\n\nAgents write files named in their tasks.\n",
+        f"specs/{name}/plan.md": "# Plan\n\nPlain text files under scripted/.\n",
+        f"specs/{name}/tasks.md": TASKS_TEMPLATE.format(feature=name, tasks="\n".join(task_lines)),
+    }
+    gitea.create_repo(repo, files)
+    clone = workdir / repo
+    git(["clone", "-q", gitea.clone_url(repo), str(clone)], cwd=workdir, auth=gitea.auth)
+    return Feature(repo, name, clone, gitea.clone_url(repo, cluster=True))
+
+
 def run_script(
-    script: Path, *args: str, cwd: Path, timeout: float = 600
+    script: Path,
+    *args: str,
+    cwd: Path,
+    timeout: float = 600,
+    env: Mapping[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run one of our scripts the way a subagent does; never raises on exit codes."""
     return subprocess.run(
@@ -184,6 +223,55 @@ def run_script(
         capture_output=True,
         text=True,
         timeout=timeout,
-        env={**os.environ, "NO_COLOR": "1"},
+        env={**(os.environ if env is None else env), "NO_COLOR": "1"},
         check=False,
     )
+
+
+def spawn(feature: Feature, task_id: str, *extra: str) -> str:
+    """``spawn-pod.sh`` for ``task_id`` of ``feature``; asserts success, returns the pod name."""
+    result = run_script(
+        SPAWN,
+        "--task-id", task_id,
+        "--branch", feature.branch(task_id),
+        "--repo", feature.remote_url,
+        "--context-dir", str(feature.feature_dir),
+        "--base", "main",
+        "--timeout", "10m",
+        *extra,
+        cwd=feature.clone,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    pod = result.stdout.strip()
+    assert pod and "\n" not in pod, f"spawn must print exactly the pod name, got {result.stdout!r}"
+    return pod
+
+
+def tail_all(
+    jobs: Mapping[str, Sequence[str]], cwd: Path, env: Mapping[str, str] | None = None
+) -> dict[str, subprocess.CompletedProcess[str]]:
+    """Run ``tail-logs.sh POD ARGS...`` for every ``pod -> args`` at once; wait for all."""
+    with ThreadPoolExecutor(max_workers=max(1, len(jobs))) as pool:
+        futures = {
+            pod: pool.submit(
+                run_script, TAIL, pod, "--namespace", NAMESPACE, *args, cwd=cwd, env=env
+            )
+            for pod, args in jobs.items()
+        }
+        return {pod: future.result() for pod, future in futures.items()}
+
+
+def result_line(done: subprocess.CompletedProcess[str]) -> str:
+    """The one ``RESULT`` summary line of a ``tail-logs.sh`` run (asserts there is one)."""
+    lines = [line for line in done.stdout.splitlines() if " RESULT " in line]
+    assert len(lines) == 1, f"want one RESULT line\nstdout:\n{done.stdout}\nstderr:\n{done.stderr}"
+    return lines[0]
+
+
+def feature_objects(kubectl: Kubectl, kind: str, feature: Feature) -> list[str]:
+    """Names of the ``kind`` objects (pods, configmaps) labelled with ``feature``."""
+    selector = f"{labels.FEATURE}={label_value(feature.name)}"
+    out = kubectl.run(
+        "get", kind, "-n", NAMESPACE, "-l", selector, "-o", "jsonpath={.items[*].metadata.name}"
+    ).stdout  # fmt: skip
+    return sorted(out.split())

@@ -8,31 +8,13 @@ import time
 from collections.abc import Callable
 
 from tests.e2e.cluster import Kubectl, wait_for
-from tests.e2e.conftest import SPAWN, TAIL, Feature, run_script
+from tests.e2e.conftest import TAIL, Feature, run_script, spawn
 from tests.e2e.gitea import GiteaServer
 from tests.support.scripted_llm import Marker, write_target
 
 
 def expected_write(task_id: str) -> tuple[str, str]:
     return write_target(Marker("write", {}, task_id))
-
-
-def spawn(feature: Feature, task_id: str, *extra: str) -> str:
-    result = run_script(
-        SPAWN,
-        "--task-id", task_id,
-        "--branch", feature.branch(task_id),
-        "--repo", feature.remote_url,
-        "--context-dir", str(feature.feature_dir),
-        "--base", "main",
-        "--timeout", "10m",
-        *extra,
-        cwd=feature.clone,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    pod = result.stdout.strip()
-    assert pod and "\n" not in pod, f"spawn must print exactly the pod name, got {result.stdout!r}"
-    return pod
 
 
 def test_async_task_commits_to_its_branch_and_streams(
