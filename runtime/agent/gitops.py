@@ -68,6 +68,22 @@ def last_line(text: str) -> str:
     return lines[-1] if lines else ""
 
 
+def reason_line(text: str) -> str:
+    """One line saying why git failed.
+
+    For a refused push that is the ``[remote rejected]`` / ``[rejected]`` line plus the
+    server's own message (``remote: ...``), not git's generic last line
+    ``error: failed to push some refs``.
+    """
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    rejected = next((line for line in lines if "rejected]" in line), "")
+    if not rejected:
+        return last_line(text)
+    said = [line[len("remote:") :].strip() for line in lines if line.startswith("remote:")]
+    message = next((m for m in said if m), "")
+    return f"{rejected}: {message}" if message else rejected
+
+
 @dataclasses.dataclass(frozen=True)
 class Git:
     """Runs git with the credential environment; secrets in ``redact`` never leave."""
@@ -101,7 +117,8 @@ class Git:
         if proc.returncode != 0:
             stderr = self.scrub(proc.stderr)
             status = failure or classify(stderr)
-            raise GitError(status, f"git {args[0]} failed: {last_line(stderr) or proc.returncode}")
+            why = reason_line(stderr) or proc.returncode
+            raise GitError(status, f"git {args[0]} failed: {why}")
         return proc.stdout
 
     def scrub(self, text: str) -> str:

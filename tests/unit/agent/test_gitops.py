@@ -69,6 +69,24 @@ def test_classify(stderr: str, status: Status) -> None:
     assert gitops.classify(stderr) is status
 
 
+def test_reason_line_names_the_servers_refusal() -> None:
+    stderr = (
+        "remote: \nremote: Gitea: Not allowed to push to protected branch b/T1\n"
+        "To http://git/x.git\n ! [remote rejected] b/T1 -> b/T1 (pre-receive hook declined)\n"
+        "error: failed to push some refs to 'http://git/x.git'\n"
+    )
+    assert gitops.reason_line(stderr) == (
+        "! [remote rejected] b/T1 -> b/T1 (pre-receive hook declined): "
+        "Gitea: Not allowed to push to protected branch b/T1"
+    )
+
+
+def test_reason_line_is_the_last_line_otherwise() -> None:
+    assert gitops.reason_line("warning: x\nfatal: repository 'y' not found\n") == (
+        "fatal: repository 'y' not found"
+    )
+
+
 def test_scrub_hides_secrets() -> None:
     git = Git({}, redact=("s3cr3t-token",))
 
