@@ -126,7 +126,7 @@ def _from_container(pod: Pod, last_lines: Sequence[str]) -> Outcome | None:
         signal = SIGNAL_EXIT_CODES[code]
         return Outcome(Status.KILLED, f"killed by {signal} (exit {code}) before a result")
     status = status_for_exit_code(code)
-    if status is not None:
+    if status is not None and not status.ok:  # success needs the result line (its commit)
         return Outcome(status, f"exited {code} ({status.value}) without a result line")
     return Outcome(Status.UNKNOWN, f"exited {code}{_tail(last_lines)}")
 

@@ -48,7 +48,7 @@ OK = Result(task="T012", status=Status.SUCCEEDED, branch="b", commit="c" * 40, r
         (make_pod("p", phase="Failed", container=exited(6)), None, Status.GIT_AUTH_FAILED, "6"),
         (make_pod("p", phase="Failed", container=exited(124)), None, Status.TIMEOUT, "124"),
         (make_pod("p", phase="Failed", container=exited(3)), None, Status.NO_CHANGES, "3"),
-        (make_pod("p", phase="Succeeded", container=exited(0)), None, Status.SUCCEEDED, "0"),
+        (make_pod("p", phase="Succeeded", container=exited(0)), None, Status.UNKNOWN, "exited 0"),
         (make_pod("p", phase="Failed", container=exited(42)), None, Status.UNKNOWN, "exited 42"),
         # phase without container info
         (make_pod("p", phase="Failed", message="boom"), None, Status.UNKNOWN, "pod Failed: boom"),
