@@ -57,9 +57,7 @@ def bench(session: nox.Session) -> None:
     """Ratios against bare kubectl/Python on the e2e cluster; table + .cache/bench/results.json."""
     session.install("-e", ".[test]")
     session.run("bash", "hack/bootstrap/all.sh", external=True)
-    session.run(
-        "pytest", "tests/bench", "-p", "no:cacheprovider", "--keep-cluster", *session.posargs
-    )
+    session.run("pytest", "tests/bench", "-p", "no:cacheprovider", *session.posargs)
 
 
 @nox.session(default=False)

@@ -1,0 +1,50 @@
+"""Baseline manifests: ``spawn-pod.sh --dry-run`` output, renamed for bare ``kubectl``."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+import yaml
+
+from tests.e2e.conftest import SPAWN, Feature, run_script
+
+Doc = dict[str, Any]
+
+
+def dry_run(feature: Feature, task_id: str, *extra: str) -> list[Doc]:
+    """The Pod and ConfigMap spawn-pod.sh would apply for ``task_id``."""
+    done = run_script(
+        SPAWN, "--task-id", task_id, "--branch", feature.branch(task_id),
+        "--repo", feature.remote_url, "--context-dir", str(feature.feature_dir),
+        "--base", "main", "--dry-run", *extra, cwd=feature.clone,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return [doc for doc in yaml.safe_load_all(done.stdout) if doc]
+
+
+def renamed(docs: list[Doc], name: str, edit: Callable[[Doc], None] | None = None) -> str:
+    """The same objects as YAML, the Pod called ``name`` and its ConfigMap ``name-task``."""
+    docs = copy.deepcopy(docs)
+    old = next(d["metadata"]["name"] for d in docs if d["kind"] == "Pod")
+    out: list[Doc] = []
+    for doc in docs:
+        doc["metadata"].pop("ownerReferences", None)
+        if doc["kind"] == "Pod":
+            doc["metadata"]["name"] = name
+            for volume in doc["spec"]["volumes"]:
+                if volume.get("configMap", {}).get("name") == f"{old}-task":
+                    volume["configMap"]["name"] = f"{name}-task"
+            if edit is not None:
+                edit(doc)
+        else:
+            doc["metadata"]["name"] = f"{name}-task"
+        out.append(doc)
+    return yaml.safe_dump_all(out, sort_keys=False)
+
+
+def agent(pod: Doc) -> Doc:
+    """The ``agent`` container of a Pod document."""
+    containers: list[Doc] = pod["spec"]["containers"]
+    return next(c for c in containers if c["name"] == "agent")

@@ -1,0 +1,83 @@
+"""Agent image: its size against its base image, and pod start with the image cached.
+
+Pod start: the agent Pod of ``spawn-pod.sh --dry-run`` with ``command: [sleep]``
+(image already in the node, the normal case in kind) against the same Pod running
+the ``pause`` image every kind node holds: what the image itself costs at start.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from tests.bench.figures import Figure, Recorder
+from tests.bench.kube_watch import RunningTimes
+from tests.bench.manifest import agent, dry_run, renamed
+from tests.e2e.cluster import NAMESPACE, Kubectl, pinned_versions
+from tests.e2e.conftest import Feature
+
+RUNS = 5
+PAUSE_IMAGE = "registry.k8s.io/pause:3.10.1"
+
+
+def image_size(image: str) -> float:
+    out = subprocess.run(
+        ["docker", "image", "inspect", image, "--format", "{{.Size}}"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    return int(out.strip()) / 1e6
+
+
+def test_image_size(bench: Recorder) -> None:
+    versions = pinned_versions()
+    ours, base = image_size(versions["AGENT_IMAGE"]), image_size(versions["BASE_IMAGE"])
+    bench.add(Figure("agent image size", "MB", (ours,), (base,), versions["BASE_IMAGE"]))
+
+
+def _sleeping(pod: dict[str, Any]) -> None:
+    agent(pod)["command"] = ["sleep", "3600"]
+
+
+def _pause(pod: dict[str, Any]) -> None:
+    container = agent(pod)
+    container["image"] = PAUSE_IMAGE
+    container["imagePullPolicy"] = "Never"
+
+
+def _start(kubectl: Kubectl, manifest: str, pod: str, watcher: RunningTimes) -> float:
+    start = time.monotonic()
+    kubectl.run("apply", "-f", "-", input_text=manifest)
+    seconds = watcher.running_at(pod) - start
+    kubectl.run(
+        "delete", f"pod/{pod}", f"configmap/{pod}-task", "-n", NAMESPACE,
+        "--grace-period=1", "--wait=true",
+    )  # fmt: skip
+    return seconds
+
+
+@pytest.mark.timeout(900)
+def test_pod_start_cached_image(
+    make_feature: Callable[[list[str]], Feature], installed: Kubectl, bench: Recorder
+) -> None:
+    feature = make_feature(["- [ ] T400 [ASYNC] Sleep scripted:noop"])
+    docs = dry_run(feature, "T400", "--cleanup", "never")
+    ours: list[float] = []
+    base: list[float] = []
+    selector = f"speckit-pods.dev/feature={feature.name}"
+    with RunningTimes(installed.kubeconfig, selector) as watcher:
+        for i in range(RUNS + 1):  # run 0 warms up and is not counted
+            name = f"img-{feature.repo}-{i}"
+            mine = _start(installed, renamed(docs, name, _sleeping), name, watcher)
+            paused = f"{name}-p"
+            theirs = _start(installed, renamed(docs, paused, _pause), paused, watcher)
+            if i:
+                ours.append(mine)
+                base.append(theirs)
+    bench.add(
+        Figure("pod start, image cached", "s", tuple(ours), tuple(base), "pause image",
+               note="same Pod spec; agent image with command sleep vs registry.k8s.io/pause")
+    )  # fmt: skip

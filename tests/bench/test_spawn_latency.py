@@ -1,0 +1,80 @@
+"""Spawn latency: ``spawn-pod.sh`` -> agent Running, vs ``kubectl apply -f`` of the same Pod."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import pytest
+
+from tests.bench.figures import Figure, Recorder
+from tests.bench.kube_watch import RunningTimes
+from tests.bench.manifest import dry_run, renamed
+from tests.e2e.cluster import NAMESPACE, Kubectl
+from tests.e2e.conftest import SPAWN, Feature, run_script
+
+RUNS = 5
+POD_ARGS = ("--stall-timeout", "1h", "--timeout", "30m", "--cleanup", "never")
+
+
+def _ours(feature: Feature, task_id: str, watcher: RunningTimes, *extra: str) -> tuple[str, float]:
+    start = time.monotonic()
+    done = run_script(
+        SPAWN, "--task-id", task_id, "--branch", feature.branch(task_id),
+        "--repo", feature.remote_url, "--context-dir", str(feature.feature_dir),
+        "--base", "main", *POD_ARGS, *extra, cwd=feature.clone,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    pod = done.stdout.strip()
+    return pod, watcher.running_at(pod) - start
+
+
+def _baseline(
+    feature: Feature, kubectl: Kubectl, task_id: str, watcher: RunningTimes, *extra: str
+) -> tuple[str, float]:
+    pod = f"bl-{feature.repo}-{task_id.lower()}"
+    manifest = renamed(dry_run(feature, task_id, *POD_ARGS, *extra), pod)
+    start = time.monotonic()
+    kubectl.run("apply", "-f", "-", input_text=manifest)
+    return pod, watcher.running_at(pod) - start
+
+
+def _delete(kubectl: Kubectl, pod: str) -> None:
+    kubectl.run(
+        "delete", f"pod/{pod}", f"configmap/{pod}-task", "-n", NAMESPACE,
+        "--grace-period=1", "--ignore-not-found", "--wait=true",
+    )  # fmt: skip
+
+
+@pytest.mark.timeout(1200)
+def test_spawn_latency(
+    make_feature: Callable[[list[str]], Feature],
+    installed: Kubectl,
+    bench: Recorder,
+    git_secret: str,
+) -> None:
+    ids = [f"T{100 + i}" for i in range(RUNS + 1)] + [f"T{200 + i}" for i in range(RUNS + 1)]
+    feature = make_feature([f"- [ ] {tid} [ASYNC] Wait scripted:silence" for tid in ids])
+    ours: list[float] = []
+    base: list[float] = []
+    selector = f"speckit-pods.dev/feature={feature.name}"
+    with RunningTimes(installed.kubeconfig, selector) as watcher:
+        try:
+            for i in range(RUNS + 1):  # run 0 warms caches and is not counted
+                secret = ("--git-secret", git_secret)
+                pod, seconds = _ours(feature, f"T{100 + i}", watcher, *secret)
+                _delete(installed, pod)
+                bpod, bseconds = _baseline(feature, installed, f"T{200 + i}", watcher, *secret)
+                _delete(installed, bpod)
+                if i:
+                    ours.append(seconds)
+                    base.append(bseconds)
+        finally:
+            installed.run(
+                "delete", "pod", "-n", NAMESPACE, "-l", selector, "--grace-period=1",
+                "--wait=false", check=False,
+            )  # fmt: skip
+    bench.add(
+        Figure("spawn -> Running", "s", tuple(ours), tuple(base), "kubectl apply -f",
+               note="same Pod+ConfigMap (spawn-pod.sh --dry-run, renamed); watch on the pod")
+    )  # fmt: skip
