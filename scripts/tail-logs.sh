@@ -69,32 +69,8 @@ EXAMPLES:
 USAGE
 }
 
-# check_args ARGS...: reject unknown options early, in the house format.
-check_args() {
-  while (($# > 0)); do
-    case "$1" in
-      -h | --help)
-        usage
-        exit 0
-        ;;
-      --task | --namespace | -n | --context | --feature | --tasks | --timeout)
-        (($# >= 2)) || die "option '$1' needs a value. Use --help." 2
-        shift
-        ;;
-      --all | --no-follow | --verify-remote | --mark-done | --async-state | --no-color) ;;
-      --*=*) check_args "${1%%=*}" "${1#*=}" ;;
-      -*)
-        log_error "Unknown option '$1'. Use --help."
-        exit 2
-        ;;
-    esac
-    shift
-  done
-}
-
 main() {
-  check_args "$@"
-  exec_runtime logs "$@"
+  help_or_exec_runtime logs "$@"
 }
 
 main "$@"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import re
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
@@ -18,6 +19,8 @@ from runtime.errors import SpeckitPodsError
 
 # sub-command modules; the pod runs ``python3 -m runtime.agent`` and never imports these
 COMMANDS = ("tasks_cmd", "spawn_cmd", "logs_cmd", "status_cmd", "dispatch_cmd")
+# line breaks inside a reported value (a path, an argument) are escaped: one line per report
+_BREAKS = {ord(c): repr(c)[1:-1] for c in "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"}
 
 
 class OneLineErrorParser(argparse.ArgumentParser):
@@ -25,7 +28,21 @@ class OneLineErrorParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         """Print ``ERROR: <message>. Use --help.`` to stderr and exit 2."""
-        self.exit(2, f"ERROR: {message}. Use --help.\n")
+        self.exit(2, f"ERROR: {_house_message(message).translate(_BREAKS)}. Use --help.\n")
+
+
+def _house_message(message: str) -> str:
+    """Say argparse's two most common complaints the way the scripts document them."""
+    unknown = re.fullmatch(r"unrecognized arguments: (\S+).*", message, re.DOTALL)
+    if unknown:
+        token = unknown.group(1)
+        if token.startswith("-"):
+            return f"Unknown option '{token.split('=', 1)[0]}'"
+        return f"unexpected argument {token!r}"
+    missing = re.fullmatch(r"argument (\S+?)(?:/\S+)?: expected one argument", message)
+    if missing:
+        return f"option '{missing.group(1)}' needs a value"
+    return message
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,13 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging on stderr")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"runtime.cli.{name}")
-        except ModuleNotFoundError as err:
-            if err.name == f"runtime.cli.{name}":
-                continue  # command not built yet
-            raise
-        module.register(sub)
+        importlib.import_module(f"runtime.cli.{name}").register(sub)
     return parser
 
 
@@ -63,9 +74,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except SpeckitPodsError as err:
-        print(f"ERROR: {err.message}", file=sys.stderr)
+        print(f"ERROR: {err.message.translate(_BREAKS)}", file=sys.stderr)
         if err.hint:
-            print(f"Hint: {err.hint}", file=sys.stderr)
+            print(f"Hint: {err.hint.translate(_BREAKS)}", file=sys.stderr)
         return err.exit_code
     except KeyboardInterrupt:
         print("Interrupted.", file=sys.stderr)

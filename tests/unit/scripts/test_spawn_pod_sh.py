@@ -66,9 +66,7 @@ def test_help_exits_0_with_examples(tmp_path: Path, env: dict[str, str], flag: s
 def test_unknown_flag_is_a_one_line_usage_error(checkout: Path, env: dict[str, str]) -> None:
     result = spawn(checkout, env, "T012", "--frobnicate")
     assert result.exit_code == 2
-    assert stderr(result).splitlines() == [
-        "ERROR: unrecognized arguments: --frobnicate. Use --help."
-    ]
+    assert stderr(result).splitlines() == ["ERROR: Unknown option '--frobnicate'. Use --help."]
     assert str(result) == ""
 
 
