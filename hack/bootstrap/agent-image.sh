@@ -14,7 +14,7 @@
 #
 # Env vars read:
 #   AGENT_IMAGE       tag to build (default ghcr.io/speckit-pods/agent:0.1.0)
-#   OPENCODE_VERSION  opencode-ai version (default 1.18.33)
+#   OPENCODE_VERSION  opencode-ai version (default: hack/bootstrap/versions.env)
 #   BASE_IMAGE        FROM image (default debian:bookworm-slim; must exist locally
 #                     or be pullable: hack/bootstrap/base-image.sh builds it offline)
 #   EXTRA_CA_FILE     PEM bundle given to the build (default
@@ -29,8 +29,8 @@ set -o errexit -o nounset -o pipefail
 # shellcheck source=hack/bootstrap/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-AGENT_IMAGE="${AGENT_IMAGE:-ghcr.io/speckit-pods/agent:0.1.0}"
-OPENCODE_VERSION="${OPENCODE_VERSION:-1.18.33}"
+AGENT_IMAGE="${AGENT_IMAGE:-$(_pinned AGENT_IMAGE)}"
+OPENCODE_VERSION="${OPENCODE_VERSION:-$(_pinned OPENCODE_VERSION)}"
 DEFAULT_CA=/etc/ssl/certs/ca-certificates.crt
 EXTRA_CA_FILE="${EXTRA_CA_FILE-$([[ -r "${DEFAULT_CA}" ]] && echo "${DEFAULT_CA}")}"
 
