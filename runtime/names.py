@@ -30,12 +30,12 @@ def short_hash(*parts: str, length: int = _HASH_LEN) -> str:
 
 def is_dns_label(name: str) -> bool:
     """Whether ``name`` is a valid DNS-1123 label (pod name, namespace)."""
-    return len(name) <= MAX_LABEL and bool(_DNS_LABEL_RE.match(name))
+    return len(name) <= MAX_LABEL and bool(_DNS_LABEL_RE.fullmatch(name))
 
 
 def is_label_value(value: str) -> bool:
     """Whether ``value`` is a valid Kubernetes label value (may be empty)."""
-    return len(value) <= MAX_LABEL and bool(_LABEL_VALUE_RE.match(value))
+    return len(value) <= MAX_LABEL and bool(_LABEL_VALUE_RE.fullmatch(value))
 
 
 def _dns_chunk(text: str, limit: int) -> str:

@@ -31,7 +31,16 @@ from runtime.tasks_syntax import (
     scan_lines,
 )
 
-__all__ = ["Task", "TaskList", "TaskState", "normalize_task_id", "parse_tasks", "parse_tasks_text"]
+__all__ = [
+    "Task",
+    "TaskList",
+    "TaskState",
+    "find_task_head",
+    "head_state",
+    "normalize_task_id",
+    "parse_tasks",
+    "parse_tasks_text",
+]
 
 DONE_MARK = "\u2705"  # ✅ marks checkbox-less tasks done
 
@@ -44,7 +53,7 @@ class TaskState(StrEnum):
     SKIPPED = "skipped"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Task:
     """One task of a tasks.md."""
 
@@ -113,10 +122,7 @@ class TaskList:
         for task in self.tasks:
             if task.id == wanted:
                 return task
-        ids = [t.id for t in self.tasks]
-        near = difflib.get_close_matches(wanted, ids, n=3, cutoff=0.5)
-        hint = f"Nearest IDs: {', '.join(near)}." if near else f"Known IDs: {_id_span(ids)}."
-        raise UnknownTaskError(f"unknown task ID {task_id!r} in {self.path}", hint=hint)
+        raise _unknown_task(task_id, [t.id for t in self.tasks], self.path)
 
     def filter(
         self, *, async_only: bool = False, pending_only: bool = False, phase: str | None = None
@@ -162,6 +168,35 @@ def parse_tasks(path: Path) -> TaskList:
 
 def parse_tasks_text(text: str, path: Path = Path("tasks.md")) -> TaskList:
     """Parse tasks.md content; ``path`` is only used in messages and the result."""
+    lines, heads, unidentified = _scan(text, path)
+    starts = frozenset(h.index for h in heads)
+    tasks = tuple(_build(h, lines, starts) for h in heads)
+    return TaskList(path=path, tasks=tasks, unidentified=tuple(unidentified))
+
+
+def find_task_head(text: str, task_id: str, path: Path = Path("tasks.md")) -> TaskHead:
+    """The head line of one task, found as :func:`parse_tasks_text` would, cheaper.
+
+    Only the task lines are read (no titles, descriptions, files or dependencies
+    of the other tasks); errors are those of ``parse_tasks_text(...).get(task_id)``.
+    """
+    _lines, heads, _unidentified = _scan(text, path)
+    wanted = normalize_task_id(task_id)
+    for head in heads:
+        if head.task_id == wanted:
+            return head
+    raise _unknown_task(task_id, [h.task_id for h in heads], path)
+
+
+def head_state(head: TaskHead) -> TaskState:
+    """The state of the task that ``head`` starts (``Task.state``)."""
+    if head.box is not None:
+        return _BOX_STATE.get(head.box, TaskState.SKIPPED)
+    return TaskState.DONE if DONE_MARK in head.rest else TaskState.PENDING
+
+
+def _scan(text: str, path: Path) -> tuple[list[Line], list[TaskHead], list[tuple[int, str]]]:
+    """Lines, task heads and unidentified items; raises the file-level parse errors."""
     text = text.removeprefix("\ufeff")
     if not text.strip():
         raise TaskParseError(f"{path} is empty", hint="Run /speckit.tasks to generate tasks.")
@@ -174,10 +209,8 @@ def parse_tasks_text(text: str, path: Path = Path("tasks.md")) -> TaskList:
             f"no spec-kit tasks (lines like '- [ ] T001 Description') in {path}",
             hint="Run /speckit.tasks to generate tasks.",
         )
-    starts = frozenset(h.index for h in heads)
-    tasks = tuple(_build(h, lines, starts) for h in heads)
-    _check_duplicates(tasks, path)
-    return TaskList(path=path, tasks=tasks, unidentified=tuple(unidentified))
+    _check_duplicates(heads, path)
+    return lines, heads, unidentified
 
 
 # --- building tasks ---------------------------------------------------------------------
@@ -188,10 +221,8 @@ _BOX_STATE = {" ": TaskState.PENDING, "x": TaskState.DONE, "X": TaskState.DONE}
 def _build(head: TaskHead, lines: list[Line], starts: frozenset[int]) -> Task:
     line = lines[head.index]
     markers, story, title = parse_title(head.rest, head.kind == "heading")
-    if head.box is not None:
-        state = _BOX_STATE.get(head.box, TaskState.SKIPPED)
-    else:
-        state = TaskState.DONE if DONE_MARK in head.rest else TaskState.PENDING
+    state = head_state(head)
+    if head.box is None:
         title = " ".join(title.replace(DONE_MARK, " ").split())
     body = continuation(head, lines, starts)
     description = "\n".join([title, *body])
@@ -210,15 +241,23 @@ def _build(head: TaskHead, lines: list[Line], starts: frozenset[int]) -> Task:
     )
 
 
-def _check_duplicates(tasks: tuple[Task, ...], path: Path) -> None:
+def _check_duplicates(heads: list[TaskHead], path: Path) -> None:
     seen: dict[str, int] = {}
-    for task in tasks:
-        if task.id in seen:
+    for head in heads:
+        task_id, line = head.task_id, head.index + 1
+        if task_id in seen:
             raise DuplicateTaskError(
-                f"duplicate task ID {task.id} on lines {seen[task.id]} and {task.line} of {path}",
+                f"duplicate task ID {task_id} on lines {seen[task_id]} and {line} of {path}",
                 hint="Give every task its own ID.",
             )
-        seen[task.id] = task.line
+        seen[task_id] = line
+
+
+def _unknown_task(task_id: str, ids: list[str], path: Path) -> UnknownTaskError:
+    wanted = normalize_task_id(task_id)
+    near = difflib.get_close_matches(wanted, ids, n=3, cutoff=0.5)
+    hint = f"Nearest IDs: {', '.join(near)}." if near else f"Known IDs: {_id_span(ids)}."
+    return UnknownTaskError(f"unknown task ID {task_id!r} in {path}", hint=hint)
 
 
 # --- TaskList helpers -------------------------------------------------------------------

@@ -31,7 +31,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from runtime.errors import SpeckitPodsError, TaskParseError, TasksFileNotFoundError
-from runtime.tasks import DONE_MARK, parse_tasks_text
+from runtime.tasks import DONE_MARK, TaskState, find_task_head, head_state
 
 __all__ = ["LOCK_TIMEOUT_SECONDS", "lock_file", "mark_done"]
 
@@ -91,9 +91,9 @@ def _mark_line(data: bytes, path: Path, task_id: str) -> bytes | None:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:
         raise TaskParseError(f"{path} is not UTF-8 text (byte {err.start})") from err
-    task = parse_tasks_text(text, path).get(task_id)
+    head = find_task_head(text, task_id, path)  # reads the task lines only
     lines = data.split(b"\n")
-    index = task.line - 1
+    index = head.index
     bom = _BOM if index == 0 and lines[0].startswith(_BOM) else b""
     line = lines[index][len(bom) :]
     body, cr = (line[:-1], b"\r") if line.endswith(b"\r") else (line, b"")
@@ -109,8 +109,9 @@ def _mark_line(data: bytes, path: Path, task_id: str) -> bytes | None:
         body = body[:cut] + b" " + DONE_MARK.encode() + body[cut:]
     lines[index] = bom + body + cr
     new = b"\n".join(lines)
-    if not parse_tasks_text(new.decode("utf-8"), path).get(task.id).is_done:
-        raise TaskParseError(f"could not mark {task.id} done on line {task.line} of {path}")
+    # check the edit as the parser reads it (task lines only: no full re-parse)
+    if head_state(find_task_head(new.decode("utf-8"), head.task_id, path)) is not TaskState.DONE:
+        raise TaskParseError(f"could not mark {head.task_id} done on line {index + 1} of {path}")
     return new
 
 

@@ -22,11 +22,14 @@ _DEPENDS = re.compile(
 )
 _DEP_RANGE = re.compile(r"(?i)T(\d+)\s*(?:[-\u2013]|\bto\b|\bthrough\b)\s*T(\d+)(?![a-z\d])")
 _DEP_ID = re.compile(r"(?i)T\d+(?:[a-z]|\.\d+)?")
+_ANY_ID = re.compile(r"(?i)T\d")
 
 
 def find_dependencies(text: str, own_id: str) -> tuple[str, ...]:
     """IDs named after ``depends on``/``requires``/... in ``text``, ranges expanded."""
     found: list[str] = []
+    if _ANY_ID.search(text) is None:  # cheap test first: no ID, no dependency
+        return ()
     for m in _DEPENDS.finditer(text):
         group, pos = m.group(1), 0
         for r in _DEP_RANGE.finditer(group):
@@ -52,17 +55,31 @@ _NAMES = frozenset(
 _NOT_FILES = frozenset(
     "node.js next.js nuxt.js vue.js react.js express.js three.js chart.js d3.js nest.js".split()
 )
+_ANY_NAME = re.compile("|".join(sorted(_NAMES)))
 _FILE_TOKEN = re.compile(r"`([^`\n]+)`|([^\s`'\"()<>,;]+)")
+# The same tokens, skipping bare ones without "/" or "." (paths only if in _NAMES).
+_PATH_TOKEN = re.compile(
+    r"`([^`\n]+)`"
+    r"|(?<![^\s`'\"()<>,;])([^\s`'\"()<>,;]*[./][^\s`'\"()<>,;]*)"  # from a token's start
+)
+_SEGMENTS = re.compile(r"[\w.\[\]{}@*+~-]+(?:/[\w.\[\]{}@*+~-]+)*")
+_STEM_LETTER = re.compile(r"[A-Za-z_]")
+_DOTFILE = re.compile(r"\.[\w.-]+")
 
 
 def find_files(text: str) -> tuple[str, ...]:
     """Paths named in ``text``: backticked ones and bare tokens that look like paths."""
     found: list[str] = []
-    for m in _FILE_TOKEN.finditer(text):
-        quoted = m.group(1) is not None
-        token = (m.group(1) if quoted else m.group(2)).strip().split("#", 1)[0]
+    pattern = _FILE_TOKEN if _ANY_NAME.search(text) else _PATH_TOKEN
+    for m in pattern.finditer(text):
+        bare = m.group(2)
+        quoted = bare is None
+        token = (m.group(1) if quoted else bare).strip().split("#", 1)[0]
         token = token.rstrip(".:") if not quoted else token
-        if token and _is_path(token, quoted):
+        if not quoted and "/" not in token and "." not in token:
+            if token in _NAMES:  # cheap: such a bare token is a path only as a known name
+                found.append(token)
+        elif token and _is_path(token, quoted):
             found.append(token)
     return tuple(dict.fromkeys(found))
 
@@ -70,12 +87,12 @@ def find_files(text: str) -> tuple[str, ...]:
 def _is_path(token: str, quoted: bool) -> bool:
     if " " in token or "://" in token or token.lower() in _NOT_FILES:
         return False
-    segments = token.strip("/").split("/")
-    if not all(re.fullmatch(r"[\w.\[\]{}@*+~-]+", s) for s in segments):
+    inner = token.strip("/")
+    if _SEGMENTS.fullmatch(inner) is None:
         return False
-    last = segments[-1]
+    last = inner.rsplit("/", 1)[-1]
     ext = last.rsplit(".", 1)[1] if "." in last.strip(".") else ""
-    named = last in _NAMES or ext.lower() in _EXTS and re.search(r"[A-Za-z_]", last[: -len(ext)])
-    if "/" in token.strip("/") or token.endswith("/"):
+    named = last in _NAMES or ext.lower() in _EXTS and _STEM_LETTER.search(last[: -len(ext)])
+    if "/" in inner or token.endswith("/"):
         return quoted or token.endswith("/") or bool(named) or last.startswith(".")
-    return bool(named) or (quoted and re.fullmatch(r"\.[\w.-]+", last) is not None)
+    return bool(named) or (quoted and _DOTFILE.fullmatch(last) is not None)

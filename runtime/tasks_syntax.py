@@ -44,6 +44,7 @@ Tables (``| T001 | ... |``) are not read.  CRLF and a UTF-8 BOM are accepted.
 
 from __future__ import annotations
 
+import functools
 import re
 import textwrap
 from dataclasses import dataclass
@@ -70,7 +71,7 @@ def normalize_task_id(task_id: str) -> str:
 # --- scanning ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Line:
     """One line of the file, with HTML comments removed."""
 
@@ -80,7 +81,7 @@ class Line:
     code: bool  # fenced code, fence delimiter or front matter: never a task
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TaskHead:
     """The line that starts a task, split into ID and the rest of the title."""
 
@@ -102,6 +103,7 @@ _ID_AT = re.compile(
     r"(T\d+(?:[a-z]|\.\d+)?)(?!\w|\.\w)"  # T001, T003a, T004.1; not T001ab, T001.md
     r"(?!\s*(?:[-\u2013\u2014,/&+]|to\b|and\b|or\b|through\b)\s*T\d)"  # not a range/list
 )
+_PHASE_WORD = re.compile(r"(?i)phase\b")
 _YAML_LINE = re.compile(r"^(?:\s*$|#|[\w-]+\s*:|\s+\S|-\s+[^\[\s])")
 
 
@@ -195,6 +197,7 @@ def find_heads(lines: list[Line]) -> tuple[list[TaskHead], list[tuple[int, str]]
     heads: list[TaskHead] = []
     unidentified: list[tuple[int, str]] = []
     stack: list[tuple[int, str, bool]] = []  # (level, text, is_task)
+    phase: str | None = None  # _phase(stack), kept up to date as the stack changes
     for i, line in enumerate(lines):
         if line.code or not line.text.strip():
             continue
@@ -206,23 +209,24 @@ def find_heads(lines: list[Line]) -> tuple[list[TaskHead], list[tuple[int, str]]
             if split:
                 heads.append(TaskHead(i, "heading", 0, level, *split, None, _phase(stack)))
             stack.append((level, htext.strip("*_ "), split is not None))
+            phase = _phase(stack)
         elif m := _ITEM.match(line.text):
             box, rest = m.group(2), m.group(3)
             split = _split_id(rest)
             if split:
                 kind = "box" if box else "weak"
-                heads.append(TaskHead(i, kind, _indent(line.text), 0, *split, box, _phase(stack)))
+                heads.append(TaskHead(i, kind, _indent(line.text), 0, *split, box, phase))
             elif box:
                 unidentified.append((line.no, rest.strip()))
         elif _indent(line.text) <= 3 and (split := _split_id(line.text.strip())):
-            heads.append(TaskHead(i, "weak", _indent(line.text), 0, *split, None, _phase(stack)))
+            heads.append(TaskHead(i, "weak", _indent(line.text), 0, *split, None, phase))
     return heads, unidentified
 
 
 def _phase(stack: list[tuple[int, str, bool]]) -> str | None:
     sections = [(level, text) for level, text, is_task in stack if not is_task and text]
     for _level, text in reversed(sections):
-        if re.match(r"(?i)phase\b", text):
+        if _PHASE_WORD.match(text):
             return text
     below_title = [text for level, text in sections if level >= 2]
     return below_title[-1] if below_title else None
@@ -258,17 +262,21 @@ def continuation(head: TaskHead, lines: list[Line], starts: frozenset[int]) -> l
 _TOKEN = r"(?:\[([^\[\]\n]{1,40})\]|\(([^()\n]{1,40})\))"
 _LEAD_TOKEN = re.compile(rf"^{_TOKEN}")
 _TAIL_TOKEN = re.compile(rf"\s*{_TOKEN}\s*$")
+_CLOSERS = ("]", ")")  # cheap pre-test: a tail token ends the text
 _HEADING_MARK = re.compile(r"\s*[\[(](A?SYNC)[\])]", re.IGNORECASE)
 _LEAD_SEP = re.compile(r"^(?:\s*(?::|\.(?=\s|$)|[\u2014\u2013|-](?=\s|$)))*\s*")
+_TOKEN_SEP = re.compile(r"\s*[,;|]\s*")
+_STORY = re.compile(r"(?:STORY\s*:?\s*)?(US\d+)")
 
 
-def _classify(token: str) -> tuple[set[str], list[str]] | None:
+@functools.lru_cache(maxsize=1024)
+def _classify(token: str) -> tuple[frozenset[str], tuple[str, ...]] | None:
     """Markers and stories in a bracket token, or None if it is not a marker token."""
     markers: set[str] = set()
     stories: list[str] = []
-    for part in re.split(r"\s*[,;|]\s*", token.strip()):
+    for part in _TOKEN_SEP.split(token.strip()):
         word = part.upper()
-        story = re.fullmatch(r"(?:STORY\s*:?\s*)?(US\d+)", word)
+        story = _STORY.fullmatch(word)
         if word in ("P", "PARALLEL"):
             markers.add("P")
         elif word in ("ASYNC", "SYNC"):
@@ -277,7 +285,7 @@ def _classify(token: str) -> tuple[set[str], list[str]] | None:
             stories.append(story.group(1))
         else:
             return None
-    return markers, stories
+    return frozenset(markers), tuple(stories)
 
 
 def parse_title(rest: str, heading: bool) -> tuple[frozenset[str], str | None, str]:
@@ -294,7 +302,9 @@ def parse_title(rest: str, heading: bool) -> tuple[frozenset[str], str | None, s
         markers |= found[0]
         stories += found[1]
         text = text[m.end() :]
-    while (m := _TAIL_TOKEN.search(text)) and (found := _classify(m.group(1) or m.group(2))):
+    while text.rstrip()[-1:] in _CLOSERS and (m := _TAIL_TOKEN.search(text)):
+        if (found := _classify(m.group(1) or m.group(2))) is None:
+            break
         markers |= found[0]
         stories += found[1]
         text = text[: m.start()]

@@ -3,6 +3,7 @@ from __future__ import annotations
 import datetime
 import re
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -78,6 +79,30 @@ def test_invalid_names_are_rejected_by_the_checks() -> None:
     assert not names.is_dns_label("a" * 64)
     assert not names.is_label_value("trail-")
     assert not names.is_label_value("a" * 64)
+
+
+# independent of runtime.names: whole-string checks, so no "$ before a final newline"
+DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+LABEL_VALUE = re.compile(r"([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?")
+
+
+@given(st.text(max_size=80))
+def test_the_checks_agree_with_the_kubernetes_syntax(text: str) -> None:
+    assert names.is_dns_label(text) == (DNS_LABEL.fullmatch(text) is not None)
+    assert names.is_label_value(text) == (LABEL_VALUE.fullmatch(text) is not None)
+
+
+@pytest.mark.parametrize("text", ["abc\n", "T012\n", "a\r\n"])
+def test_a_trailing_newline_is_invalid(text: str) -> None:
+    assert not names.is_dns_label(text)
+    assert not names.is_label_value(text)
+
+
+@given(st.text(max_size=200), st.text(max_size=50))
+def test_names_and_label_values_match_the_kubernetes_syntax(feature: str, task: str) -> None:
+    assert DNS_LABEL.fullmatch(names.pod_name(feature, task))
+    assert LABEL_VALUE.fullmatch(names.label_value(feature))
+    assert LABEL_VALUE.fullmatch(names.label_value(task))
 
 
 def test_run_id_is_a_label_value_sorted_by_time_and_unique() -> None:
