@@ -185,7 +185,8 @@ def _finish(run: Run, git: Git, checkout: Checkout, status: Status, reason: str)
     except GitError as err:
         if status.ok:
             return run.result(err.status, err.message, commit, files)
-        return run.result(status, f"{reason}; WIP not saved: {err.message}", commit, files)
+        # not timeout/killed: those promise a pushed WIP; the work is only in this pod
+        return run.result(err.status, f"{reason}; WIP not saved: {err.message}", commit, files)
     if not status.ok:
         reason = f"{reason}; WIP commit pushed to {cfg.task_branch}"
     return run.result(status, reason, commit, files)

@@ -174,6 +174,20 @@ def test_push_rejected_when_the_remote_refuses(harness: Harness) -> None:
     assert run.returncode == 8
 
 
+def test_deadline_with_wip_push_refused_is_push_rejected(harness: Harness) -> None:
+    hook = harness.bare / "hooks" / "pre-receive"
+    hook.write_text("#!/bin/sh\necho 'protected branch' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    run = harness.run(
+        prompt_for("scripted:write-then-stall"), AGENT_DEADLINE_SECONDS="20", timeout=120
+    )
+
+    assert run.result.status is Status.PUSH_REJECTED, run.output  # not timeout: no WIP pushed
+    assert run.returncode == 8
+    assert "deadline" in run.result.reason and "WIP not saved" in run.result.reason
+    assert "speckit/t012" in run.result.reason
+
+
 def test_file_remote_without_credentials(harness: Harness) -> None:
     run = harness.run(prompt_for("scripted:write"), REPO_URL=f"file://{harness.bare}")
 
