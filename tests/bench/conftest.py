@@ -10,6 +10,7 @@ import pytest
 from tests.bench.figures import Recorder
 from tests.e2e.cluster import NAMESPACE, Kubectl
 from tests.e2e.conftest import (  # noqa: F401 - fixtures shared with the e2e
+    cluster_lock,
     create_secret,
     gitea,
     installed,

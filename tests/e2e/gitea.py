@@ -147,6 +147,11 @@ class GiteaServer:
         """The user owning the repositories this helper creates."""
         return self.auth.username
 
+    @property
+    def container_id(self) -> str:
+        """The docker container's id (fault tests pause and unpause it)."""
+        return str(self._container.get_wrapped_container().id)
+
     def clone_url(self, repo: str, *, cluster: bool = False) -> str:
         """HTTP clone URL of ``repo`` (no credentials) from the host or from the cluster."""
         base = self._cluster_url if cluster else self._host_url
