@@ -110,6 +110,18 @@ def test_deadline_times_out_and_pushes_wip(harness: Harness) -> None:
     assert "WIP commit pushed to speckit/t012" in run.result.reason
 
 
+def test_endless_tool_loop_is_ended_by_the_deadline(harness: Harness) -> None:
+    # the model keeps calling bash: output never stops, so only the deadline can end it
+    run = harness.run(
+        prompt_for("scripted:loop"), AGENT_DEADLINE_SECONDS="15", AGENT_STALL_SECONDS="600",
+        timeout=90,
+    )  # fmt: skip
+
+    assert run.result.status is Status.TIMEOUT, run.output
+    assert run.returncode == 124
+    assert run.result.duration_s < 60
+
+
 def test_sigterm_stops_commits_wip_and_reports_killed(harness: Harness) -> None:
     proc = harness.start(prompt_for("scripted:write-then-stall"))
     reader = LineReader(proc)
