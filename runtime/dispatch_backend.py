@@ -13,7 +13,7 @@ import dataclasses
 
 from runtime import labels, spawn
 from runtime.cleanup import delete_pod
-from runtime.completion import Pod
+from runtime.completion import Pod, terminated
 from runtime.dispatch import Emit, Verdict
 from runtime.finish import Finisher, Options
 from runtime.follow import Cluster, Ended, Target, follow_pod
@@ -78,7 +78,7 @@ class ClusterBackend:
         return {
             task: _meta(pod, "name")
             for task, pod in self._pods().items()
-            if is_active(pod) or _phase(pod) == "Succeeded"
+            if is_active(pod) or _succeeded(pod)
         }
 
     def spawn(self, task_id: str) -> str:
@@ -113,6 +113,11 @@ class ClusterBackend:
             if is_active(pod)
         ]
         return [name for name in sorted(names) if delete_pod(self.cluster.pods, name)]
+
+
+def _succeeded(pod: Pod) -> bool:
+    """Phase Succeeded, or the agent exited 0 and the kubelet has not caught up yet."""
+    return _phase(pod) == "Succeeded" or (terminated(pod) or {}).get("exitCode") == 0
 
 
 def _annotation(pod: Pod, key: str) -> str:

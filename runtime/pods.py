@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from runtime import labels
-from runtime.completion import Pod, as_plain
+from runtime.completion import Pod, as_plain, is_finished
 from runtime.errors import AlreadyRunningError, KubeApiError
 from runtime.kube import api_error
 
@@ -84,8 +84,12 @@ def _name(pod: Pod) -> str:
 
 
 def is_active(pod: Pod) -> bool:
-    """Whether ``pod`` is Pending or Running and not being deleted."""
-    return _phase(pod) in ACTIVE_PHASES and not _terminating(pod)
+    """Whether ``pod`` is Pending or Running, not being deleted, and its agent still runs.
+
+    The agent container terminates a moment before the kubelet moves the phase on;
+    a pod in that window has ended (its logs say how) and must not block a rerun.
+    """
+    return _phase(pod) in ACTIVE_PHASES and not _terminating(pod) and not is_finished(pod)
 
 
 def _read_pod(core: CoreApi, name: str, namespace: str) -> Pod | None:

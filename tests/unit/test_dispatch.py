@@ -275,6 +275,8 @@ def test_cluster_backend_reattaches_active_and_unreported_pods_and_cancels() -> 
     core.add(make_pod("p2", task="T002", feature=feature, container=running()))
     core.add(make_pod("p3", task="T003", feature=feature, phase="Succeeded", container=exited(0)))
     core.add(make_pod("p4", task="T004", feature=feature, phase="Failed", container=exited(1)))
+    core.add(make_pod("p5", task="T005", feature=feature, container=exited(0)))
+    core.add(make_pod("p6", task="T006", feature=feature, container=exited(1)))
     core.add(make_pod("q2", task="T002", feature="002-other", container=running()))
     import sys
 
@@ -284,8 +286,10 @@ def test_cluster_backend_reattaches_active_and_unreported_pods_and_cancels() -> 
         feature,
         Printer(sys.stdout, sys.stderr, color=False),
     )
-    assert backend.attachable() == {"T002": "p2", "T003": "p3"}
+    # p5/p6: the agent has exited, the kubelet has not moved the phase on yet
+    assert backend.attachable() == {"T002": "p2", "T003": "p3", "T005": "p5"}
     assert backend.find("T002") == "p2" and backend.find("T004") is None
+    assert backend.find("T006") is None
     assert backend.cancel() == ["p2"]
     assert "q2" in core.pods and "p3" in core.pods
 

@@ -246,6 +246,18 @@ def test_a_running_pod_of_the_task_is_refused(repo: Path, clock: SpawnClock, pha
     assert list(core.pods) == ["sp-old-name"] and not core.configmaps
 
 
+def test_a_pod_whose_agent_has_exited_does_not_block_a_rerun(repo: Path, clock: SpawnClock) -> None:
+    """The agent container ends a moment before the kubelet moves the phase to Failed."""
+    core = SpawnCore()
+    old = spawn_pod(POD, "Running", TASK_LABELS)
+    old["status"]["containerStatuses"] = [
+        {"name": "agent", "state": {"terminated": {"exitCode": 124}}}
+    ]
+    core.add(old)
+    assert run(repo, core, clock) == (0, [POD])
+    assert core.pods[POD]["metadata"]["uid"] == "uid-1"  # the earlier run's pod was replaced
+
+
 def test_pods_of_other_tasks_or_features_do_not_block(repo: Path, clock: SpawnClock) -> None:
     core = SpawnCore()
     core.add(spawn_pod("other-task", "Running", {**TASK_LABELS, labels.TASK: "T013"}))
