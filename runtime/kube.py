@@ -13,6 +13,12 @@ from typing import Any
 from runtime.errors import ClusterUnreachableError, KubeApiError, KubeConfigError
 
 DEFAULT_NAMESPACE = "speckit-pods"
+# Ride out an API server restart (kubelet brings a static kube-apiserver back in
+# ~10-30 s): refused connections, and 429/5xx answers to idempotent calls, are
+# retried with backoff 0, 1, 2, 4, 8, 10, 10 ... s, about a minute in all.
+OUTAGE_RETRIES = 10
+OUTAGE_BACKOFF_S = 0.5
+OUTAGE_BACKOFF_MAX_S = 10.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,20 +53,42 @@ def connect(namespace: str | None = None, context: str | None = None) -> Kube:
             f"no usable kubeconfig ({path}): {err}",
             hint="set KUBECONFIG or run `kind export kubeconfig`",
         ) from err
-    api_client = client.ApiClient()
-    api_client.configuration.retries = 1
-    core = client.CoreV1Api(api_client)
+    probe = client.Configuration.get_default_copy()
+    probe.retries = 1  # an unreachable cluster is reported at once, not after a minute
     try:
-        client.VersionApi(api_client).get_code(_request_timeout=10)
+        client.VersionApi(client.ApiClient(probe)).get_code(_request_timeout=10)
     except Exception as err:  # urllib3 raises many types; all mean "unreachable"
-        host = api_client.configuration.host
+        host = probe.host
         raise ClusterUnreachableError(
             f"cannot reach the Kubernetes API at {host}: {type(err).__name__}",
             hint="is the cluster running? check `kubectl cluster-info`",
         ) from err
+    patient = client.Configuration.get_default_copy()
+    patient.retries = outage_retry()
     return Kube(
-        core=core,
+        core=client.CoreV1Api(client.ApiClient(patient)),
         namespace=namespace or os.environ.get("SPECKIT_PODS_NAMESPACE") or DEFAULT_NAMESPACE,
+    )
+
+
+def outage_retry() -> Any:
+    """The ``urllib3.Retry`` policy of every API call after the first.
+
+    Read errors are not retried here: a dropped watch or log stream is resumed by
+    the caller (it knows where it was), and a POST may have been applied.
+    """
+    from urllib3.util.retry import Retry
+
+    return Retry(
+        total=OUTAGE_RETRIES,
+        connect=OUTAGE_RETRIES,
+        status=OUTAGE_RETRIES,
+        read=0,
+        other=0,
+        backoff_factor=OUTAGE_BACKOFF_S,
+        backoff_max=OUTAGE_BACKOFF_MAX_S,
+        status_forcelist=(429, 500, 502, 503, 504),
+        raise_on_status=False,  # the last answer surfaces as an ApiException
     )
 
 
