@@ -18,9 +18,15 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from kubernetes.client.exceptions import ApiException
+from urllib3.exceptions import HTTPError
 
 from runtime.completion import LAST_LINES, Outcome, Pod, classify, has_started, is_finished
-from runtime.errors import PodNotFoundError, SpeckitPodsError, StillRunningError
+from runtime.errors import (
+    ClusterUnreachableError,
+    PodNotFoundError,
+    SpeckitPodsError,
+    StillRunningError,
+)
 from runtime.logs import LogSource, Printer, read_once, stream_logs
 from runtime.outcome import Result
 from runtime.podwatch import ClusterPods, Deadline, StuckPolicy, diagnose, wait_for
@@ -98,6 +104,12 @@ def _worker(target: Target, cluster: Cluster, deadline: Deadline, put: Callable[
 
 def report_error(printer: Printer, target: Target, err: BaseException) -> int:
     """Print an error of one pod (``ERROR:`` + ``Hint:``) and return its exit code."""
+    if isinstance(err, (HTTPError, OSError)):  # retried for a minute by runtime.kube
+        reason = getattr(err, "reason", None) or err
+        err = ClusterUnreachableError(
+            f"lost the Kubernetes API while following pod {target.pod}: {type(reason).__name__}",
+            hint=f"the pod is unaffected; follow it again with `scripts/tail-logs.sh {target.pod}`",
+        )
     if isinstance(err, SpeckitPodsError):
         printer.note("ERROR", target.task, target.index, err.message)
         if err.hint:

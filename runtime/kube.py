@@ -14,9 +14,11 @@ from runtime.errors import ClusterUnreachableError, KubeApiError, KubeConfigErro
 
 DEFAULT_NAMESPACE = "speckit-pods"
 # Ride out an API server restart (kubelet brings a static kube-apiserver back in
-# ~10-30 s): refused connections, and 429/5xx answers to idempotent calls, are
-# retried with backoff 0, 1, 2, 4, 8, 10, 10 ... s, about a minute in all.
+# ~10-30 s): refused or broken connections (a port forward accepts, then the TLS
+# handshake fails), and 429/5xx answers to idempotent calls, are retried with
+# backoff 0, 1, 2, 4, 8, 10, 10 ... s, about a minute in all.
 OUTAGE_RETRIES = 10
+OUTAGE_READ_RETRIES = 2  # a read error can also be a slow server: do not wait 10x
 OUTAGE_BACKOFF_S = 0.5
 OUTAGE_BACKOFF_MAX_S = 10.0
 
@@ -74,8 +76,11 @@ def connect(namespace: str | None = None, context: str | None = None) -> Kube:
 def outage_retry() -> Any:
     """The ``urllib3.Retry`` policy of every API call after the first.
 
-    Read errors are not retried here: a dropped watch or log stream is resumed by
-    the caller (it knows where it was), and a POST may have been applied.
+    Errors before the request was sent (connect, TLS) are retried for every method.
+    Read errors before an answer (a pooled connection the old server closed) are
+    retried a few times, for idempotent methods only: a POST may have been applied.
+    A watch or log stream that drops mid-body is resumed by its caller, which knows
+    where it was.
     """
     from urllib3.util.retry import Retry
 
@@ -83,8 +88,8 @@ def outage_retry() -> Any:
         total=OUTAGE_RETRIES,
         connect=OUTAGE_RETRIES,
         status=OUTAGE_RETRIES,
-        read=0,
-        other=0,
+        read=OUTAGE_READ_RETRIES,
+        other=OUTAGE_RETRIES,
         backoff_factor=OUTAGE_BACKOFF_S,
         backoff_max=OUTAGE_BACKOFF_MAX_S,
         status_forcelist=(429, 500, 502, 503, 504),

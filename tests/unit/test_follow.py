@@ -7,7 +7,15 @@ from collections.abc import Iterator
 import pytest
 
 from runtime.errors import StillRunningError
-from runtime.follow import Cluster, Ended, Target, first_failure, follow_all, snapshot_all
+from runtime.follow import (
+    Cluster,
+    Ended,
+    Target,
+    first_failure,
+    follow_all,
+    report_error,
+    snapshot_all,
+)
 from runtime.kube import Kube
 from runtime.logs import ClusterLogs, Printer
 from runtime.outcome import Result, Status
@@ -158,6 +166,21 @@ def test_stuck_pod_is_reported_with_hint_and_others_still_finish() -> None:
     assert "ERROR: [T001] image agent:1 cannot be used" in err.getvalue()
     assert "Hint: " in err.getvalue()
     assert "[T002] SPECKIT_POD_RESULT" in out.getvalue()
+
+
+def test_losing_the_api_server_is_one_line_with_how_to_resume() -> None:
+    from urllib3.exceptions import MaxRetryError, SSLError
+
+    out, err = io.StringIO(), io.StringIO()
+    lost = MaxRetryError(None, "/api/v1/namespaces/ns/pods/p", SSLError("EOF"))  # type: ignore[arg-type]
+    code = report_error(Printer(out, err, color=False), Target("p", "T001"), lost)
+    assert code == 21
+    lines = err.getvalue().splitlines()
+    assert lines == [
+        "ERROR: [T001] lost the Kubernetes API while following pod p: SSLError",
+        "Hint: the pod is unaffected; follow it again with `scripts/tail-logs.sh p`",
+    ]
+    assert not out.getvalue()
 
 
 def test_snapshot_of_running_and_ended_pods() -> None:

@@ -27,7 +27,8 @@ class FakeApi(ThreadingHTTPServer):
 
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), Handler)
-        self.outage = 0
+        self.outage = 0  # answer this many pod calls with 503
+        self.drops = 0  # close this many connections without an answer
         self.calls: list[str] = []
 
 
@@ -47,7 +48,10 @@ class Handler(BaseHTTPRequestHandler):
 
     def _pod_call(self) -> None:
         self.server.calls.append(self.command)
-        if self.server.outage:
+        if self.server.drops:
+            self.server.drops -= 1
+            self.close_connection = True
+        elif self.server.outage:
             self.server.outage -= 1
             self._answer(503, {"kind": "Status", "code": 503, "message": "restarting"})
         else:
@@ -111,6 +115,17 @@ def test_a_create_is_never_sent_twice(api: FakeApi) -> None:
     core = kube.connect("ns").core
     api.outage = 1
     with pytest.raises(ApiException):
+        core.create_namespaced_pod("ns", POD)
+    assert api.calls == ["POST"]
+
+
+def test_connections_closed_before_an_answer_are_retried_for_reads_only(api: FakeApi) -> None:
+    core = kube.connect("ns").core
+    api.drops = kube.OUTAGE_READ_RETRIES
+    assert core.read_namespaced_pod("p", "ns").metadata.name == "p"
+    api.calls.clear()
+    api.drops = 1
+    with pytest.raises(Exception, match="Connection aborted|RemoteDisconnected"):
         core.create_namespaced_pod("ns", POD)
     assert api.calls == ["POST"]
 
