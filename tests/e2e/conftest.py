@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from pytest_kind import KindCluster
 
 from runtime import labels
 from runtime.names import label_value
@@ -45,7 +46,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="session")
-def kubeconfig(request: pytest.FixtureRequest) -> Iterator[Path]:
+def e2e_cluster(request: pytest.FixtureRequest) -> Iterator[KindCluster]:
     """A kind cluster from the locally built node image; deleted unless --keep-cluster."""
     versions = pinned_versions()
     # --cluster-name and --keep-cluster are pytest-kind's own options
@@ -54,7 +55,15 @@ def kubeconfig(request: pytest.FixtureRequest) -> Iterator[Path]:
         name = "speckit-pods-e2e"
     cluster = make_cluster(name, versions["NODE_IMAGE"])
     cluster.load_docker_image(versions["AGENT_IMAGE"])
-    path = Path(cluster.kubeconfig_path)
+    yield cluster
+    if not request.config.getoption("keep_cluster"):
+        cluster.delete()
+
+
+@pytest.fixture(scope="session")
+def kubeconfig(e2e_cluster: KindCluster) -> Iterator[Path]:
+    """The cluster's kubeconfig, also exported as KUBECONFIG for the scripts under test."""
+    path = Path(e2e_cluster.kubeconfig_path)
     previous = os.environ.get("KUBECONFIG")
     os.environ["KUBECONFIG"] = str(path)
     yield path
@@ -62,8 +71,6 @@ def kubeconfig(request: pytest.FixtureRequest) -> Iterator[Path]:
         os.environ.pop("KUBECONFIG", None)
     else:
         os.environ["KUBECONFIG"] = previous
-    if not request.config.getoption("keep_cluster"):
-        cluster.delete()
 
 
 @pytest.fixture(scope="session")

@@ -16,8 +16,8 @@ import pytest
 
 from tests.e2e.cluster import NAMESPACE, Kubectl, wait_for
 from tests.e2e.conftest import Feature, spawn
+from tests.e2e.follower import Follower
 from tests.e2e.gitea import GiteaServer
-from tests.e2e.test_faults import Follower
 from tests.support.scripted_llm import Marker, write_target
 
 

@@ -1,6 +1,7 @@
-"""Runs that never finish: the run deadline (timeout, WIP saved) and the stall watchdog.
+"""Runs that never finish: the run deadline (timeout, WIP saved), the stall watchdog,
+and a model that calls tools forever (output never stops: only the deadline ends it).
 
-Both pods run at once (one module fixture); each test checks one of them.
+The pods run at once (one module fixture); each test checks one of them.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from tests.e2e.conftest import (
 from tests.e2e.gitea import GiteaServer
 from tests.support.scripted_llm import Marker, write_target
 
-TIMEOUT_TASK, STALL_TASK = "T030", "T031"
+TIMEOUT_TASK, STALL_TASK, LOOP_TASK = "T030", "T031", "T032"
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ def ended(
         [
             f"- [ ] {TIMEOUT_TASK} [P] [ASYNC] Write then hang scripted:write-then-stall",
             f"- [ ] {STALL_TASK} [P] [ASYNC] Never answered scripted:silence",
+            f"- [ ] {LOOP_TASK} [P] [ASYNC] Call tools forever scripted:loop",
         ],
     )
     # the deadline (agent stops at 40s - 10s margin) fires long before the 10m watchdog;
@@ -48,6 +50,7 @@ def ended(
     pods = {
         TIMEOUT_TASK: spawn(feature, TIMEOUT_TASK, "--timeout", "40s", "--cleanup", "always"),
         STALL_TASK: spawn(feature, STALL_TASK, "--stall-timeout", "15s", "--cleanup", "always"),
+        LOOP_TASK: spawn(feature, LOOP_TASK, "--timeout", "40s", "--cleanup", "always"),
     }
     done = tail_all({pod: ["--timeout", "3m"] for pod in pods.values()}, cwd=feature.clone)
     return Ended(feature, {task: done[pod] for task, pod in pods.items()})
@@ -90,3 +93,13 @@ def test_ended_pods_are_cleaned_up(ended: Ended, installed: Kubectl) -> None:
             lambda: not feature_objects(installed, kind, ended.feature),  # noqa: B023
             timeout=90,
         )
+
+
+def test_endless_tool_loop_is_ended_by_the_deadline(ended: Ended, gitea: GiteaServer) -> None:
+    done = ended.runs[LOOP_TASK]
+    assert done.returncode == 124, done.stdout + done.stderr
+    line = result_line(done)
+    assert line.startswith(f"[{LOOP_TASK}] RESULT status=timeout exit=124 "), line
+    turns = [text for text in done.stdout.splitlines() if "echo loop" in text]
+    assert len(turns) >= 3, done.stdout  # it really looped in the pod before the deadline
+    assert gitea.branch_commit(ended.feature.repo, ended.feature.branch(LOOP_TASK)) is None
