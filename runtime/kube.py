@@ -27,7 +27,7 @@ OUTAGE_BACKOFF_MAX_S = 10.0
 class Kube:
     """The API groups this tool uses, bound to one cluster and namespace."""
 
-    core: Any  # kubernetes.client.CoreV1Api
+    core: Any  # runtime.core_api.JsonCoreApi (CoreV1Api's calls, answering dicts)
     namespace: str
 
 
@@ -40,6 +40,8 @@ def connect(namespace: str | None = None, context: str | None = None) -> Kube:
     """
     from kubernetes import client, config
     from kubernetes.config.config_exception import ConfigException
+
+    from runtime.core_api import JsonCoreApi
 
     try:
         if "KUBERNETES_SERVICE_HOST" in os.environ and not os.environ.get("KUBECONFIG"):
@@ -68,7 +70,7 @@ def connect(namespace: str | None = None, context: str | None = None) -> Kube:
     patient = client.Configuration.get_default_copy()
     patient.retries = outage_retry()
     return Kube(
-        core=client.CoreV1Api(client.ApiClient(patient)),
+        core=JsonCoreApi(client.ApiClient(patient)),
         namespace=namespace or os.environ.get("SPECKIT_PODS_NAMESPACE") or DEFAULT_NAMESPACE,
     )
 

@@ -98,7 +98,7 @@ def api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeApi]:
 def test_reads_ride_out_an_api_server_outage(api: FakeApi) -> None:
     core = kube.connect("ns").core
     api.outage = 3
-    assert core.read_namespaced_pod("p", "ns").metadata.name == "p"
+    assert core.read_namespaced_pod("p", "ns")["metadata"]["name"] == "p"
     assert api.calls == ["GET"] * 4
 
 
@@ -122,7 +122,7 @@ def test_a_create_is_never_sent_twice(api: FakeApi) -> None:
 def test_connections_closed_before_an_answer_are_retried_for_reads_only(api: FakeApi) -> None:
     core = kube.connect("ns").core
     api.drops = kube.OUTAGE_READ_RETRIES
-    assert core.read_namespaced_pod("p", "ns").metadata.name == "p"
+    assert core.read_namespaced_pod("p", "ns")["metadata"]["name"] == "p"
     api.calls.clear()
     api.drops = 1
     with pytest.raises(Exception, match="Connection aborted|RemoteDisconnected"):
