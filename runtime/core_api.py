@@ -51,9 +51,9 @@ class JsonCoreApi:
         params: dict[str, Any],
         body: Any = None,
         content_type: str = JSON,
-        accept: str = JSON,
+        text: bool = False,
     ) -> Any:
-        headers = {"Accept": accept}
+        headers = {"Accept": JSON}  # also for logs: the API server refuses text/plain (406)
         if body is not None:
             headers["Content-Type"] = content_type
         _, url, headers, body, _ = self.api_client.param_serialize(
@@ -75,7 +75,7 @@ class JsonCoreApi:
         if params.get("_preload_content", True) is False:
             return raw
         data = response.read()
-        if accept != JSON:
+        if text:
             return data.decode("utf-8", errors="replace")
         return json.loads(data) if data else {}
 
@@ -110,7 +110,7 @@ class JsonCoreApi:
     def read_namespaced_pod_log(self, name: str, namespace: str, **params: Any) -> Any:
         """GET a container's log: text, or the urllib3 response to stream."""
         path = self._pods(namespace, name) + "/log"
-        return self._call("GET", path, params, accept="text/plain")
+        return self._call("GET", path, params, text=True)
 
     def list_namespaced_event(self, namespace: str, **params: Any) -> Any:
         """GET the events (``field_selector`` e.g. ``involvedObject.name=…``)."""

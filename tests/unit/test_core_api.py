@@ -39,6 +39,7 @@ class Handler(BaseHTTPRequestHandler):
             "method": self.command, "path": url.path, "query": dict(parse_qsl(url.query)),
             "content_type": self.headers.get("Content-Type"),
             "auth": self.headers.get("Authorization"),
+            "accept": self.headers.get("Accept"),
             "body": json.loads(self.rfile.read(length)) if length else None,
         })  # fmt: skip
         code, kind, body = self.server.answers.get(url.path, (200, "application/json", b"{}"))
@@ -101,6 +102,8 @@ def test_logs_as_text_or_as_a_stream(server: Recorder, api: JsonCoreApi) -> None
     stream = api.read_namespaced_pod_log("p", "ns", follow=True, _preload_content=False)
     assert b"".join(stream.stream(4)) == b"one\ntwo\n"
     assert server.seen[1]["query"] == {"follow": "true"}
+    # the API server answers 406 to ``Accept: text/plain``, even for logs
+    assert {seen["accept"] for seen in server.seen} == {"application/json"}
 
 
 def test_the_official_watch_streams_events_as_dicts(server: Recorder, api: JsonCoreApi) -> None:
