@@ -1,8 +1,13 @@
-"""Agent image: its size against its base image, and pod start with the image cached.
+"""Agent image: its size against its base image, and pod start cached and not.
 
 Pod start: the agent Pod of ``spawn-pod.sh --dry-run`` with ``command: [sleep]``
 (image already in the node, the normal case in kind) against the same Pod running
 the ``pause`` image every kind node holds: what the image itself costs at start.
+
+Not cached: the image is removed from the node's containerd, then ``kind load
+docker-image`` + the same Pod, against the cached start.  ``kind load`` stands in
+for the registry pull a connected cluster would do (no registry is reachable here):
+it is the cost of moving the image into the node, the first time a node runs it.
 """
 
 from __future__ import annotations
@@ -13,10 +18,12 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from pytest_kind import KindCluster
 
 from tests.bench.figures import Figure, Recorder
 from tests.bench.kube_watch import RunningTimes
 from tests.bench.manifest import agent, dry_run, renamed
+from tests.bench.node import has_image, node_name, remove_image
 from tests.e2e.cluster import NAMESPACE, Kubectl, pinned_versions
 from tests.e2e.conftest import Feature
 
@@ -48,8 +55,11 @@ def _pause(pod: dict[str, Any]) -> None:
     container["imagePullPolicy"] = "Never"
 
 
-def _start(kubectl: Kubectl, manifest: str, pod: str, watcher: RunningTimes) -> float:
-    start = time.monotonic()
+def _start(
+    kubectl: Kubectl, manifest: str, pod: str, watcher: RunningTimes, since: float | None = None
+) -> float:
+    """Seconds from ``since`` (default: now) to the pod's container Running; then delete it."""
+    start = time.monotonic() if since is None else since
     kubectl.run("apply", "-f", "-", input_text=manifest)
     seconds = watcher.running_at(pod) - start
     kubectl.run(
@@ -80,4 +90,36 @@ def test_pod_start_cached_image(
     bench.add(
         Figure("pod start, image cached", "s", tuple(ours), tuple(base), "pause image",
                note="same Pod spec; agent image with command sleep vs registry.k8s.io/pause")
+    )  # fmt: skip
+
+
+@pytest.mark.timeout(1800)
+def test_pod_start_image_not_cached(
+    make_feature: Callable[[list[str]], Feature],
+    installed: Kubectl,
+    e2e_cluster: KindCluster,
+    bench: Recorder,
+) -> None:
+    image, node = pinned_versions()["AGENT_IMAGE"], node_name(e2e_cluster.name)
+    feature = make_feature(["- [ ] T401 [ASYNC] Sleep scripted:noop"])
+    docs = dry_run(feature, "T401", "--cleanup", "never")
+    cold: list[float] = []
+    warm: list[float] = []
+    selector = f"speckit-pods.dev/feature={feature.name}"
+    try:
+        with RunningTimes(installed.kubeconfig, selector) as watcher:
+            for i in range(RUNS):
+                name = f"cold-{feature.repo}-{i}"
+                remove_image(node, image)
+                since = time.monotonic()
+                e2e_cluster.load_docker_image(image)
+                cold.append(_start(installed, renamed(docs, name, _sleeping), name, watcher, since))
+                name = f"warm-{feature.repo}-{i}"
+                warm.append(_start(installed, renamed(docs, name, _sleeping), name, watcher))
+    finally:
+        if not has_image(node, image):
+            e2e_cluster.load_docker_image(image)
+    bench.add(
+        Figure("pod start, image not cached", "s", tuple(cold), tuple(warm), "image cached",
+               note="crictl rmi, then kind load docker-image + the same Pod (offline pull)")
     )  # fmt: skip
