@@ -84,6 +84,10 @@ class KubeApiError(SpeckitPodsError):
 
     exit_code = 24
 
+    def __init__(self, message: str, hint: str = "", status: int | None = None) -> None:
+        super().__init__(message, hint)
+        self.status = status
+
 
 class PodStuckError(SpeckitPodsError):
     """The pod cannot start (image pull, unschedulable, missing secret)."""

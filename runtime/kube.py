@@ -112,4 +112,7 @@ def api_error(err: Exception, action: str) -> KubeApiError:
             message = json.loads(body).get("message", "")
         except (ValueError, AttributeError):
             message = ""
-    return KubeApiError(f"{action} failed: HTTP {status} {reason}. {message}".strip())
+    return KubeApiError(
+        f"{action} failed: HTTP {status} {reason}. {message}".strip(),
+        status=status if isinstance(status, int) else None,
+    )

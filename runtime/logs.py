@@ -28,7 +28,7 @@ from urllib3.exceptions import HTTPError
 
 from runtime.completion import AGENT_CONTAINER, is_finished
 from runtime.kube import Kube, api_error
-from runtime.podwatch import Clock, ClusterPods, Deadline
+from runtime.podwatch import DENIED, Clock, ClusterPods, Deadline, Recovery, read_recovering
 
 RESUME_MARGIN_S = 5
 READ_TIMEOUT_S = 300.0
@@ -172,6 +172,7 @@ def stream_logs(
     deadline passed; the caller then reads the pod's final state.
     """
     cursor, idle = LogCursor(deadline.clock), 0
+    recovery = Recovery(deadline.clock)
     while True:
         before = (cursor.last_key, cursor.count)
         remaining = deadline.remaining()
@@ -184,11 +185,12 @@ def stream_logs(
         except ApiException as err:
             if err.status == 404:
                 return
-            if err.status in (401, 403):
+            if err.status in DENIED and not recovery.tolerates(err.status):
                 raise api_error(err, f"reading the log of pod {name}") from err
+            recovery.dropped()
         except (OSError, HTTPError):
-            pass  # dropped: reconnect below
-        pod = pods.read(name)
+            recovery.dropped()  # dropped: reconnect below
+        pod = read_recovering(pods, name, recovery, sleep)
         if pod is None:
             return
         if is_finished(pod):

@@ -21,12 +21,16 @@ from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
 from runtime.completion import Pod, agent_status, as_plain, has_started
-from runtime.errors import PodStuckError, StillRunningError
+from runtime.errors import KubeApiError, PodStuckError, StillRunningError
 from runtime.kube import Kube, api_error
 
 log = logging.getLogger(__name__)
 
 WATCH_SECONDS = 30
+# A restarting API server answers 401/403 until its authn/authz caches have synced;
+# right after a dropped connection such denials are retried for this long.
+RECOVERY_GRACE_S = 60.0
+DENIED = (401, 403)
 IMAGE_PULL_REASONS = ("ErrImagePull", "ImagePullBackOff")
 NEVER_PULLABLE = ("ErrImageNeverPull", "InvalidImageName")
 _MISSING = re.compile(r'(secret|configmap)s? "([^"]+)" not found', re.IGNORECASE)
@@ -53,6 +57,35 @@ class Deadline:
     def expired(self) -> bool:
         """Whether the deadline has passed."""
         return self.at is not None and self.clock() >= self.at
+
+
+@dataclasses.dataclass
+class Recovery:
+    """Tracks a connection that dropped, to tell a restarting API server from RBAC.
+
+    A denial (401/403) on the first call is real and reported at once; one that
+    follows a dropped connection is retried until ``RECOVERY_GRACE_S`` after the drop.
+    """
+
+    clock: Clock = time.monotonic
+    since: float | None = None
+
+    def dropped(self) -> None:
+        """A connection failed; start (or continue) the grace period."""
+        if self.since is None:
+            self.since = self.clock()
+
+    def recovered(self) -> None:
+        """A call went through."""
+        self.since = None
+
+    def tolerates(self, status: int | None) -> bool:
+        """Whether a denial with HTTP ``status`` is retried rather than reported."""
+        return (
+            status in DENIED
+            and self.since is not None
+            and self.clock() - self.since < RECOVERY_GRACE_S
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -248,6 +281,7 @@ def wait_for(
         PodNotFoundError: never; a missing pod is returned as ``deleted``.
     """
     stuck = _Stuck(report, deadline.clock)
+    recovery = Recovery(deadline.clock)
     pod, failures = pods.read(name), 0
     last: Pod = pod or {}
     while True:
@@ -274,12 +308,34 @@ def wait_for(
                         stuck.update(diagnose(obj, events, policy))
             failures = 0
         except ApiException as err:
-            if err.status in (401, 403):
+            if err.status in DENIED and not recovery.tolerates(err.status):
                 raise api_error(err, f"watching pod {name}") from err
-            failures += 0 if err.status == 410 else 1  # 410: resourceVersion too old
+            if err.status != 410:  # 410: resourceVersion too old, just re-read
+                failures += 1
+                recovery.dropped()
         except (OSError, HTTPError):  # connection dropped or timed out
             failures += 1
+            recovery.dropped()
         if failures:
             log.debug("watch of %s failed %d time(s); re-reading", name, failures)
             sleep(min(2.0**failures, 10.0))
-        pod = pods.read(name)
+        pod = read_recovering(pods, name, recovery, sleep)
+
+
+def read_recovering(
+    pods: ClusterPods, name: str, recovery: Recovery, sleep: Callable[[float], None]
+) -> Pod | None:
+    """``pods.read(name)``, waiting out the denials ``recovery`` tolerates."""
+    attempt = 0
+    while True:
+        try:
+            pod = pods.read(name)
+        except KubeApiError as err:
+            if not recovery.tolerates(err.status):
+                raise
+            attempt += 1
+            log.debug("reading %s denied (%s) while the API server recovers", name, err.status)
+            sleep(min(2.0**attempt, 10.0))
+            continue
+        recovery.recovered()
+        return pod

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+from typing import Any
 
 import pytest
 
@@ -196,3 +197,54 @@ def test_forbidden_log_is_an_api_error_not_a_retry_loop() -> None:
     core.read_namespaced_pod_log = forbidden  # type: ignore[method-assign]
     with pytest.raises(KubeApiError, match="reading the log of pod p failed: HTTP 403"):
         list(stream_logs(logs, pods, "p", deadline=Deadline(None, clock), sleep=clock.sleep))
+
+
+def _deny_reads(core: FakeClusterCore, times: int) -> list[int]:
+    """The next ``times`` pod reads answer 403, like an API server whose RBAC cache is cold."""
+    from kubernetes.client.exceptions import ApiException
+
+    original, denied = core.read_namespaced_pod, [0]
+
+    def read(name: str, namespace: str) -> Any:
+        if denied[0] < times:
+            denied[0] += 1
+            raise ApiException(status=403, reason="Forbidden")
+        return original(name, namespace)
+
+    core.read_namespaced_pod = read  # type: ignore[method-assign]
+    return denied
+
+
+def test_denials_right_after_a_drop_are_waited_out() -> None:
+    core, pods, logs, clock = setup(lines(6), [Cut(3, error=True)])
+    denied = _deny_reads(core, 4)
+    got = list(stream_logs(logs, pods, "p", deadline=Deadline(None, clock), sleep=clock.sleep))
+    assert got == [f"line {i}" for i in range(6)]
+    assert denied == [4]
+
+
+def test_denials_that_outlast_the_grace_period_are_reported() -> None:
+    from runtime.errors import KubeApiError
+    from runtime.podwatch import RECOVERY_GRACE_S
+
+    core, pods, logs, clock = setup(lines(6), [Cut(3, error=True)])
+    _deny_reads(core, 10_000)
+    with pytest.raises(KubeApiError, match="HTTP 403"):
+        list(stream_logs(logs, pods, "p", deadline=Deadline(None, clock), sleep=clock.sleep))
+    assert RECOVERY_GRACE_S <= clock.now - 1000 < RECOVERY_GRACE_S + 11
+
+
+def test_a_denial_without_a_drop_is_reported_at_once() -> None:
+    from kubernetes.client.exceptions import ApiException
+
+    from runtime.errors import KubeApiError
+
+    core, pods, logs, clock = setup(lines(6), [])
+
+    def forbidden(name: str, namespace: str, **kw: Any) -> Any:
+        raise ApiException(status=403, reason="Forbidden")
+
+    core.read_namespaced_pod_log = forbidden  # type: ignore[method-assign]
+    with pytest.raises(KubeApiError, match="HTTP 403"):
+        list(stream_logs(logs, pods, "p", deadline=Deadline(None, clock), sleep=clock.sleep))
+    assert not clock.slept
