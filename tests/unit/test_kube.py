@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -13,6 +11,7 @@ from kubernetes.client.exceptions import ApiException
 
 from runtime import kube
 from runtime.errors import ClusterUnreachableError, KubeConfigError
+from tests.unit.fake_api_server import Answer, FakeApiServer, Request, serving
 
 VERSION = {
     "major": "1", "minor": "34", "gitVersion": "v1.34.4", "gitCommit": "x",
@@ -22,50 +21,26 @@ VERSION = {
 POD = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "ns"}}
 
 
-class FakeApi(ThreadingHTTPServer):
-    """Answers /version, then ``outage`` 503s to pod calls before answering them."""
+class FakeApi:
+    """Answers /version, then misbehaves on pod calls as told: ``drops`` connections
+    closed without an answer, then ``outage`` 503s, then the pod."""
 
     def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), Handler)
-        self.outage = 0  # answer this many pod calls with 503
-        self.drops = 0  # close this many connections without an answer
+        self.outage = 0
+        self.drops = 0
         self.calls: list[str] = []
 
-
-class Handler(BaseHTTPRequestHandler):
-    server: FakeApi
-
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-        pass
-
-    def _answer(self, code: int, body: object) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def _pod_call(self) -> None:
-        self.server.calls.append(self.command)
-        if self.server.drops:
-            self.server.drops -= 1
-            self.close_connection = True
-        elif self.server.outage:
-            self.server.outage -= 1
-            self._answer(503, {"kind": "Status", "code": 503, "message": "restarting"})
-        else:
-            self._answer(200, POD)
-
-    def do_GET(self) -> None:  # noqa: N802
-        if self.path.startswith("/version"):
-            self._answer(200, VERSION)
-        else:
-            self._pod_call()
-
-    def do_POST(self) -> None:  # noqa: N802
-        self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        self._pod_call()
+    def __call__(self, request: Request) -> Answer | None:
+        if request.path.startswith("/version"):
+            return Answer.json(200, VERSION)
+        self.calls.append(request.method)
+        if self.drops:
+            self.drops -= 1
+            return None
+        if self.outage:
+            self.outage -= 1
+            return Answer.json(503, {"kind": "Status", "code": 503, "message": "restarting"})
+        return Answer.json(200, POD)
 
 
 def _kubeconfig(path: Path, server: str) -> Path:
@@ -81,18 +56,13 @@ def _kubeconfig(path: Path, server: str) -> Path:
 
 @pytest.fixture
 def api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeApi]:
-    server = FakeApi()
-    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
-    thread.start()
-    host, port = server.server_address[:2]
-    config = _kubeconfig(tmp_path / "config", f"http://{host!s}:{port}")
-    monkeypatch.setenv("KUBECONFIG", str(config))
-    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
-    monkeypatch.setattr(kube, "OUTAGE_BACKOFF_S", 0.001)
-    monkeypatch.setattr(kube, "OUTAGE_BACKOFF_MAX_S", 0.01)
-    yield server
-    server.shutdown()
-    server.server_close()
+    fake = FakeApi()
+    with serving(fake) as server:
+        monkeypatch.setenv("KUBECONFIG", str(_kubeconfig(tmp_path / "config", server.url)))
+        monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+        monkeypatch.setattr(kube, "OUTAGE_BACKOFF_S", 0.001)
+        monkeypatch.setattr(kube, "OUTAGE_BACKOFF_MAX_S", 0.01)
+        yield fake
 
 
 def test_reads_ride_out_an_api_server_outage(api: FakeApi) -> None:
@@ -143,10 +113,10 @@ def test_missing_kubeconfig_is_a_config_error(
 def test_an_unreachable_cluster_is_reported_at_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    server = FakeApi()  # bound, then closed: nothing listens on the port
-    host, port = server.server_address[:2]
+    server = FakeApiServer(FakeApi())  # bound, then closed: nothing listens on the port
+    url, port = server.url, server.server_address[1]
     server.server_close()
-    monkeypatch.setenv("KUBECONFIG", str(_kubeconfig(tmp_path / "c", f"http://{host!s}:{port}")))
+    monkeypatch.setenv("KUBECONFIG", str(_kubeconfig(tmp_path / "c", url)))
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
     monkeypatch.setattr(kube, "OUTAGE_BACKOFF_S", 60.0)  # would hang if it were used
     with pytest.raises(ClusterUnreachableError) as info:
