@@ -25,11 +25,6 @@ done
 """
 
 
-def node_name(cluster_name: str) -> str:
-    """The docker container of a one-node kind cluster."""
-    return f"{cluster_name}-control-plane"
-
-
 @dataclass(frozen=True)
 class KubepodsCpu:
     """CPU microseconds of all pods together (``total``) and of each live pod slice."""

@@ -23,8 +23,8 @@ from pytest_kind import KindCluster
 from tests.bench.figures import Figure, Recorder
 from tests.bench.kube_watch import RunningTimes
 from tests.bench.manifest import agent, dry_run, renamed
-from tests.bench.node import has_image, node_name, remove_image
-from tests.e2e.cluster import NAMESPACE, Kubectl, pinned_versions
+from tests.bench.node import has_image, remove_image
+from tests.e2e.cluster import NAMESPACE, Kubectl, node_name, pinned_versions
 from tests.e2e.conftest import Feature
 
 RUNS = 5

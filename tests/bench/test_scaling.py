@@ -25,8 +25,8 @@ import pytest
 from pytest_kind import KindCluster
 
 from tests.bench.figures import Figure, Recorder
-from tests.bench.node import KubepodsCpu, node_name
-from tests.e2e.cluster import NAMESPACE, REPO_ROOT, Kubectl, wait_for
+from tests.bench.node import KubepodsCpu
+from tests.e2e.cluster import NAMESPACE, REPO_ROOT, Kubectl, node_name, wait_for
 from tests.e2e.conftest import Feature, run_script
 
 RUN_ASYNC = REPO_ROOT / "scripts" / "run-async.sh"

@@ -56,6 +56,11 @@ def make_cluster(name: str, node_image: str) -> KindCluster:
     return cluster
 
 
+def node_name(cluster_name: str) -> str:
+    """The docker container of a one-node kind cluster."""
+    return f"{cluster_name}-control-plane"
+
+
 def docker_network_gateway(network: str = "kind") -> str:
     """IPv4 gateway of a docker network: the host as seen from pods."""
     out = subprocess.run(

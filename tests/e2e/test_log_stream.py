@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from pytest_kind import KindCluster
 
-from tests.e2e.cluster import NAMESPACE, Kubectl, wait_for
+from tests.e2e.cluster import NAMESPACE, Kubectl, node_name, wait_for
 from tests.e2e.conftest import Feature
 from tests.e2e.follower import Follower, printer_pod
 from tests.support.tcp_proxy import TcpProxy
@@ -70,10 +71,6 @@ def test_log_stream_cut_loses_and_repeats_nothing(
     _assert_streamed_everything(tail, rc, full, lines)
 
 
-def _node(kubectl: Kubectl) -> str:
-    return str(kubectl.run("get", "nodes", "-o", "name").stdout.split()[0].removeprefix("node/"))
-
-
 def _apiserver_container(node: str) -> str:
     found = subprocess.run(
         ["docker", "exec", node, "crictl", "ps", "--name", "kube-apiserver", "--state",
@@ -89,14 +86,14 @@ def _ready(kubectl: Kubectl) -> bool:
 
 @pytest.mark.timeout(600)
 def test_log_stream_survives_an_api_server_restart(
-    make_feature: Callable[[list[str]], Feature], installed: Kubectl
+    make_feature: Callable[[list[str]], Feature], installed: Kubectl, e2e_cluster: KindCluster
 ) -> None:
     lines = 600  # one minute of output: the API server is away for part of it
     feature = make_feature(
         ["- [ ] T521 [ASYNC] Print lines scripted:noop", "- [ ] T522 [ASYNC] Probe scripted:noop"]
     )
     pod = printer_pod(feature, "T521", installed, lines)
-    node = _node(installed)
+    node = node_name(e2e_cluster.name)
     tail = Follower([pod], feature.clone, installed.env)
     try:
         _wait_line(tail, 50)
