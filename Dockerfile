@@ -57,7 +57,8 @@ RUN apt-get update -q \
 
 COPY --from=opencode /out/opencode /usr/local/bin/opencode
 COPY manifests/agent-config/opencode.json /etc/speckit-pods/opencode/opencode.json
-COPY runtime/__init__.py runtime/outcome.py /opt/speckit-pods/runtime/
+COPY runtime/__init__.py /opt/speckit-pods/runtime/
+COPY runtime/contract/ /opt/speckit-pods/runtime/contract/
 COPY runtime/agent/ /opt/speckit-pods/runtime/agent/
 RUN python3 -m compileall -q /opt/speckit-pods
 

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from runtime.outcome import Status
+from runtime.contract.outcome import Status
 
 CONTEXT_DIR = ".speckit-pods/context"
 EXCLUDES = ("/.speckit-pods/", "/.opencode/")

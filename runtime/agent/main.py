@@ -2,7 +2,7 @@
 
 Everything the pod prints goes to stdout (one stream keeps the order intact in
 ``kubectl logs``); the last line is always the result line of
-:mod:`runtime.outcome`, and the exit code is its status's exit code.
+:mod:`runtime.contract.outcome`, and the exit code is its status's exit code.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from types import FrameType
 from runtime.agent import credentials, gitops, opencode
 from runtime.agent.config import AgentConfig, ConfigError, load
 from runtime.agent.gitops import Checkout, Git, GitError
-from runtime.outcome import Result, Status
+from runtime.contract.outcome import Result, Status
 
 SIGTERM_BUDGET_SECONDS = 45.0  # terminationGracePeriodSeconds is 60
 PUSH_BUDGET_SECONDS = 300.0
@@ -212,7 +212,7 @@ def main(env: Mapping[str, str] | None = None) -> int:
         cfg = load(env)
     except ConfigError as err:
         print(f"[agent] ERROR: invalid environment: {err}", flush=True)
-        print("[agent] Hint: the pod manifest (runtime/manifests.py) sets these.", flush=True)
+        print("[agent] Hint: the pod manifest (runtime/spawn/manifests.py) sets these.", flush=True)
         task = env.get("TASK_ID", "").strip() or "unknown"
         result = Result(task, Status.FAILED, reason=f"invalid environment: {err}")
     else:

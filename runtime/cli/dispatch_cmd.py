@@ -21,13 +21,13 @@ from pathlib import Path
 from typing import Any
 
 from runtime.cli.spawn_cmd import add_pod_options
-from runtime.dispatch import EXIT_HELD, Dispatcher, Summary
-from runtime.dispatch_view import PlainView, live_view, render_summary
+from runtime.dispatch.loop import EXIT_HELD, Dispatcher, Summary
+from runtime.dispatch.view import PlainView, live_view, render_summary
 from runtime.errors import UsageError
-from runtime.feature import feature_name, find_tasks_file
-from runtime.logs import Printer, use_color
-from runtime.plan import DispatchPlan, build_plan
-from runtime.tasks import parse_tasks
+from runtime.kube.logs import Printer, use_color
+from runtime.tasks.feature import feature_name, find_tasks_file
+from runtime.tasks.parse import parse_tasks
+from runtime.tasks.plan import DispatchPlan, build_plan
 
 ACTIONS = ("run", "plan", "status", "cancel")
 EPILOG = f"""\
@@ -149,7 +149,7 @@ def print_plan(plan: DispatchPlan, tasks_file: Path, as_json: bool) -> None:
 
 
 def _spawn_template(args: argparse.Namespace, tasks_file: Path) -> Any:
-    from runtime.spawn import SpawnOptions
+    from runtime.spawn.create import SpawnOptions
 
     if args.model and "/" not in args.model:
         raise UsageError(f"invalid --model {args.model!r}: use provider/model")
@@ -185,8 +185,8 @@ def _view(args: argparse.Namespace, index: dict[str, int]) -> Iterator[PlainView
 
 
 def _dispatch(plan: DispatchPlan, tasks_file: Path, args: argparse.Namespace) -> int:
-    from runtime.dispatch_backend import ClusterBackend
-    from runtime.kube import connect
+    from runtime.dispatch.backend import ClusterBackend
+    from runtime.kube.client import connect
 
     feature = feature_name(tasks_file)
     if not plan.runnable:
@@ -221,8 +221,8 @@ def _report(summary: Summary, argv: Sequence[str]) -> None:
 
 
 def _cancel(args: argparse.Namespace, tasks_file: Path) -> int:
-    from runtime.dispatch_backend import ClusterBackend
-    from runtime.kube import connect
+    from runtime.dispatch.backend import ClusterBackend
+    from runtime.kube.client import connect
 
     feature = feature_name(tasks_file)
     kube = connect(args.namespace, args.kube_context)

@@ -19,10 +19,10 @@ from pathlib import Path
 
 from runtime.cli.status_cmd import Row as PodRow
 from runtime.cli.status_cmd import make_row
-from runtime.dispatch_backend import feature_selector, newest_per_task
+from runtime.dispatch.backend import feature_selector, newest_per_task
 from runtime.errors import ClusterUnreachableError, KubeConfigError
-from runtime.feature import feature_name
-from runtime.plan import DispatchPlan
+from runtime.tasks.feature import feature_name
+from runtime.tasks.plan import DispatchPlan
 
 COLUMNS = ("id", "tasks_md", "plan", "pod", "state", "result", "branch", "reason")
 
@@ -53,9 +53,9 @@ def plan_state(plan: DispatchPlan, task_id: str) -> str:
 
 
 def _pod_rows(args: argparse.Namespace, feature: str) -> dict[str, PodRow] | None:
-    from runtime.kube import connect
-    from runtime.logs import ClusterLogs
-    from runtime.podwatch import ClusterPods
+    from runtime.kube.client import connect
+    from runtime.kube.logs import ClusterLogs
+    from runtime.kube.podwatch import ClusterPods
 
     try:
         kube = connect(args.namespace, args.kube_context)

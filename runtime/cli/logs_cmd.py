@@ -15,13 +15,13 @@ import re
 import sys
 from typing import Any
 
-from runtime import labels
-from runtime.completion import Pod
 from runtime.errors import PodNotFoundError, UsageError
-from runtime.finish import Finisher, Options
-from runtime.follow import Cluster, Target, follow_all, snapshot_all
-from runtime.logs import ClusterLogs, Printer, use_color
-from runtime.podwatch import ClusterPods, Deadline
+from runtime.follow.classify import Pod
+from runtime.follow.finish import Finisher, Options
+from runtime.follow.follow import Cluster, Target, follow_all, snapshot_all
+from runtime.kube import labels
+from runtime.kube.logs import ClusterLogs, Printer, use_color
+from runtime.kube.podwatch import ClusterPods, Deadline
 
 _DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s?)?$")
 
@@ -75,7 +75,7 @@ def _check(args: argparse.Namespace) -> None:
 
 
 def _selector(args: argparse.Namespace) -> str:
-    from runtime.names import label_value
+    from runtime.spawn.names import label_value
 
     parts = [labels.SELECTOR]
     if args.task:
@@ -132,7 +132,7 @@ def run(args: argparse.Namespace, cluster: Cluster | None = None) -> int:
     """Follow (or snapshot) the selected pods; return the exit code."""
     _check(args)
     if cluster is None:
-        from runtime.kube import connect
+        from runtime.kube.client import connect
 
         kube = connect(args.namespace, args.context)
         cluster = Cluster(pods=ClusterPods(kube), logs=ClusterLogs(kube))

@@ -13,12 +13,12 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from runtime import manifests
 from runtime.errors import InvalidInputError, UsageError
-from runtime.kube import DEFAULT_NAMESPACE
+from runtime.kube.client import DEFAULT_NAMESPACE
+from runtime.spawn import manifests
 
 if TYPE_CHECKING:
-    from runtime.spawn import SpawnOptions
+    from runtime.spawn.create import SpawnOptions
 
 _DURATION_RE = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 
@@ -107,7 +107,7 @@ def _check_text(value: str, what: str) -> str:
 
 def options(args: argparse.Namespace) -> SpawnOptions:
     """Turn parsed arguments into ``SpawnOptions``."""
-    from runtime.spawn import SpawnOptions
+    from runtime.spawn.create import SpawnOptions
 
     task_id = _pick(args.task_id, args.pos_task_id, "task-id")
     if not task_id:
@@ -145,7 +145,7 @@ def options(args: argparse.Namespace) -> SpawnOptions:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run ``spawn``; see ``runtime.spawn.run``."""
-    from runtime import spawn
+    """Run ``spawn``; see ``runtime.spawn.create.run``."""
+    from runtime.spawn import create as spawn
 
     return spawn.run(options(args))

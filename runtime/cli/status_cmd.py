@@ -19,13 +19,13 @@ import json
 import sys
 from typing import Any
 
-from runtime import labels
-from runtime.cleanup import parse_rfc3339, sweep_expired
-from runtime.completion import Pod, agent_status, classify, is_finished, terminated
+from runtime.contract.outcome import Result
 from runtime.errors import SpeckitPodsError
-from runtime.logs import ClusterLogs
-from runtime.outcome import Result
-from runtime.podwatch import ClusterPods, StuckPolicy, diagnose
+from runtime.follow.classify import Pod, agent_status, classify, is_finished, terminated
+from runtime.kube import labels
+from runtime.kube.cleanup import parse_rfc3339, sweep_expired
+from runtime.kube.logs import ClusterLogs
+from runtime.kube.podwatch import ClusterPods, StuckPolicy, diagnose
 
 TAIL_LINES = 5
 COLUMNS = ("task", "feature", "state", "age", "elapsed", "result", "branch", "pod")
@@ -147,7 +147,7 @@ def run(
 ) -> int:
     """List the agent pods; return 0 (cluster errors raise)."""
     if pods is None or logs is None:
-        from runtime.kube import connect
+        from runtime.kube.client import connect
 
         kube = connect(args.namespace, args.context)
         pods, logs = ClusterPods(kube), ClusterLogs(kube)
@@ -158,7 +158,7 @@ def run(
         print(f"WARNING: could not sweep expired pods: {err.message}", file=sys.stderr)
     selector = labels.SELECTOR
     if args.feature:
-        from runtime.names import label_value
+        from runtime.spawn.names import label_value
 
         selector += f",{labels.FEATURE}={label_value(args.feature)}"
     rows = sorted(

@@ -2,7 +2,7 @@
 
 ``tasks list [--async] [--pending] [--phase TEXT] [--json]``, ``tasks show ID
 [--json]`` and ``tasks done ID [--json]``; each takes ``--tasks PATH`` (a tasks
-file or a feature dir; default: found like spec-kit, see ``runtime.feature``).
+file or a feature dir; default: found like spec-kit, see ``runtime.tasks.feature``).
 stdout gets the data (a table, or one JSON object); messages go to stderr.
 """
 
@@ -15,9 +15,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from runtime.feature import feature_name, find_tasks_file
-from runtime.tasks import Task, TaskList, TaskState, normalize_task_id, parse_tasks
-from runtime.tasks_edit import mark_done
+from runtime.tasks.edit import mark_done
+from runtime.tasks.feature import feature_name, find_tasks_file
+from runtime.tasks.parse import Task, TaskList, TaskState, normalize_task_id, parse_tasks
 
 _STATE_BOX = {TaskState.PENDING: "[ ]", TaskState.DONE: "[X]", TaskState.SKIPPED: "[-]"}
 

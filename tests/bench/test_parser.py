@@ -12,8 +12,8 @@ import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 
-from runtime.tasks import parse_tasks
-from runtime.tasks_edit import mark_done
+from runtime.tasks.edit import mark_done
+from runtime.tasks.parse import parse_tasks
 from tests.bench.figures import Figure, Recorder
 
 TASKS = 5000

@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 from pytest_kind import KindCluster
 
-from runtime import labels
-from runtime.names import label_value
+from runtime.kube import labels
+from runtime.spawn.names import label_value
 from tests.e2e.cluster import (
     NAMESPACE,
     REPO_ROOT,

@@ -19,8 +19,8 @@ from typing import Any
 
 from kubernetes import client, config, watch
 
-from runtime import labels
-from runtime.names import label_value
+from runtime.kube import labels
+from runtime.spawn.names import label_value
 from tests.e2e.cluster import NAMESPACE
 from tests.e2e.conftest import Feature
 from tests.support.scripted_llm import LoggedRequest, classify

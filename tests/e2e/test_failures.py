@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from runtime import labels
+from runtime.kube import labels
 from tests.e2e.cluster import NAMESPACE, Kubectl, wait_for
 from tests.e2e.conftest import (
     Feature,

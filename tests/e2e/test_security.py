@@ -81,7 +81,7 @@ def test_git_token_is_nowhere_in_the_pod_its_log_or_configmaps(
 def test_git_token_is_in_no_layer_of_the_agent_image(gitea: GiteaServer) -> None:
     image = pinned_versions()["AGENT_IMAGE"]
     needles = [form.encode() for form in _forms(gitea.auth.token)]
-    control = b"SPECKIT_POD_RESULT"  # in runtime/outcome.py: proves layers are searchable
+    control = b"SPECKIT_POD_RESULT"  # in runtime/contract/outcome.py: proves layers are searchable
     found = _scan_docker_save(image, [*needles, control])
     assert control in found, "docker save output not searchable (compressed layers?)"
     assert not found & set(needles), "git token found in the agent image"

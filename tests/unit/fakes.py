@@ -17,9 +17,9 @@ from typing import Any
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import ProtocolError
 
-from runtime import labels
-from runtime.kube import Kube
-from runtime.pods import Clock as SpawnClockType
+from runtime.kube import labels
+from runtime.kube.client import Kube
+from runtime.kube.pods import Clock as SpawnClockType
 
 Pod = dict[str, Any]
 
@@ -273,7 +273,7 @@ class FakeWatch:
         self.stopped += 1
 
 
-# --- spawn side: runtime.pods, runtime.spawn (SpawnCore, SpawnClock, feature_repo) -------
+# --- spawn side: runtime.kube.pods, runtime.spawn.create (SpawnCore, SpawnClock, feature_repo) --
 
 
 def api_exception(status: int, reason: str, message: str = "") -> ApiException:
@@ -410,7 +410,7 @@ class SpawnCore:
         return {"kind": "Status"}
 
     def connector(self) -> Callable[[str | None, str | None], Kube]:
-        """A ``runtime.kube.connect`` replacement handing out this fake."""
+        """A ``runtime.kube.client.connect`` replacement handing out this fake."""
 
         def connect(namespace: str | None, context: str | None) -> Kube:
             return Kube(core=self, namespace=namespace or self.namespace)
@@ -420,7 +420,7 @@ class SpawnCore:
 
 @dataclasses.dataclass
 class SpawnClock:
-    """Deterministic time for ``runtime.pods.Clock``: ``sleep`` advances ``monotonic``."""
+    """Deterministic time for ``runtime.kube.pods.Clock``: ``sleep`` advances ``monotonic``."""
 
     at: datetime.datetime = datetime.datetime(2026, 11, 25, 12, 0, tzinfo=datetime.UTC)
     mono: float = 1000.0

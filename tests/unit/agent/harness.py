@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from runtime.outcome import Result
+from runtime.contract.outcome import Result
 from tests.support import git_http, scripted_llm
 
 REPO_ROOT = Path(__file__).resolve().parents[3]

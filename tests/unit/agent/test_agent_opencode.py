@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from runtime.outcome import Status
+from runtime.contract.outcome import Status
 from tests.support.scripted_llm import parse_marker, write_target
 from tests.unit.agent.harness import Harness, LineReader, finished
 

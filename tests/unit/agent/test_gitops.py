@@ -9,7 +9,7 @@ import pytest
 
 from runtime.agent import gitops
 from runtime.agent.gitops import Git, GitError
-from runtime.outcome import Status
+from runtime.contract.outcome import Status
 from tests.support.git_http import make_bare_repo
 
 GIT_ENV = {

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from runtime.outcome import Status
+from runtime.contract.outcome import Status
 from tests.support.git_http import make_bare_repo
 from tests.unit.agent.harness import REPO_ROOT, LineReader, finished
 

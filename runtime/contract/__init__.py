@@ -1,0 +1,1 @@
+"""The pod contract shared by the agent and the host side; stdlib only."""

@@ -1,0 +1,1 @@
+"""The dispatcher: the wave loop, its cluster backend and its views."""

@@ -1,0 +1,125 @@
+"""The dispatcher's cluster side, built from the spawn and watching pipelines.
+
+Spawning is :func:`runtime.spawn.create.plan` + :func:`runtime.spawn.create.apply` (same
+defaults as ``spawn-pod.sh``; a second pod for a running task is refused with
+``AlreadyRunningError``).  Following is :func:`runtime.follow.follow.follow_pod`; the
+end of a pod is :class:`runtime.follow.finish.Finisher` (RESULT line, ``--verify-remote``,
+mark the task [X], cleanup policy), exactly what ``tail-logs.sh --mark-done`` does.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from runtime.contract.outcome import status_for_exit_code
+from runtime.dispatch.loop import Emit, Verdict
+from runtime.follow.classify import Pod, terminated
+from runtime.follow.finish import Finisher, Options
+from runtime.follow.follow import Cluster, Ended, Target, follow_pod
+from runtime.kube import labels
+from runtime.kube.cleanup import delete_pod
+from runtime.kube.client import Kube
+from runtime.kube.logs import ClusterLogs, Printer
+from runtime.kube.pods import is_active
+from runtime.kube.podwatch import ClusterPods, Deadline
+from runtime.spawn import create as spawn
+from runtime.spawn.names import label_value
+
+__all__ = ["ClusterBackend", "feature_selector", "newest_per_task"]
+
+
+def feature_selector(feature: str) -> str:
+    """Label selector of every agent pod of ``feature``."""
+    return f"{labels.SELECTOR},{labels.FEATURE}={label_value(feature)}"
+
+
+def _meta(pod: Pod, key: str) -> str:
+    return str((pod.get("metadata") or {}).get(key) or "")
+
+
+def _task(pod: Pod) -> str:
+    return str(((pod.get("metadata") or {}).get("labels") or {}).get(labels.TASK) or "")
+
+
+def newest_per_task(found: list[Pod]) -> dict[str, Pod]:
+    """Task label -> its newest pod (by creation time)."""
+    newest: dict[str, Pod] = {}
+    for pod in sorted(found, key=lambda p: _meta(p, "creationTimestamp")):
+        newest[_task(pod)] = pod
+    return newest
+
+
+def _phase(pod: Pod) -> str:
+    return str((pod.get("status") or {}).get("phase") or "")
+
+
+class ClusterBackend:
+    """:class:`runtime.dispatch.loop.Backend` on a real cluster."""
+
+    def __init__(
+        self,
+        kube: Kube,
+        template: spawn.SpawnOptions,
+        feature: str,
+        printer: Printer,
+        *,
+        verify_remote: bool = False,
+        cluster: Cluster | None = None,
+    ) -> None:
+        self.kube, self.template, self.feature, self.printer = kube, template, feature, printer
+        self.cluster = cluster or Cluster(pods=ClusterPods(kube), logs=ClusterLogs(kube))
+        tasks_file = str(template.tasks_file or "")
+        self.options = Options(verify_remote=verify_remote, mark_done=True, tasks_file=tasks_file)
+
+    def _pods(self) -> dict[str, Pod]:
+        return newest_per_task(self.cluster.pods.select(feature_selector(self.feature)))
+
+    def attachable(self) -> dict[str, str]:
+        """Running pods, and pods that succeeded but were never reported (detached)."""
+        return {
+            task: _meta(pod, "name")
+            for task, pod in self._pods().items()
+            if is_active(pod) or _succeeded(pod)
+        }
+
+    def spawn(self, task_id: str) -> str:
+        """Render and create the task's pod; return its name."""
+        opts = dataclasses.replace(self.template, task_id=task_id)
+        return spawn.apply(spawn.plan(opts), self.kube, replace=False)
+
+    def find(self, task_id: str) -> str | None:
+        """The task's active pod, if any."""
+        pod = self._pods().get(label_value(task_id))
+        return _meta(pod, "name") if pod is not None and is_active(pod) else None
+
+    def follow(self, task_id: str, pod: str, index: int, emit: Emit) -> Ended:
+        """Wait, stream and classify (worker thread); no deadline: the pod has its own."""
+        return follow_pod(Target(pod, task_id, index), self.cluster, Deadline.after(None), emit)
+
+    def finish(self, ended: Ended) -> Verdict:
+        """RESULT line, verification, mark done, cleanup (main thread)."""
+        code = Finisher(self.cluster.pods, self.printer, self.options)(ended)
+        outcome = ended.outcome
+        status = status_for_exit_code(code) or outcome.status
+        reason = outcome.reason if status is outcome.status else f"{status.value} (see above)"
+        result = outcome.result
+        branch = (result.branch if result else "") or _annotation(ended.pod, labels.BRANCH)
+        return Verdict(status, reason, branch, result.commit if result else "")
+
+    def cancel(self) -> list[str]:
+        """Delete the feature's active pods (they push WIP on SIGTERM); return their names."""
+        names = [
+            _meta(pod, "name")
+            for pod in self.cluster.pods.select(feature_selector(self.feature))
+            if is_active(pod)
+        ]
+        return [name for name in sorted(names) if delete_pod(self.cluster.pods, name)]
+
+
+def _succeeded(pod: Pod) -> bool:
+    """Phase Succeeded, or the agent exited 0 and the kubelet has not caught up yet."""
+    return _phase(pod) == "Succeeded" or (terminated(pod) or {}).get("exitCode") == 0
+
+
+def _annotation(pod: Pod, key: str) -> str:
+    return str(((pod.get("metadata") or {}).get("annotations") or {}).get(key) or "")

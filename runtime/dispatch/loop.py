@@ -1,0 +1,275 @@
+"""The dispatcher's run loop: start ready [ASYNC] tasks as pods, follow them, report.
+
+A task starts as soon as its own prerequisites succeeded (no waiting for a whole
+wave), while at most ``max_parallel`` pods run.  One worker thread per task spawns
+(or re-attaches to) its pod and follows it; workers never print: they put
+``(task, kind, payload)`` messages on one queue and the main thread prints whole
+lines, updates the status view and runs the end-of-pod actions (report, mark the
+task [X], clean up) one pod at a time.
+
+* A failure blocks only the tasks that wait for it (``blocked by T012``).
+* Re-run safe: pods of the feature that are still running (or ended successfully
+  without being reported) are re-attached, never spawned twice; a concurrent
+  dispatcher's pod shows up as :class:`AlreadyRunningError` and is attached too.
+* Ctrl-C detaches: the pods keep running; the summary says how to re-attach.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import queue
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+from runtime.contract.outcome import Status
+from runtime.errors import AlreadyRunningError, SpeckitPodsError
+from runtime.follow.follow import Ended
+from runtime.tasks.plan import DispatchPlan
+
+__all__ = [
+    "EXIT_HELD",
+    "Backend",
+    "Dispatcher",
+    "Row",
+    "RunState",
+    "Summary",
+    "Verdict",
+    "View",
+]
+
+EXIT_HELD = 28  # nothing failed, but some [ASYNC] tasks wait for unfinished tasks
+REFRESH_S = 1.0  # how often the status view is redrawn while nothing happens
+
+Emit = Callable[[str, Any], None]
+
+
+class RunState(enum.StrEnum):
+    """Where one task stands in this dispatch."""
+
+    WAITING = "waiting"  # prerequisites not done yet
+    HELD = "held"  # waits for a task this dispatch does not run ([SYNC], not --only)
+    STARTING = "starting"  # worker spawning the pod
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    BLOCKED = "blocked"  # a prerequisite failed
+    DETACHED = "detached"  # still running when we stopped following (Ctrl-C)
+
+    @property
+    def final(self) -> bool:
+        """Whether the task will not change state any more in this dispatch."""
+        return self in (RunState.SUCCEEDED, RunState.FAILED, RunState.BLOCKED, RunState.HELD)
+
+
+@dataclasses.dataclass(frozen=True)
+class Verdict:
+    """How a task's pod ended, after verification and the end-of-pod actions."""
+
+    status: Status
+    reason: str
+    branch: str = ""
+    commit: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class Row:
+    """One line of the status view."""
+
+    task: str
+    state: RunState
+    detail: str = ""  # reason, "blocked by T012", "waits for T003 [SYNC]"
+    pod: str = ""
+    branch: str = ""
+    last_line: str = ""
+    started_at: float | None = None
+    ended_at: float | None = None
+
+
+class Backend(Protocol):
+    """What the loop needs from the cluster side (fakes in tests)."""
+
+    def attachable(self) -> Mapping[str, str]:
+        """Task ID -> pod of this feature to re-attach to instead of spawning."""
+        ...
+
+    def spawn(self, task_id: str) -> str:
+        """Start the task's pod; return its name (``AlreadyRunningError`` if one runs)."""
+        ...
+
+    def find(self, task_id: str) -> str | None:
+        """The task's running pod, after a spawn was refused as a duplicate."""
+        ...
+
+    def follow(self, task_id: str, pod: str, index: int, emit: Emit) -> Ended:
+        """Follow the pod to its end (worker thread); ``emit("line"|"note", text)``."""
+        ...
+
+    def finish(self, ended: Ended) -> Verdict:
+        """Report, verify, mark done and clean up one ended pod (main thread)."""
+        ...
+
+
+class View(Protocol):
+    """Where the dispatch shows itself: log lines, notes and the status table."""
+
+    def line(self, task_id: str, text: str) -> None:
+        """One log line of a task's agent (stdout)."""
+        ...
+
+    def note(self, level: str, task_id: str, text: str) -> None:
+        """One status line about a task (stderr)."""
+        ...
+
+    def update(self, rows: list[Row], now: float) -> None:
+        """The table changed (or time passed)."""
+        ...
+
+
+@dataclasses.dataclass(frozen=True)
+class Summary:
+    """The end state of every task of the plan."""
+
+    rows: tuple[Row, ...]
+    interrupted: bool = False
+
+    @property
+    def exit_code(self) -> int:
+        """0 all succeeded, 1 a failure, 28 some held, 130 interrupted (detached)."""
+        states = {row.state for row in self.rows}
+        if self.interrupted:
+            return 130
+        if states & {RunState.FAILED, RunState.BLOCKED}:
+            return 1
+        return EXIT_HELD if RunState.HELD in states else 0
+
+
+class Dispatcher:
+    """Runs one plan against a backend; :meth:`run` returns the summary."""
+
+    def __init__(
+        self,
+        plan: DispatchPlan,
+        backend: Backend,
+        view: View,
+        *,
+        max_parallel: int = 3,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.plan, self.backend, self.view = plan, backend, view
+        self.max_parallel, self.clock = max(1, max_parallel), clock
+        self.index = {tid: i for i, tid in enumerate(plan.runnable)}
+        self.rows: dict[str, Row] = {tid: Row(tid, RunState.WAITING) for tid in plan.runnable}
+        for held in plan.held:
+            detail = held.describe(plan.tasks)
+            self.rows[held.task_id] = Row(held.task_id, RunState.HELD, detail)
+        self.messages: queue.Queue[tuple[str, str, Any]] = queue.Queue()
+
+    # --- state -----------------------------------------------------------------------
+
+    def _set(self, task_id: str, **changes: Any) -> None:
+        self.rows[task_id] = dataclasses.replace(self.rows[task_id], **changes)
+
+    def _in(self, *states: RunState) -> list[str]:
+        return [tid for tid, row in self.rows.items() if row.state in states]
+
+    def _ordered_rows(self) -> list[Row]:
+        order = list(self.plan.tasks)
+        return sorted(self.rows.values(), key=lambda r: order.index(r.task))
+
+    # --- workers ---------------------------------------------------------------------
+
+    def _start(self, task_id: str, pod: str | None) -> None:
+        self._set(task_id, state=RunState.STARTING, pod=pod or "", started_at=self.clock())
+        args = (task_id, pod)
+        threading.Thread(target=self._work, args=args, name=f"task-{task_id}", daemon=True).start()
+
+    def _work(self, task_id: str, pod: str | None) -> None:
+        put = self.messages.put
+        try:
+            if pod is None:
+                try:
+                    pod = self.backend.spawn(task_id)
+                    put((task_id, "spawned", pod))
+                except AlreadyRunningError:
+                    pod = self.backend.find(task_id)
+                    if pod is None:
+                        raise
+                    put((task_id, "attached", pod))
+            else:
+                put((task_id, "attached", pod))
+            emit: Emit = lambda kind, payload: put((task_id, kind, payload))  # noqa: E731
+            put((task_id, "ended", self.backend.follow(task_id, pod, self.index[task_id], emit)))
+        except Exception as err:  # noqa: BLE001 - reported by the main thread
+            put((task_id, "error", err))
+
+    def _launch_ready(self) -> None:
+        started = [tid for tid, row in self.rows.items() if row.state is not RunState.WAITING]
+        succeeded = self._in(RunState.SUCCEEDED)
+        for task_id in self.plan.ready(succeeded, started):
+            if len(self._in(RunState.STARTING, RunState.RUNNING)) >= self.max_parallel:
+                return
+            self._start(task_id, None)
+
+    # --- messages --------------------------------------------------------------------
+
+    def _handle(self, task_id: str, kind: str, payload: Any) -> None:
+        if kind == "line":
+            self.view.line(task_id, str(payload))
+            self._set(task_id, last_line=str(payload))
+        elif kind == "note":
+            self.view.note("WARNING", task_id, str(payload))
+        elif kind in ("spawned", "attached"):
+            self._set(task_id, state=RunState.RUNNING, pod=str(payload))
+            verb = "started pod" if kind == "spawned" else "attached to running pod"
+            self.view.note("INFO", task_id, f"{verb} {payload}")
+        elif kind == "ended":
+            verdict = self.backend.finish(payload)
+            self._end(task_id, verdict.status.ok, verdict.reason, verdict.branch)
+        else:
+            err: BaseException = payload
+            message = err.message if isinstance(err, SpeckitPodsError) else repr(err)
+            self.view.note("ERROR", task_id, message)
+            if isinstance(err, SpeckitPodsError) and err.hint:
+                self.view.note("Hint", task_id, err.hint)
+            self._end(task_id, False, message, "")
+
+    def _end(self, task_id: str, ok: bool, reason: str, branch: str) -> None:
+        state = RunState.SUCCEEDED if ok else RunState.FAILED
+        self._set(task_id, state=state, detail=reason, ended_at=self.clock())
+        if branch:
+            self._set(task_id, branch=branch)
+        if ok:
+            return
+        for dependent in self.plan.dependents(task_id):
+            if self.rows[dependent].state is RunState.WAITING:
+                self._set(dependent, state=RunState.BLOCKED, detail=f"blocked by {task_id}")
+                self.view.note("WARNING", dependent, f"not started: blocked by {task_id}")
+
+    # --- loop ------------------------------------------------------------------------
+
+    def run(self) -> Summary:
+        """Dispatch until every task reached a final state (or Ctrl-C)."""
+        try:
+            for task_id, pod in self.backend.attachable().items():
+                if task_id in self.rows and self.rows[task_id].state is RunState.WAITING:
+                    self._start(task_id, pod)
+            while True:
+                self._launch_ready()
+                self.view.update(self._ordered_rows(), self.clock())
+                if not self._in(RunState.STARTING, RunState.RUNNING):
+                    break
+                try:
+                    self._handle(*self.messages.get(timeout=REFRESH_S))
+                except queue.Empty:
+                    continue
+        except KeyboardInterrupt:
+            for task_id in self._in(RunState.STARTING, RunState.RUNNING):
+                self._set(task_id, state=RunState.DETACHED, detail="still running")
+            self.view.update(self._ordered_rows(), self.clock())
+            return Summary(tuple(self._ordered_rows()), interrupted=True)
+        for task_id in self._in(RunState.WAITING):  # unreachable unless a plan bug
+            self._set(task_id, state=RunState.BLOCKED, detail="never became ready")
+        return Summary(tuple(self._ordered_rows()))

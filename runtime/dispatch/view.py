@@ -1,0 +1,138 @@
+"""How a dispatch shows itself: prefixed log lines, notes, and a status table.
+
+* :class:`PlainView` (pipes, CI, ``--no-live``): log lines on stdout as
+  ``[T012] text`` (the watching side's :class:`~runtime.kube.logs.Printer`), and one
+  ``INFO: [T012] running`` line on stderr each time a task changes state.
+* :class:`LiveView` (both stdout and stderr are a terminal): the same lines
+  scroll above a table (task, state, elapsed, branch, last line) that
+  ``rich.live`` redraws in place.
+
+Both end with :func:`render_summary`, the final table, on stdout.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import IO, Any
+
+from runtime.cli.status_cmd import human_duration
+from runtime.dispatch.loop import Row, RunState
+from runtime.kube.logs import Printer
+
+__all__ = ["LiveView", "PlainView", "live_view", "render_summary"]
+
+COLUMNS = ("TASK", "STATE", "ELAPSED", "BRANCH", "DETAIL")
+_STYLE = {
+    RunState.SUCCEEDED: "green",
+    RunState.FAILED: "red",
+    RunState.BLOCKED: "red",
+    RunState.HELD: "yellow",
+    RunState.RUNNING: "cyan",
+    RunState.DETACHED: "magenta",
+}
+
+
+def elapsed(row: Row, now: float) -> str:
+    """``3m12s`` since the task started (until it ended), ``-`` if it never did."""
+    if row.started_at is None:
+        return "-"
+    end = row.ended_at if row.ended_at is not None else now
+    return human_duration(int(max(0.0, end - row.started_at)))
+
+
+def _cells(row: Row, now: float, width: int = 60) -> list[str]:
+    detail = row.last_line if row.state is RunState.RUNNING and row.last_line else row.detail
+    detail = " ".join(detail.split())
+    if len(detail) > width:
+        detail = detail[: width - 1] + "\u2026"
+    return [row.task, row.state.value, elapsed(row, now), row.branch or "-", detail or "-"]
+
+
+def render_summary(rows: list[Row], now: float) -> str:
+    """Render the rows as aligned plain-text columns with a header."""
+    cells = [list(COLUMNS), *(_cells(row, now, width=200) for row in rows)]
+    widths = [max(len(line[i]) for line in cells) for i in range(len(COLUMNS))]
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in cells
+    )
+
+
+class PlainView:
+    """Line-oriented output: safe for pipes, files and agents reading it."""
+
+    def __init__(self, printer: Printer, index: dict[str, int]) -> None:
+        self.printer, self.index = printer, index
+        self.seen: dict[str, tuple[RunState, str]] = {}
+
+    def line(self, task_id: str, text: str) -> None:
+        """Print one agent log line on stdout."""
+        self.printer.line(task_id, self.index.get(task_id, 0), text)
+
+    def note(self, level: str, task_id: str, text: str) -> None:
+        """Print one status line on stderr."""
+        self.printer.note(level, task_id, self.index.get(task_id, 0), text)
+
+    def update(self, rows: list[Row], now: float) -> None:
+        """Announce each state change once (``INFO: [T012] succeeded: ...``)."""
+        for row in rows:
+            key = (row.state, row.detail)
+            if self.seen.get(row.task) == key or row.state is RunState.STARTING:
+                continue
+            first = row.task not in self.seen
+            self.seen[row.task] = key
+            if first and row.state is RunState.WAITING:
+                continue
+            level = "INFO" if row.state not in (RunState.FAILED, RunState.BLOCKED) else "WARNING"
+            text = row.state.value + (f": {row.detail}" if row.detail else "")
+            self.note(level, row.task, text)
+
+
+class LiveView(PlainView):
+    """A ``rich.live`` table redrawn in place, with the log scrolling above it."""
+
+    def __init__(self, printer: Printer, index: dict[str, int], live: Any) -> None:
+        super().__init__(printer, index)
+        self.live = live
+
+    def update(self, rows: list[Row], now: float) -> None:
+        """Redraw the table."""
+        from rich.table import Table
+
+        table = Table(box=None, header_style="bold", pad_edge=False)
+        for column in COLUMNS:
+            table.add_column(column, no_wrap=True, overflow="ellipsis")
+        for row in rows:
+            table.add_row(*_cells(row, now), style=_STYLE.get(row.state, ""))
+        self.live.update(table, refresh=True)
+
+
+@contextmanager
+def live_view(index: dict[str, int], *, color: bool) -> Iterator[LiveView]:
+    """Open a :class:`LiveView` on the terminal; log handlers write above the table."""
+    from rich.console import Console
+    from rich.live import Live
+
+    console = Console(file=sys.stderr)
+    with Live(
+        console=console, auto_refresh=False, redirect_stdout=True, redirect_stderr=True
+    ) as live:
+        # sys.stdout/err are rich's proxies now: print through them, logging too
+        printer = Printer(sys.stdout, sys.stderr, color=color)
+        with _log_to(sys.stderr):
+            yield LiveView(printer, index, live)
+
+
+@contextmanager
+def _log_to(stream: IO[str]) -> Iterator[None]:
+    """Point the root logger's stream handlers at ``stream`` for a while."""
+    handlers = [h for h in logging.getLogger().handlers if isinstance(h, logging.StreamHandler)]
+    old = [h.setStream(stream) for h in handlers]
+    try:
+        yield
+    finally:
+        for handler, previous in zip(handlers, old, strict=True):
+            if previous is not None:
+                handler.setStream(previous)

@@ -1,0 +1,1 @@
+"""Following an agent pod to its end: classify, follow, finish."""

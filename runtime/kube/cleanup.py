@@ -1,0 +1,147 @@
+"""What happens to an agent pod after it ended, and the TTL sweep of kept pods.
+
+The pod's ``cleanup`` annotation says: ``always`` (delete), ``on-success`` (delete
+when it succeeded, the default) or ``never``.  A kept pod carries an ``expires-at``
+annotation (RFC 3339); :func:`sweep_expired` deletes ended pods past it.  Deleting
+the pod also garbage-collects its task ConfigMap (ownerReference).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import enum
+import logging
+
+from kubernetes.client.exceptions import ApiException
+
+from runtime.contract.outcome import Status
+from runtime.follow.classify import ENDED_PHASES, Pod, is_finished
+from runtime.kube import labels
+from runtime.kube.client import Kube, api_error
+from runtime.kube.podwatch import ClusterPods
+
+log = logging.getLogger(__name__)
+
+DEFAULT_KEEP = datetime.timedelta(hours=24)
+
+
+class Policy(enum.StrEnum):
+    """Values of the ``cleanup`` annotation."""
+
+    ALWAYS = "always"
+    ON_SUCCESS = "on-success"
+    NEVER = "never"
+
+    @classmethod
+    def of(cls, pod: Pod) -> Policy:
+        """Read the policy from ``pod``; unknown or missing values mean on-success."""
+        value = _annotations(pod).get(labels.CLEANUP, "")
+        try:
+            return cls(value)
+        except ValueError:
+            if value:
+                log.warning(
+                    "unknown cleanup policy %r on pod %s; using on-success", value, _name(pod)
+                )
+            return cls.ON_SUCCESS
+
+    def deletes(self, status: Status) -> bool:
+        """Whether a pod that ended with ``status`` is deleted under this policy."""
+        return self is Policy.ALWAYS or (self is Policy.ON_SUCCESS and status.ok)
+
+
+@dataclasses.dataclass(frozen=True)
+class Cleaned:
+    """What was done: deleted, or kept until ``expires_at``."""
+
+    pod: str
+    deleted: bool
+    expires_at: str = ""
+
+    def describe(self) -> str:
+        """One line for the user."""
+        if self.deleted:
+            return f"pod {self.pod} deleted"
+        return f"pod {self.pod} kept until {self.expires_at}"
+
+
+def _annotations(pod: Pod) -> dict[str, str]:
+    return dict((pod.get("metadata") or {}).get("annotations") or {})
+
+
+def _name(pod: Pod) -> str:
+    return str((pod.get("metadata") or {}).get("name") or "")
+
+
+def rfc3339(moment: datetime.datetime) -> str:
+    """Format ``moment`` as RFC 3339 UTC with second precision."""
+    return moment.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_rfc3339(text: str) -> datetime.datetime | None:
+    """Parse an RFC 3339 timestamp; ``None`` when it is not one."""
+    try:
+        moment = datetime.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=datetime.UTC)
+
+
+def delete_pod(pods: ClusterPods, name: str) -> bool:
+    """Delete pod ``name``; ``False`` when it was already gone."""
+    try:
+        pods.core.delete_namespaced_pod(name, pods.namespace)
+    except ApiException as err:
+        if err.status == 404:
+            return False
+        raise api_error(err, f"deleting pod {name}") from err
+    return True
+
+
+def apply_policy(
+    pods: ClusterPods,
+    pod: Pod,
+    status: Status,
+    *,
+    now: datetime.datetime | None = None,
+    keep: datetime.timedelta = DEFAULT_KEEP,
+) -> Cleaned:
+    """Delete or keep an ended pod according to its ``cleanup`` annotation."""
+    name = _name(pod)
+    if Policy.of(pod).deletes(status):
+        delete_pod(pods, name)
+        return Cleaned(name, deleted=True)
+    existing = _annotations(pod).get(labels.EXPIRES_AT, "")
+    if parse_rfc3339(existing) is not None:
+        return Cleaned(name, deleted=False, expires_at=existing)
+    expires = rfc3339((now or datetime.datetime.now(datetime.UTC)) + keep)
+    patch = {"metadata": {"annotations": {labels.EXPIRES_AT: expires}}}
+    try:
+        pods.core.patch_namespaced_pod(name, pods.namespace, patch)
+    except ApiException as err:
+        if err.status != 404:
+            raise api_error(err, f"annotating pod {name}") from err
+    return Cleaned(name, deleted=False, expires_at=expires)
+
+
+def is_expired(pod: Pod, now: datetime.datetime) -> bool:
+    """Whether ``pod`` has ended and its ``expires-at`` has passed."""
+    ended = is_finished(pod) or (pod.get("status") or {}).get("phase") in ENDED_PHASES
+    expires = parse_rfc3339(_annotations(pod).get(labels.EXPIRES_AT, ""))
+    return ended and expires is not None and expires <= now
+
+
+def sweep_expired(kube: Kube | ClusterPods, *, now: datetime.datetime | None = None) -> list[str]:
+    """Delete the ended agent pods whose ``expires-at`` has passed; return their names.
+
+    Running and pending pods are never swept, whatever their annotation says.
+    """
+    pods = kube if isinstance(kube, ClusterPods) else ClusterPods(kube)
+    moment = now or datetime.datetime.now(datetime.UTC)
+    swept = []
+    for pod in pods.select(labels.SELECTOR):
+        if is_expired(pod, moment) and delete_pod(pods, _name(pod)):
+            log.info("deleted expired pod %s", _name(pod))
+            swept.append(_name(pod))
+    return swept

@@ -1,0 +1,247 @@
+"""Cluster operations for spawning: free a task's slot, create the Pod and its ConfigMap.
+
+Everything goes through ``CoreApi``, the subset of ``kubernetes.client.CoreV1Api``
+used here, so unit tests drive it with a fake.  Every wait is bounded.
+
+Creation order: the Pod first, then its ConfigMap with an ``ownerReference`` to the
+Pod's uid.  The ConfigMap is never without an owner (no orphans even if we are
+killed), and the Pod, if we die before the ConfigMap exists, waits for its volume
+until its ``activeDeadlineSeconds`` and is then swept like any other.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import logging
+import time
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol
+
+from runtime.errors import AlreadyRunningError, KubeApiError
+from runtime.follow.classify import Pod, as_plain, is_finished
+from runtime.kube import labels
+from runtime.kube.client import api_error
+
+log = logging.getLogger(__name__)
+
+ACTIVE_PHASES = ("Pending", "Running")
+GONE_TIMEOUT_S = 120.0  # > terminationGracePeriodSeconds (60) plus API latency
+POLL_S = 1.0
+
+
+class CoreApi(Protocol):
+    """The calls of ``kubernetes.client.CoreV1Api`` this module makes."""
+
+    def list_namespaced_pod(self, namespace: str, **kwargs: Any) -> Any: ...  # noqa: D102
+    def read_namespaced_pod(self, name: str, namespace: str, **kwargs: Any) -> Any: ...  # noqa: D102
+    def create_namespaced_pod(self, namespace: str, body: Any, **kwargs: Any) -> Any: ...  # noqa: D102
+    def delete_namespaced_pod(self, name: str, namespace: str, **kwargs: Any) -> Any: ...  # noqa: D102
+    def read_namespaced_config_map(self, name: str, namespace: str, **kwargs: Any) -> Any: ...  # noqa: D102
+    def create_namespaced_config_map(self, namespace: str, body: Any, **kwargs: Any) -> Any: ...  # noqa: D102
+    def delete_namespaced_config_map(self, name: str, namespace: str, **kwargs: Any) -> Any: ...  # noqa: D102
+
+
+@dataclasses.dataclass(frozen=True)
+class Clock:
+    """Time sources, replaceable in tests."""
+
+    now: Callable[[], datetime.datetime] = lambda: datetime.datetime.now(datetime.UTC)
+    monotonic: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+
+
+SYSTEM_CLOCK = Clock()
+
+
+def status_of(err: BaseException) -> int | None:
+    """HTTP status of a kubernetes ``ApiException`` (``None`` for other errors)."""
+    from kubernetes.client.exceptions import ApiException
+
+    return int(err.status) if isinstance(err, ApiException) and err.status else None
+
+
+def _api_error(err: BaseException, action: str) -> KubeApiError:
+    error = api_error(err if isinstance(err, Exception) else Exception(err), action)
+    status = status_of(err)
+    if status == 403:
+        error.hint = "bind the speckit-pods-operator Role to you (see manifests/README.md)"
+    elif status == 404 and "namespace" in error.message.lower():
+        error.hint = "install the manifests first: kubectl apply -k manifests/"
+    return error
+
+
+def _phase(pod: Pod) -> str:
+    return str((pod.get("status") or {}).get("phase") or "Unknown")
+
+
+def _terminating(pod: Pod) -> bool:
+    return (pod.get("metadata") or {}).get("deletionTimestamp") is not None
+
+
+def _name(pod: Pod) -> str:
+    return str((pod.get("metadata") or {}).get("name") or "")
+
+
+def is_active(pod: Pod) -> bool:
+    """Whether ``pod`` is Pending or Running, not being deleted, and its agent still runs.
+
+    The agent container terminates a moment before the kubelet moves the phase on;
+    a pod in that window has ended (its logs say how) and must not block a rerun.
+    """
+    return _phase(pod) in ACTIVE_PHASES and not _terminating(pod) and not is_finished(pod)
+
+
+def _read_pod(core: CoreApi, name: str, namespace: str) -> Pod | None:
+    from kubernetes.client.exceptions import ApiException
+
+    try:
+        return as_plain(core.read_namespaced_pod(name, namespace))
+    except ApiException as err:
+        if status_of(err) == 404:
+            return None
+        raise _api_error(err, f"reading pod {name}") from err
+
+
+def _delete_pod(core: CoreApi, name: str, namespace: str, grace: int | None = None) -> None:
+    from kubernetes.client.exceptions import ApiException
+
+    kwargs = {} if grace is None else {"grace_period_seconds": grace}
+    try:
+        core.delete_namespaced_pod(name, namespace, **kwargs)
+    except ApiException as err:
+        if status_of(err) != 404:
+            raise _api_error(err, f"deleting pod {name}") from err
+
+
+def wait_gone(core: CoreApi, names: Iterable[str], namespace: str, clock: Clock) -> None:
+    """Wait until none of the pods ``names`` exists any more (bounded by ``GONE_TIMEOUT_S``)."""
+    pending = set(names)
+    deadline = clock.monotonic() + GONE_TIMEOUT_S
+    while pending:
+        pending = {n for n in pending if _read_pod(core, n, namespace) is not None}
+        if not pending:
+            return
+        if clock.monotonic() >= deadline:
+            raise KubeApiError(
+                f"pods still terminating after {GONE_TIMEOUT_S:.0f}s: {', '.join(sorted(pending))}",
+                hint=f"check `kubectl -n {namespace} describe pod {min(pending)}`",
+            )
+        clock.sleep(POLL_S)
+
+
+def _list(core: CoreApi, namespace: str, selector: str) -> list[Pod]:
+    from kubernetes.client.exceptions import ApiException
+
+    try:
+        found = as_plain(core.list_namespaced_pod(namespace, label_selector=selector))
+        return [as_plain(item) for item in found.get("items") or []]
+    except ApiException as err:
+        raise _api_error(err, f"listing pods in namespace {namespace}") from err
+
+
+def free_slot(core: CoreApi, pod: dict[str, Any], *, replace: bool, clock: Clock) -> None:
+    """Make sure nothing stands in the way of creating ``pod``.
+
+    A Pending/Running pod of the same task and feature is refused
+    (``AlreadyRunningError``) unless ``replace``, which deletes it.  A finished pod
+    of an earlier run with the same name is deleted.  Then waits until they are gone.
+    """
+    meta = pod["metadata"]
+    name, namespace, lab = meta["name"], meta["namespace"], meta["labels"]
+    selector = ",".join(f"{k}={lab[k]}" for k in (labels.MANAGED_BY, labels.TASK, labels.FEATURE))
+    active = {_name(p): p for p in _list(core, namespace, selector) if is_active(p)}
+    same = _read_pod(core, name, namespace)
+    if same is not None and is_active(same):
+        active[name] = same
+    if active and not replace:
+        listing = ", ".join(f"{n} ({_phase(p)})" for n, p in sorted(active.items()))
+        raise AlreadyRunningError(
+            f"task {lab[labels.TASK]} of feature {lab[labels.FEATURE]} "
+            f"already has a pod: {listing}",
+            hint=f"follow it with `scripts/tail-logs.sh {min(active)}`, "
+            "or pass --replace to delete it and start again",
+        )
+    for other in sorted(active):
+        log.info("deleting pod %s (--replace); waiting for it to stop", other)
+        _delete_pod(core, other, namespace)
+    if same is not None and name not in active and not _terminating(same):
+        log.info("deleting pod %s of an earlier run (%s)", name, _phase(same))
+        _delete_pod(core, name, namespace, grace=0)
+    wait_gone(core, [*active, *([name] if same is not None else [])], namespace, clock)
+
+
+def _create_configmap(core: CoreApi, body: dict[str, Any], owner_uid: str) -> None:
+    """Create the ConfigMap; a stale one of the same name (another owner) is replaced once."""
+    from kubernetes.client.exceptions import ApiException
+
+    name, namespace = body["metadata"]["name"], body["metadata"]["namespace"]
+    try:
+        core.create_namespaced_config_map(namespace, body)
+        return
+    except ApiException as err:
+        if status_of(err) != 409:
+            raise _api_error(err, f"creating configmap {name}") from err
+    try:  # left over from an earlier run whose pod is gone; the garbage collector is late
+        stale = as_plain(core.read_namespaced_config_map(name, namespace))
+        owners = [ref.get("uid") for ref in stale["metadata"].get("ownerReferences") or []]
+        if owner_uid not in owners:
+            log.info("replacing configmap %s left by an earlier run", name)
+            _delete_configmap(core, name, namespace)
+            core.create_namespaced_config_map(namespace, body)
+    except ApiException as err:
+        if status_of(err) != 404:  # the garbage collector removed it between our calls
+            raise _api_error(err, f"replacing stale configmap {name}") from err
+        try:
+            core.create_namespaced_config_map(namespace, body)
+        except ApiException as again:
+            raise _api_error(again, f"creating configmap {name}") from again
+
+
+def _delete_configmap(core: CoreApi, name: str, namespace: str) -> None:
+    """Delete a ConfigMap; one already gone (garbage-collected meanwhile) is fine."""
+    from kubernetes.client.exceptions import ApiException
+
+    try:
+        core.delete_namespaced_config_map(name, namespace)
+    except ApiException as err:
+        if status_of(err) != 404:
+            raise
+
+
+def create(core: CoreApi, pod: dict[str, Any], configmap: Callable[[str], dict[str, Any]]) -> str:
+    """Create ``pod``, then ``configmap(pod_uid)``; roll the pod back if the second step fails.
+
+    Returns the pod name.  Raises ``AlreadyRunningError`` if a pod of that name
+    appeared meanwhile (a concurrent spawn of the same task).
+    """
+    from kubernetes.client.exceptions import ApiException
+
+    name, namespace = str(pod["metadata"]["name"]), str(pod["metadata"]["namespace"])
+    try:
+        created = core.create_namespaced_pod(namespace, pod)
+    except ApiException as err:
+        if status_of(err) == 409:
+            raise AlreadyRunningError(
+                f"pod {name} already exists (another spawn of this task?)",
+                hint=f"check `kubectl -n {namespace} get pod {name}`",
+            ) from err
+        raise _api_error(err, f"creating pod {name}") from err
+    uid = str(as_plain(created)["metadata"]["uid"])
+    try:
+        _create_configmap(core, configmap(uid), uid)
+    except BaseException:
+        _rollback(core, name, namespace)
+        raise
+    return name
+
+
+def _rollback(core: CoreApi, name: str, namespace: str) -> None:
+    """Delete the half-created pod (its ConfigMap, if any, follows through its owner)."""
+    try:
+        _delete_pod(core, name, namespace, grace=0)
+    except KubeApiError as err:
+        log.error("could not delete pod %s after a failed spawn: %s", name, err.message)
+        log.error("delete it by hand: kubectl -n %s delete pod %s", namespace, name)
+    else:
+        log.info("deleted pod %s: the spawn did not complete", name)

@@ -1,0 +1,1 @@
+"""Creating an agent pod: options, context, prompt, manifests, create."""

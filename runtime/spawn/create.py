@@ -1,0 +1,230 @@
+"""The spawn pipeline: task -> rendered Pod + ConfigMap -> cluster.
+
+``plan()`` reads the local side only (tasks.md, context files, git defaults) and
+renders the manifests; it never touches the cluster, so ``--dry-run`` works without
+a kubeconfig.  ``apply()`` sweeps expired pods, frees the task's slot (refusing a
+duplicate unless ``--replace``) and creates the Pod and its ConfigMap, deleting
+what it created if a step fails.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from runtime.errors import InvalidInputError, SpeckitPodsError
+from runtime.kube import pods
+from runtime.kube.client import DEFAULT_NAMESPACE, Kube, connect
+from runtime.spawn import context, manifests, names, prompt, repo
+from runtime.tasks.feature import feature_dir, feature_name, find_tasks_file
+from runtime.tasks.parse import Task, parse_tasks
+
+log = logging.getLogger(__name__)
+
+CLEANUP_POLICIES = ("always", "on-success", "never")
+
+
+@dataclasses.dataclass(frozen=True)
+class SpawnOptions:
+    """The spawn command's inputs (see ``scripts/spawn-pod.sh --help``)."""
+
+    task_id: str
+    branch: str | None = None
+    repo: str | None = None
+    context_dir: Path | None = None
+    tasks_file: Path | None = None
+    base: str | None = None
+    namespace: str = DEFAULT_NAMESPACE
+    kube_context: str | None = None
+    image: str = manifests.DEFAULT_IMAGE
+    model: str = ""
+    timeout_s: int = 2 * 3600
+    stall_s: int = 600
+    cleanup: str = "on-success"
+    keep_for_s: int = 24 * 3600
+    git_secret: str = "speckit-pods-git"
+    llm_secret: str = "speckit-pods-llm"
+    requested_by: str | None = None
+    replace: bool = False
+    dry_run: bool = False
+    cpu: str | None = None
+    memory: str | None = None
+    max_context_bytes: int = context.DEFAULT_MAX_BYTES
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """What a spawn will create."""
+
+    spec: manifests.PodSpecInput
+    task: Task
+
+    @property
+    def pod(self) -> dict[str, Any]:
+        """The Pod manifest."""
+        return manifests.render_pod(self.spec)
+
+    def configmap(self, owner_uid: str | None = None) -> dict[str, Any]:
+        """The task ConfigMap manifest, owned by the pod ``owner_uid`` if given."""
+        return manifests.render_configmap(self.spec, owner_uid)
+
+    def to_yaml(self) -> str:
+        """Both manifests as one YAML stream (Pod first, as they are created)."""
+        return manifests.to_yaml([self.pod, self.configmap()])
+
+
+def default_branch(feature: str, task_id: str) -> str:
+    """The task branch the agentic-sdlc fork uses: ``specs/<feature>/<TID>-async``."""
+    return f"specs/{feature}/{task_id}-async"
+
+
+def _tasks_file(opts: SpawnOptions, cwd: Path, env: Mapping[str, str]) -> Path:
+    explicit = opts.tasks_file
+    if explicit is None and opts.context_dir is not None:
+        explicit = opts.context_dir / "tasks.md"
+    return find_tasks_file(explicit, cwd=cwd, env=env)
+
+
+def _check_task(task: Task) -> None:
+    if not task.is_async:
+        log.warning("task %s is not marked [ASYNC]; spawning it anyway", task.id)
+    if task.is_done:
+        log.warning("task %s is already checked off in tasks.md; spawning it anyway", task.id)
+
+
+def _repo_url(opts: SpawnOptions, repo_dir: Path) -> str:
+    if opts.repo:
+        return repo.check_repo_url(opts.repo)
+    origin = repo.origin_url(repo_dir)
+    if not origin:
+        raise InvalidInputError(
+            f"no --repo given and no `origin` remote in {repo_dir}",
+            hint="pass --repo https://host/org/repo.git",
+        )
+    try:
+        return repo.check_repo_url(origin)
+    except InvalidInputError as err:
+        err.hint = f"the `origin` remote of {repo_dir} is not usable; pass --repo. {err.hint}"
+        raise
+
+
+def _check_options(opts: SpawnOptions) -> None:
+    if opts.cleanup not in CLEANUP_POLICIES:
+        raise InvalidInputError(
+            f"invalid cleanup policy {opts.cleanup!r}",
+            hint=f"use one of {', '.join(CLEANUP_POLICIES)}",
+        )
+    if not names.is_dns_label(opts.namespace):
+        raise InvalidInputError(f"invalid namespace name {opts.namespace!r}")
+    if opts.timeout_s < 10:
+        raise InvalidInputError(f"timeout too short: {opts.timeout_s}s", hint="use at least 10s")
+    if opts.stall_s < 1 or opts.keep_for_s < 0:
+        raise InvalidInputError("stall timeout must be positive and keep-for not negative")
+
+
+def plan(
+    opts: SpawnOptions,
+    *,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    clock: pods.Clock = pods.SYSTEM_CLOCK,
+) -> Plan:
+    """Resolve every input and render the manifests; touches no cluster."""
+    _check_options(opts)
+    env = os.environ if env is None else env
+    tasks_file = _tasks_file(opts, cwd or Path.cwd(), env).resolve()
+    task = parse_tasks(tasks_file).get(opts.task_id)
+    _check_task(task)
+    feature = feature_name(tasks_file)
+    repo_dir = tasks_file.parent
+    branch = repo.check_branch(opts.branch or default_branch(feature, task.id))
+    base = repo.check_branch(opts.base or repo.current_branch(repo_dir) or "main", "base branch")
+    if branch == base:
+        raise InvalidInputError(
+            f"the task branch and the base branch are both {branch!r}",
+            hint="the agent pushes to the task branch: give it its own --branch",
+        )
+    files = context.collect(opts.context_dir or feature_dir(tasks_file), opts.max_context_bytes)
+    extra = prompt.PromptInput(feature, branch, base, tuple(f.rel_path for f in files))
+    now = clock.now()
+    spec = manifests.PodSpecInput(
+        name=names.pod_name(feature, task.id),
+        namespace=opts.namespace,
+        run_id=names.run_id(now),
+        task_id=task.id,
+        task_title=task.title,
+        task_label=names.label_value(task.id),
+        feature_label=names.label_value(feature),
+        repo_url=_repo_url(opts, repo_dir),
+        branch=branch,
+        base=base,
+        tasks_file=str(tasks_file),
+        prompt=prompt.render(task, extra),
+        context=files,
+        created_at=now,
+        timeout_s=opts.timeout_s,
+        stall_s=opts.stall_s,
+        keep_for_s=opts.keep_for_s,
+        cleanup=opts.cleanup,
+        image=opts.image,
+        model=opts.model,
+        git_secret=opts.git_secret,
+        llm_secret=opts.llm_secret,
+        requested_by=opts.requested_by or repo.user_ident(repo_dir) or "",
+        resources=manifests.resources_with_limits(opts.cpu, opts.memory),
+    )
+    return Plan(spec=spec, task=task)
+
+
+def _sweep(kube: Kube, clock: pods.Clock) -> None:
+    """Delete expired kept pods; a failure here never stops the spawn."""
+    from runtime.kube.cleanup import sweep_expired
+
+    try:
+        sweep_expired(kube, now=clock.now())
+    except SpeckitPodsError as err:
+        log.warning("could not sweep expired pods: %s", err.message)
+
+
+def apply(
+    the_plan: Plan, kube: Kube, *, replace: bool, clock: pods.Clock = pods.SYSTEM_CLOCK
+) -> str:
+    """Create the planned Pod and ConfigMap; return the pod name."""
+    core: pods.CoreApi = kube.core
+    _sweep(kube, clock)
+    pods.free_slot(core, the_plan.pod, replace=replace, clock=clock)
+    name = pods.create(core, the_plan.pod, the_plan.configmap)
+    log.info(
+        "created pod %s for task %s (branch %s, run %s)",
+        name,
+        the_plan.spec.task_id,
+        the_plan.spec.branch,
+        the_plan.spec.run_id,
+    )
+    return name
+
+
+Connector = Callable[[str | None, str | None], Kube]
+
+
+def run(
+    opts: SpawnOptions,
+    *,
+    out: Callable[[str], object] = print,
+    connector: Connector = connect,
+    clock: pods.Clock = pods.SYSTEM_CLOCK,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+) -> int:
+    """Run the whole spawn; print the pod name (or the YAML with ``dry_run``)."""
+    the_plan = plan(opts, cwd=cwd, env=env, clock=clock)
+    if opts.dry_run:
+        out(the_plan.to_yaml().rstrip("\n"))
+        return 0
+    kube = connector(opts.namespace, opts.kube_context)
+    out(apply(the_plan, kube, replace=opts.replace, clock=clock))
+    return 0

@@ -1,0 +1,281 @@
+"""Render the task ConfigMap and the agent Pod as plain dicts (and YAML).
+
+Pure functions: everything comes in through ``PodSpecInput``; nothing here talks
+to the cluster, reads the clock or the disk.  The shapes follow the agent pod
+contract in docs/architecture.md.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import datetime
+from collections.abc import Sequence
+from typing import Any
+
+import yaml
+
+from runtime.kube import labels
+from runtime.spawn.context import ContextFile
+from runtime.spawn.names import configmap_name
+from runtime.spawn.resources import Resources as Resources
+from runtime.spawn.resources import cpu_millis as cpu_millis
+from runtime.spawn.resources import memory_bytes as memory_bytes
+from runtime.spawn.resources import resources_with_limits as resources_with_limits
+
+DEFAULT_IMAGE = "ghcr.io/speckit-pods/agent:0.1.0"
+SERVICE_ACCOUNT = "speckit-pods-agent"
+AGENT_CONFIG_MAP = "speckit-pods-agent-config"
+CONTAINER = "agent"
+UID = 10001
+TASK_DIR = "/etc/speckit-pods/task"
+OPENCODE_DIR = "/etc/speckit-pods/opencode"
+GIT_CREDENTIALS_DIR = "/var/run/secrets/speckit-pods/git"
+WORKSPACE = "/workspace"
+HOME = "/home/agent"
+GRACE_SECONDS = 60  # SIGTERM -> SIGKILL: time for the entrypoint's WIP commit and push
+DEFAULT_AUTHOR = ("speckit-pods agent", "agent@speckit-pods.invalid")
+
+
+@dataclasses.dataclass(frozen=True)
+class PodSpecInput:
+    """Everything the ConfigMap and Pod are rendered from."""
+
+    name: str
+    namespace: str
+    run_id: str
+    task_id: str
+    task_title: str
+    task_label: str  # sanitised task id
+    feature_label: str  # sanitised feature name
+    repo_url: str
+    branch: str
+    base: str
+    tasks_file: str
+    prompt: str
+    context: tuple[ContextFile, ...]
+    created_at: datetime.datetime
+    timeout_s: int
+    stall_s: int = 600
+    keep_for_s: int = 24 * 3600
+    cleanup: str = "on-success"
+    image: str = DEFAULT_IMAGE
+    model: str = ""
+    git_secret: str = "speckit-pods-git"
+    llm_secret: str = "speckit-pods-llm"
+    requested_by: str = ""
+    resources: Resources = Resources()
+
+
+def deadline_margin(timeout_s: int) -> int:
+    """Seconds between the agent's own deadline, the requested timeout and the pod's."""
+    return max(1, min(60, timeout_s // 4))
+
+
+def agent_deadline(timeout_s: int) -> int:
+    """``AGENT_DEADLINE_SECONDS``: the entrypoint stops the agent (and reports timeout) here."""
+    return timeout_s - deadline_margin(timeout_s)
+
+
+def pod_deadline(timeout_s: int) -> int:
+    """``activeDeadlineSeconds``: the kubelet's hard stop, a margin after the timeout."""
+    return timeout_s + deadline_margin(timeout_s)
+
+
+def expires_at(spec: PodSpecInput) -> str:
+    """RFC 3339 time after which a kept pod may be swept: deadline plus keep-for."""
+    when = spec.created_at + datetime.timedelta(
+        seconds=pod_deadline(spec.timeout_s) + spec.keep_for_s
+    )
+    return when.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def object_labels(spec: PodSpecInput) -> dict[str, str]:
+    """Labels shared by the Pod and its ConfigMap."""
+    return {
+        labels.MANAGED_BY: labels.TOOL_NAME,
+        labels.COMPONENT: "agent",
+        labels.TASK: spec.task_label,
+        labels.FEATURE: spec.feature_label,
+        labels.RUN: spec.run_id,
+    }
+
+
+def _annotations(spec: PodSpecInput) -> dict[str, str]:
+    return {
+        labels.REPO: spec.repo_url,
+        labels.BRANCH: spec.branch,
+        labels.BASE: spec.base,
+        labels.TASK_TITLE: spec.task_title,
+        labels.CLEANUP: spec.cleanup,
+        labels.EXPIRES_AT: expires_at(spec),
+        labels.TASKS_FILE: spec.tasks_file,
+    }
+
+
+def render_configmap(spec: PodSpecInput, owner_uid: str | None = None) -> dict[str, Any]:
+    """Render the task ConfigMap: ``prompt.md`` plus one ``ctx.<n>`` key per context file.
+
+    With ``owner_uid`` the ConfigMap is owned by the pod and garbage-collected with it.
+    """
+    data = {"prompt.md": spec.prompt}
+    binary: dict[str, str] = {}
+    for item in spec.context:
+        if item.is_text:
+            data[item.key] = item.content.decode("utf-8")
+        else:
+            binary[item.key] = base64.b64encode(item.content).decode("ascii")
+    metadata: dict[str, Any] = {
+        "name": configmap_name(spec.name),
+        "namespace": spec.namespace,
+        "labels": object_labels(spec),
+    }
+    if owner_uid:
+        metadata["ownerReferences"] = [
+            {"apiVersion": "v1", "kind": "Pod", "name": spec.name, "uid": owner_uid}
+        ]
+    body: dict[str, Any] = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata}
+    body["data"] = data
+    if binary:
+        body["binaryData"] = binary
+    return body
+
+
+def _env(spec: PodSpecInput) -> list[dict[str, str]]:
+    values = {
+        "TASK_ID": spec.task_id,
+        "TASK_TITLE": spec.task_title,
+        "REPO_URL": spec.repo_url,
+        "BASE_BRANCH": spec.base,
+        "TASK_BRANCH": spec.branch,
+        "MODEL": spec.model,
+        "TASK_DIR": TASK_DIR,
+        "WORKSPACE": WORKSPACE,
+        "HOME": HOME,
+        "GIT_CREDENTIALS_DIR": GIT_CREDENTIALS_DIR,
+        "GIT_AUTHOR_NAME": DEFAULT_AUTHOR[0],
+        "GIT_AUTHOR_EMAIL": DEFAULT_AUTHOR[1],
+        "REQUESTED_BY": spec.requested_by,
+        "AGENT_DEADLINE_SECONDS": str(agent_deadline(spec.timeout_s)),
+        "AGENT_STALL_SECONDS": str(spec.stall_s),
+        "OPENCODE_CONFIG": f"{OPENCODE_DIR}/opencode.json",
+    }
+    return [{"name": key, "value": value} for key, value in values.items() if value]
+
+
+def _volumes(spec: PodSpecInput) -> list[dict[str, Any]]:
+    task_items = [{"key": "prompt.md", "path": "prompt.md"}]
+    task_items += [{"key": f.key, "path": f"context/{f.rel_path}"} for f in spec.context]
+    return [
+        {"name": "workspace", "emptyDir": {}},
+        {"name": "home", "emptyDir": {}},
+        {"name": "tmp", "emptyDir": {}},
+        {
+            "name": "task",
+            "configMap": {
+                "name": configmap_name(spec.name),
+                "items": task_items,
+                "defaultMode": 0o444,
+            },
+        },
+        {
+            "name": "opencode",
+            "configMap": {
+                "name": AGENT_CONFIG_MAP,
+                "items": [{"key": "opencode.json", "path": "opencode.json"}],
+                "defaultMode": 0o444,
+            },
+        },
+        # 0440 + fsGroup: files are root:10001, readable by the agent's group only
+        {
+            "name": "git-credentials",
+            "secret": {"secretName": spec.git_secret, "defaultMode": 0o440},
+        },
+    ]
+
+
+_MOUNTS = (
+    ("workspace", WORKSPACE, False),
+    ("home", HOME, False),
+    ("tmp", "/tmp", False),
+    ("task", TASK_DIR, True),
+    ("opencode", OPENCODE_DIR, True),
+    ("git-credentials", GIT_CREDENTIALS_DIR, True),
+)
+
+
+def _container(spec: PodSpecInput) -> dict[str, Any]:
+    res = spec.resources
+    return {
+        "name": CONTAINER,
+        "image": spec.image,
+        "imagePullPolicy": "IfNotPresent",
+        "env": _env(spec),
+        "envFrom": [{"secretRef": {"name": spec.llm_secret, "optional": True}}],
+        "resources": {
+            "requests": {"cpu": res.cpu_request, "memory": res.memory_request},
+            "limits": {"cpu": res.cpu_limit, "memory": res.memory_limit},
+        },
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "capabilities": {"drop": ["ALL"]},
+            "readOnlyRootFilesystem": True,
+            "runAsNonRoot": True,
+        },
+        "volumeMounts": [
+            {"name": name, "mountPath": path, "readOnly": True}
+            if ro
+            else {"name": name, "mountPath": path}
+            for name, path, ro in _MOUNTS
+        ],
+    }
+
+
+def render_pod(spec: PodSpecInput) -> dict[str, Any]:
+    """Render the bare agent Pod (``restartPolicy: Never``, pod-level deadline)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": spec.name,
+            "namespace": spec.namespace,
+            "labels": object_labels(spec),
+            "annotations": _annotations(spec),
+        },
+        "spec": {
+            "restartPolicy": "Never",
+            "activeDeadlineSeconds": pod_deadline(spec.timeout_s),
+            "terminationGracePeriodSeconds": GRACE_SECONDS,
+            "serviceAccountName": SERVICE_ACCOUNT,
+            "automountServiceAccountToken": False,
+            "enableServiceLinks": False,
+            "securityContext": {
+                "runAsNonRoot": True,
+                "runAsUser": UID,
+                "runAsGroup": UID,
+                "fsGroup": UID,
+                "seccompProfile": {"type": "RuntimeDefault"},
+            },
+            "containers": [_container(spec)],
+            "volumes": _volumes(spec),
+        },
+    }
+
+
+class _Dumper(yaml.SafeDumper):
+    """Safe dumper writing multi-line strings as literal blocks (``|``)."""
+
+
+def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _str)
+
+
+def to_yaml(documents: Sequence[dict[str, Any]]) -> str:
+    """Render ``documents`` as one multi-document YAML stream (``kubectl apply -f -`` ready)."""
+    return yaml.dump_all(
+        list(documents), Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=100
+    )

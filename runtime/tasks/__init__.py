@@ -1,0 +1,1 @@
+"""The task list parser: tasks.md, feature discovery and waves; never imports Kubernetes code."""

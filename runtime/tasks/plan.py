@@ -1,0 +1,284 @@
+"""Plan which [ASYNC] tasks the dispatcher may run, and in which order.
+
+A task's prerequisites follow spec-kit's ``/speckit.implement`` rules:
+
+* written dependencies (``Task.depends_on``: "depends on T010", "after T003" ...);
+* phases run in file order: every task of a phase waits for all tasks of the
+  phases above it;
+* inside a phase, a task without ``[P]`` waits for every task above it in that
+  phase (sequential, file order); a ``[P]`` task waits only for the non-``[P]``
+  tasks above it, so a run of ``[P]`` tasks starts together.
+
+Tasks checked off (``[X]``) or skipped (``[-]``) satisfy every dependency.  The
+candidates are the pending ``[ASYNC]`` tasks (``only`` narrows them).  A
+candidate whose prerequisite is pending but is not a candidate itself (a
+``[SYNC]`` task, or an ``[ASYNC]`` task left out by ``only``) is **held**: the
+dispatcher does not start it, and reports the tasks it waits for.  Do those
+tasks (and push them: pods clone the remote), then run the dispatcher again.
+``written_only`` drops the phase and ``[P]`` rules and keeps only written
+dependencies.
+
+A dependency cycle among pending tasks is an error (:class:`DependencyCycleError`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping, Sequence
+
+from runtime.errors import DependencyCycleError, UnknownTaskError
+from runtime.tasks.parse import Task, TaskList, TaskState, normalize_task_id
+
+__all__ = ["DispatchPlan", "Held", "build_plan", "prerequisites"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Held:
+    """A candidate that cannot start in this run, and the pending tasks it waits for."""
+
+    task_id: str
+    waits_for: tuple[str, ...]  # the root causes: pending tasks outside the run set
+
+    def describe(self, tasks: Mapping[str, Task]) -> str:
+        """``waits for T003 [SYNC], T004 [SYNC]`` (at most 4 IDs, then ``+N more``)."""
+        shown = [_tagged(tasks[t]) if t in tasks else t for t in self.waits_for[:4]]
+        more = len(self.waits_for) - len(shown)
+        return "waits for " + ", ".join(shown) + (f" (+{more} more)" if more > 0 else "")
+
+
+@dataclasses.dataclass(frozen=True)
+class DispatchPlan:
+    """The tasks to run, their prerequisites among themselves, and the held ones."""
+
+    tasks: Mapping[str, Task]  # every task of tasks.md by ID
+    runnable: tuple[str, ...]  # candidates that can run in this dispatch, file order
+    prereqs: Mapping[str, frozenset[str]]  # runnable ID -> runnable IDs it waits for
+    held: tuple[Held, ...]
+    done: tuple[str, ...]  # [ASYNC] tasks already checked off (skipped by the run)
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def waves(self) -> list[list[str]]:
+        """Group the runnable tasks: wave *n* needs only tasks of waves < *n*."""
+        level: dict[str, int] = {}
+        for tid in self.runnable:  # prerequisites come earlier (topological order)
+            level[tid] = 1 + max((level[p] for p in self.prereqs[tid]), default=-1)
+        waves: list[list[str]] = [[] for _ in range(1 + max(level.values(), default=-1))]
+        for tid in self.runnable:
+            waves[level[tid]].append(tid)
+        return waves
+
+    def dependents(self, task_id: str) -> list[str]:
+        """Every runnable task that (transitively) waits for ``task_id``, file order."""
+        found: set[str] = {task_id}
+        for tid in self.runnable:  # topological order: one pass suffices
+            if self.prereqs[tid] & found:
+                found.add(tid)
+        return [t for t in self.runnable if t in found and t != task_id]
+
+    def ready(self, succeeded: Iterable[str], started: Iterable[str]) -> list[str]:
+        """Runnable tasks not started yet whose prerequisites all succeeded."""
+        ok, begun = set(succeeded), set(started)
+        return [t for t in self.runnable if t not in begun and self.prereqs[t] <= ok]
+
+    def to_json(self) -> dict[str, object]:
+        """A JSON-ready summary with stable snake_case keys (``--dry-run --json``)."""
+        return {
+            "waves": self.waves,
+            "tasks": [
+                {
+                    "id": tid,
+                    "title": self.tasks[tid].title,
+                    "files": list(self.tasks[tid].files),
+                    "after": sorted(self.prereqs[tid], key=self.runnable.index),
+                }
+                for tid in self.runnable
+            ],
+            "held": [{"id": h.task_id, "waits_for": list(h.waits_for)} for h in self.held],
+            "done": list(self.done),
+            "warnings": list(self.warnings),
+        }
+
+
+def _tagged(task: Task) -> str:
+    return f"{task.id} [{'ASYNC' if task.is_async else 'SYNC'}]"
+
+
+def _settled(task: Task) -> bool:
+    return task.state is not TaskState.PENDING
+
+
+def prerequisites(
+    tasks: Sequence[Task], *, written_only: bool = False
+) -> tuple[dict[str, list[str]], list[str]]:
+    """Return every task's direct prerequisites (file order) and warnings.
+
+    Warnings name written dependencies on IDs that are not in tasks.md (ignored).
+    """
+    known = {t.id for t in tasks}
+    order = {t.id: i for i, t in enumerate(tasks)}
+    phase_rank: dict[str | None, int] = {}
+    for task in tasks:
+        phase_rank.setdefault(task.phase, len(phase_rank))
+    result: dict[str, list[str]] = {}
+    warnings: list[str] = []
+    for task in tasks:
+        found: set[str] = set()
+        for dep in task.depends_on:
+            if dep in known:
+                found.add(dep)
+            else:
+                warnings.append(f"{task.id} depends on {dep}, which is not in tasks.md; ignored")
+        if not written_only:
+            found |= _implicit(task, tasks, phase_rank)
+        found.discard(task.id)
+        result[task.id] = sorted(found, key=order.__getitem__)
+    return result, warnings
+
+
+def _implicit(task: Task, tasks: Sequence[Task], phase_rank: Mapping[str | None, int]) -> set[str]:
+    rank = phase_rank[task.phase]
+    found: set[str] = set()
+    for other in tasks:
+        if other.id == task.id:
+            break
+        other_rank = phase_rank[other.phase]
+        if other_rank < rank:
+            found.add(other.id)
+        elif other_rank == rank and (not task.is_parallel or not other.is_parallel):
+            found.add(other.id)
+    for other in tasks:  # tasks of earlier phases written below this one
+        if phase_rank[other.phase] < rank:
+            found.add(other.id)
+    return found
+
+
+def _find_cycle(pending: Sequence[str], deps: Mapping[str, Sequence[str]]) -> list[str] | None:
+    """Return one dependency cycle among ``pending`` tasks (first == last), if any."""
+    wanted = set(pending)
+    color: dict[str, int] = {}  # 1 visiting, 2 done
+    for start in pending:
+        if color.get(start):
+            continue
+        path: list[str] = [start]
+        stack = [iter([d for d in deps[start] if d in wanted])]
+        color[start] = 1
+        while stack:
+            nxt = next(stack[-1], None)
+            if nxt is None:
+                color[path.pop()] = 2
+                stack.pop()
+            elif color.get(nxt) == 1:
+                return [*path[path.index(nxt) :], nxt]
+            elif not color.get(nxt):
+                color[nxt] = 1
+                path.append(nxt)
+                stack.append(iter([d for d in deps[nxt] if d in wanted]))
+    return None
+
+
+def _candidates(task_list: TaskList, only: Sequence[str] | None) -> list[Task]:
+    asyncs = [t for t in task_list.tasks if t.is_async and t.state is TaskState.PENDING]
+    if only is None:
+        return asyncs
+    wanted = [task_list.get(normalize_task_id(tid)) for tid in only]  # unknown IDs raise
+    for task in wanted:
+        if not task.is_async:
+            raise UnknownTaskError(
+                f"{task.id} is not an [ASYNC] task", hint="the dispatcher only runs [ASYNC] tasks"
+            )
+    ids = {t.id for t in wanted}
+    return [t for t in asyncs if t.id in ids]
+
+
+def build_plan(
+    task_list: TaskList, *, only: Sequence[str] | None = None, written_only: bool = False
+) -> DispatchPlan:
+    """Plan the dispatch of ``task_list``'s pending [ASYNC] tasks (see the module doc).
+
+    Raises:
+        DependencyCycleError: pending tasks depend on each other in a cycle.
+        UnknownTaskError: an ``only`` ID is not in tasks.md or not [ASYNC].
+    """
+    tasks = {t.id: t for t in task_list.tasks}
+    deps, warnings = prerequisites(task_list.tasks, written_only=written_only)
+    pending = [t.id for t in task_list.tasks if not _settled(t)]
+    deps = {tid: [d for d in deps[tid] if not _settled(tasks[d])] for tid in pending}
+    cycle = _find_cycle(pending, deps)
+    if cycle:
+        raise DependencyCycleError(
+            f"dependency cycle in {task_list.path}: {' -> '.join(cycle)} (each waits for the next)",
+            hint="remove one of these dependencies (phase and [P] order count too; "
+            "--written-deps-only ignores them)",
+        )
+    candidates = {t.id for t in _candidates(task_list, only)}
+    runnable, held = _split(_topological(pending, deps), deps, candidates)
+    prereqs = _reduce({tid: set(deps[tid]) for tid in runnable})
+    file_order = list(tasks)
+    return DispatchPlan(
+        tasks=tasks,
+        runnable=tuple(runnable),
+        prereqs={tid: frozenset(prereqs[tid]) for tid in runnable},
+        held=tuple(sorted(held, key=lambda h: file_order.index(h.task_id))),
+        done=tuple(t.id for t in task_list.tasks if t.is_async and t.is_done),
+        warnings=tuple(dict.fromkeys(warnings)),
+    )
+
+
+def _split(
+    order: Sequence[str], deps: Mapping[str, Sequence[str]], candidates: set[str]
+) -> tuple[list[str], list[Held]]:
+    """Split candidates (visited in topological ``order``) into runnable and held."""
+    runnable: list[str] = []
+    held: list[Held] = []
+    roots: dict[str, list[str]] = {}  # held candidate -> pending non-candidates it waits for
+    for tid in order:
+        if tid not in candidates:
+            continue
+        waits: dict[str, None] = {}
+        for dep in deps[tid]:
+            if dep not in candidates:
+                waits[dep] = None
+            for root in roots.get(dep, []):
+                waits[root] = None
+        if waits:
+            roots[tid] = sorted(waits, key=order.index)
+            held.append(Held(tid, tuple(roots[tid])))
+        else:
+            runnable.append(tid)
+    return runnable, held
+
+
+def _reduce(deps: Mapping[str, set[str]]) -> dict[str, set[str]]:
+    """Drop prerequisites implied by other prerequisites (transitive reduction)."""
+    reach: dict[str, set[str]] = {}
+
+    def reachable(tid: str) -> set[str]:
+        if tid not in reach:
+            found: set[str] = set()
+            for dep in deps[tid]:
+                found |= {dep} | reachable(dep)
+            reach[tid] = found
+        return reach[tid]
+
+    return {
+        tid: {d for d in direct if not any(d in reachable(o) for o in direct if o != d)}
+        for tid, direct in deps.items()
+    }
+
+
+def _topological(ids: Sequence[str], deps: Mapping[str, Sequence[str]]) -> list[str]:
+    """``ids`` ordered so prerequisites come first, ties in the given order (acyclic)."""
+    wanted = set(ids)
+    done: set[str] = set()
+    out: list[str] = []
+    remaining = list(ids)
+    while remaining:
+        progress = [t for t in remaining if all(d in done or d not in wanted for d in deps[t])]
+        if not progress:  # unreachable for acyclic input; keep the rest in order
+            progress = remaining
+        first = progress[0]
+        out.append(first)
+        done.add(first)
+        remaining.remove(first)
+    return out

@@ -1,0 +1,115 @@
+from __future__ import annotations
+
+import datetime
+import json
+
+import pytest
+
+from runtime.cli import build_parser
+from runtime.cli.status_cmd import human_duration, run
+from runtime.contract.outcome import Result, Status
+from runtime.kube import labels
+from runtime.kube.client import Kube
+from runtime.kube.logs import ClusterLogs
+from runtime.kube.podwatch import ClusterPods
+from tests.unit.fakes import FakeClusterCore, exited, make_pod, running, stamp_ns, waiting
+
+NOW = datetime.datetime(2025, 1, 1, 0, 5, tzinfo=datetime.UTC)
+KEYS = [
+    "task",
+    "feature",
+    "pod",
+    "phase",
+    "state",
+    "age_s",
+    "elapsed_s",
+    "branch",
+    "result",
+    "reason",
+    "expires_at",
+]
+
+
+def fake_cluster() -> FakeClusterCore:
+    core = FakeClusterCore()
+    core.add(make_pod("p-run", task="T001", container=running(), annotations={labels.BRANCH: "b1"}))
+    core.add(make_pod("p-ok", task="T002", phase="Succeeded", container=exited(0)))
+    core.logs["p-ok"] = [(stamp_ns(i), f"l{i}") for i in range(20)] + [
+        (stamp_ns(21), Result(task="T002", status=Status.SUCCEEDED, reason="all good").to_line())
+    ]
+    core.add(make_pod("p-oom", task="T003", phase="Failed", container=exited(137, "OOMKilled")))
+    core.add(
+        make_pod(
+            "p-pull", task="T004", phase="Pending", container=waiting("ImagePullBackOff", "nope")
+        )
+    )
+    core.add(make_pod("p-other", task="T005", feature="002-other", container=running()))
+    gone = make_pod(
+        "p-expired",
+        task="T006",
+        phase="Failed",
+        container=exited(1),
+        annotations={labels.EXPIRES_AT: "2025-01-01T00:01:00Z"},
+    )
+    core.add(gone)
+    return core
+
+
+def status(argv: list[str], core: FakeClusterCore) -> int:
+    args = build_parser().parse_args(["status", *argv])
+    kube = Kube(core=core, namespace="ns")
+    return run(args, ClusterPods(kube), ClusterLogs(kube), NOW)
+
+
+def test_json_rows_with_stable_keys(capsys: pytest.CaptureFixture[str]) -> None:
+    core = fake_cluster()
+    assert status(["--json"], core) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [list(row) for row in rows] == [KEYS] * len(rows)
+    by_task = {row["task"]: row for row in rows}
+    assert set(by_task) == {"T001", "T002", "T003", "T004", "T005"}  # T006 expired: swept
+    assert "p-expired" in core.deleted
+    assert by_task["T001"]["state"] == "running" and by_task["T001"]["result"] == ""
+    assert by_task["T001"]["branch"] == "b1" and by_task["T001"]["age_s"] == 300
+    assert by_task["T002"]["result"] == "succeeded" and by_task["T002"]["reason"] == "all good"
+    assert by_task["T002"]["elapsed_s"] == 43
+    assert by_task["T003"]["result"] == "failed" and "out of memory" in by_task["T003"]["reason"]
+    assert "cannot pull image" in by_task["T004"]["state"]
+    # the result is read cheaply: only ended pods, only the last lines
+    tails = [call["tail_lines"] for call in core.log_calls]
+    assert tails == [5, 5]
+
+
+def test_feature_filter(capsys: pytest.CaptureFixture[str]) -> None:
+    status(["--json", "--feature", "002-other"], fake_cluster())
+    assert [row["task"] for row in json.loads(capsys.readouterr().out)] == ["T005"]
+
+
+def test_table(capsys: pytest.CaptureFixture[str]) -> None:
+    status([], fake_cluster())
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == [
+        "TASK",
+        "FEATURE",
+        "STATE",
+        "AGE",
+        "ELAPSED",
+        "RESULT",
+        "BRANCH",
+        "POD",
+    ]
+    assert any(line.startswith("T002") and "succeeded" in line and "5m0s" in line for line in lines)
+    assert len(lines) == 6
+
+
+def test_empty(capsys: pytest.CaptureFixture[str]) -> None:
+    assert status([], FakeClusterCore()) == 0
+    captured = capsys.readouterr()
+    assert captured.out == "" and "no agent pods" in captured.err
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"), [(None, "-"), (7, "7s"), (192, "3m12s"), (7500, "2h5m"), (356400, "4d3h")]
+)
+def test_human_duration(seconds: int | None, text: str) -> None:
+    assert human_duration(seconds) == text

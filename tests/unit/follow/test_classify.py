@@ -1,0 +1,123 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from kubernetes import client
+
+from runtime.contract.outcome import Result, Status
+from runtime.follow.classify import as_plain, classify, has_started, is_finished
+from tests.unit.fakes import exited, make_pod, running, waiting
+
+OK = Result(task="T012", status=Status.SUCCEEDED, branch="b", commit="c" * 40, reason="done")
+
+
+@pytest.mark.parametrize(
+    ("pod", "result", "status", "reason_part"),
+    [
+        # the result line wins over everything the pod status says
+        (make_pod("p", phase="Failed", container=exited(1)), OK, Status.SUCCEEDED, "done"),
+        (
+            make_pod("p", phase="Failed", reason="DeadlineExceeded", container=exited(143)),
+            Result(task="T012", status=Status.TIMEOUT),
+            Status.TIMEOUT,
+            "reported timeout",
+        ),
+        # pod-level reasons
+        (
+            make_pod("p", phase="Failed", reason="DeadlineExceeded", container=exited(143)),
+            None,
+            Status.TIMEOUT,
+            "deadline",
+        ),
+        (
+            make_pod("p", phase="Failed", reason="Evicted", message="node low on memory"),
+            None,
+            Status.KILLED,
+            "evicted: node low on memory",
+        ),
+        # container terminated state
+        (
+            make_pod("p", phase="Failed", container=exited(137, "OOMKilled")),
+            None,
+            Status.FAILED,
+            "out of memory (limit 2Gi)",
+        ),
+        (make_pod("p", phase="Failed", container=exited(137)), None, Status.KILLED, "SIGKILL"),
+        (make_pod("p", phase="Failed", container=exited(143)), None, Status.KILLED, "SIGTERM"),
+        (make_pod("p", phase="Failed", container=exited(6)), None, Status.GIT_AUTH_FAILED, "6"),
+        (make_pod("p", phase="Failed", container=exited(124)), None, Status.TIMEOUT, "124"),
+        (make_pod("p", phase="Failed", container=exited(3)), None, Status.NO_CHANGES, "3"),
+        (make_pod("p", phase="Succeeded", container=exited(0)), None, Status.UNKNOWN, "exited 0"),
+        (make_pod("p", phase="Failed", container=exited(42)), None, Status.UNKNOWN, "exited 42"),
+        # phase without container info
+        (make_pod("p", phase="Failed", message="boom"), None, Status.UNKNOWN, "pod Failed: boom"),
+        (make_pod("p", phase="Running", container=running()), None, Status.UNKNOWN, "not ended"),
+        # gone
+        (None, None, Status.KILLED, "deleted"),
+    ],
+)
+def test_classify_table(
+    pod: dict[str, Any] | None, result: Result | None, status: Status, reason_part: str
+) -> None:
+    outcome = classify(pod, result)
+    assert outcome.status is status
+    assert reason_part in outcome.reason
+    assert outcome.result is result
+
+
+def test_deleted_while_running_is_killed_unless_a_result_was_printed() -> None:
+    pod = make_pod("p", container=running())
+    assert classify(pod, None, deleted=True).status is Status.KILLED
+    assert classify(pod, OK, deleted=True).status is Status.SUCCEEDED
+
+
+def test_unknown_quotes_the_last_log_lines() -> None:
+    pod = make_pod("p", phase="Failed", container=exited(42))
+    lines = [f"line {i}" for i in range(10)] + [""]
+    reason = classify(pod, None, last_lines=lines).reason
+    assert "line 9" in reason and "line 5" in reason and "line 4" not in reason
+
+
+def test_unknown_without_output_says_so() -> None:
+    pod = make_pod("p", phase="Failed", container=exited(42))
+    assert "no log output" in classify(pod, None).reason
+
+
+def test_client_models_are_accepted() -> None:
+    pod = client.V1Pod(
+        metadata=client.V1ObjectMeta(name="p"),
+        status=client.V1PodStatus(
+            phase="Failed",
+            container_statuses=[
+                client.V1ContainerStatus(
+                    name="agent",
+                    image="i",
+                    image_id="",
+                    ready=False,
+                    restart_count=0,
+                    state=client.V1ContainerState(
+                        terminated=client.V1ContainerStateTerminated(exit_code=8)
+                    ),
+                )
+            ],
+        ),
+    )
+    assert as_plain(pod)["status"]["phase"] == "Failed"
+    assert classify(pod, None).status is Status.PUSH_REJECTED
+
+
+@pytest.mark.parametrize(
+    ("pod", "started", "finished"),
+    [
+        (make_pod("p", phase="Pending", container=waiting("ContainerCreating")), False, False),
+        (make_pod("p", phase="Pending"), False, False),
+        (make_pod("p", phase="Running", container=running()), True, False),
+        # the container's terminated state counts before the phase catches up
+        (make_pod("p", phase="Running", container=exited(0)), True, True),
+        (make_pod("p", phase="Failed", reason="DeadlineExceeded"), True, True),
+    ],
+)
+def test_started_and_finished(pod: dict[str, Any], started: bool, finished: bool) -> None:
+    assert has_started(pod) is started
+    assert is_finished(pod) is finished

@@ -1,0 +1,183 @@
+from __future__ import annotations
+
+import io
+import json
+import shlex
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runtime.contract.outcome import Result, Status
+from runtime.follow.classify import Outcome
+from runtime.follow.finish import Finisher, Options, summary_line, verify_push
+from runtime.follow.follow import Ended, Target
+from runtime.kube import labels
+from runtime.kube.client import Kube
+from runtime.kube.logs import Printer
+from runtime.kube.podwatch import ClusterPods
+from tests.unit.fakes import FakeClusterCore, exited, make_pod
+
+SHA = "3f2a" + "0" * 36
+OK = Result(
+    task="T012",
+    status=Status.SUCCEEDED,
+    branch="specs/001/T012-async",
+    commit=SHA,
+    files_changed=("a", "b", "c"),
+    duration_s=41.6,
+    reason='pushed "3" files',
+)
+
+
+def test_summary_line_is_key_value_with_a_json_reason() -> None:
+    pod = make_pod("pod-1", phase="Succeeded", container=exited(0))
+    line = summary_line(Outcome(Status.SUCCEEDED, OK.reason, OK), pod, "pod-1")
+    assert line == (
+        f"RESULT status=succeeded exit=0 branch=specs/001/T012-async commit={SHA} files=3 "
+        'duration=42s pod=pod-1 reason="pushed \\"3\\" files"'
+    )
+    fields = dict(part.split("=", 1) for part in shlex.split(line)[1:])
+    assert fields["reason"] == 'pushed "3" files'
+    assert json.loads(line.split("reason=", 1)[1]) == 'pushed "3" files'
+
+
+def test_summary_line_without_result_uses_pod_data() -> None:
+    pod = make_pod(
+        "pod-1", phase="Failed", container=exited(137), annotations={labels.BRANCH: "br"}
+    )
+    line = summary_line(Outcome(Status.KILLED, "killed by SIGKILL", None), pod, "pod-1")
+    assert line.startswith(
+        "RESULT status=killed exit=5 branch=br commit=- files=- duration=42s pod=pod-1 "
+    )
+
+
+def fake_git(stdout: str = "", returncode: int = 0, stderr: str = "") -> Any:
+    calls: list[list[str]] = []
+
+    def run(command: list[str], **kw: Any) -> subprocess.CompletedProcess[str]:
+        calls.append(command)
+        assert kw["env"]["GIT_TERMINAL_PROMPT"] == "0" and kw["timeout"] > 0
+        return subprocess.CompletedProcess(command, returncode, stdout, stderr)
+
+    run.calls = calls  # type: ignore[attr-defined]
+    return run
+
+
+@pytest.mark.parametrize(
+    ("stdout", "returncode", "stderr", "problem"),
+    [
+        (f"{SHA}\trefs/heads/br\n", 0, "", ""),
+        ("", 0, "", "branch br not found"),
+        ("1111111111111111111111111111111111111111\trefs/heads/br\n", 0, "", "is at 111111111111"),
+        (
+            "",
+            128,
+            "fatal: Authentication failed\n",
+            "git ls-remote failed: fatal: Authentication failed",
+        ),
+    ],
+)
+def test_verify_push(stdout: str, returncode: int, stderr: str, problem: str) -> None:
+    run = fake_git(stdout, returncode, stderr)
+    found = verify_push("https://git.example/r.git", "br", SHA, run)
+    assert (problem in found) if problem else found == ""
+    assert run.calls == [["git", "ls-remote", "--", "https://git.example/r.git", "refs/heads/br"]]
+
+
+def test_verify_push_needs_all_three_values() -> None:
+    assert "did not report" in verify_push("", "br", SHA, fake_git())
+
+
+def finisher(
+    tmp_path: Path, options: Options, pod: dict[str, Any], run: Any = None
+) -> tuple[Finisher, FakeClusterCore, io.StringIO, io.StringIO]:
+    core = FakeClusterCore()
+    core.add(pod)
+    out, err = io.StringIO(), io.StringIO()
+    pods = ClusterPods(Kube(core=core, namespace="ns"))
+    return (
+        Finisher(pods, Printer(out, err, color=False), options, run or fake_git()),
+        core,
+        out,
+        err,
+    )
+
+
+def tasks_md(tmp_path: Path) -> Path:
+    feature = tmp_path / "specs" / "001-demo"
+    feature.mkdir(parents=True)
+    path = feature / "tasks.md"
+    path.write_text("# Tasks\n\n- [ ] T012 [ASYNC] Do the thing in src/x.py\n- [ ] T013 Other\n")
+    return path
+
+
+def ended_pod(
+    tmp_path: Path, status: Status, cleanup: str = "on-success"
+) -> tuple[Ended, dict[str, Any]]:
+    annotations = {
+        labels.CLEANUP: cleanup,
+        labels.REPO: "https://git.example/r.git",
+        labels.BRANCH: OK.branch,
+        labels.TASKS_FILE: str(tasks_md(tmp_path)),
+    }
+    pod = make_pod(
+        "pod-1", phase="Succeeded", container=exited(status.exit_code), annotations=annotations
+    )
+    result = Result(task="T012", status=status, branch=OK.branch, commit=SHA)
+    return Ended(Target("pod-1", "T012"), pod, Outcome(status, "why", result)), pod
+
+
+def test_success_marks_done_writes_async_state_and_deletes(tmp_path: Path) -> None:
+    ended, pod = ended_pod(tmp_path, Status.SUCCEEDED)
+    feature = tmp_path / "specs" / "001-demo"
+    (feature / ".async_state").mkdir()
+    fin, core, out, err = finisher(tmp_path, Options(mark_done=True), pod)
+    assert fin(ended) == 0
+    assert out.getvalue().startswith("[T012] RESULT status=succeeded exit=0 ")
+    assert "- [X] T012 [ASYNC]" in (feature / "tasks.md").read_text()
+    assert "- [ ] T013" in (feature / "tasks.md").read_text()
+    assert (feature / ".async_state" / "delegation_completed" / "T012.txt").is_file()
+    assert core.deleted == ["pod-1"]
+    assert "pod pod-1 deleted" in err.getvalue()
+
+
+def test_failure_is_not_marked_and_the_pod_is_kept(tmp_path: Path) -> None:
+    ended, pod = ended_pod(tmp_path, Status.FAILED)
+    fin, core, out, err = finisher(tmp_path, Options(mark_done=True, async_state=True), pod)
+    assert fin(ended) == 1
+    feature = tmp_path / "specs" / "001-demo"
+    assert "- [ ] T012" in (feature / "tasks.md").read_text()
+    assert (feature / ".async_state" / "delegation_errors" / "T012.txt").is_file()
+    assert core.deleted == [] and core.patches  # kept, with an expiry
+    assert "WARNING: [T012] failed: why" in err.getvalue()
+
+
+def test_unverified_push_downgrades_to_push_rejected(tmp_path: Path) -> None:
+    ended, pod = ended_pod(tmp_path, Status.SUCCEEDED)
+    fin, core, out, err = finisher(
+        tmp_path, Options(verify_remote=True, mark_done=True), pod, fake_git("")
+    )
+    assert fin(ended) == 8
+    assert "status=push-rejected" in out.getvalue() and "push not verified" in out.getvalue()
+    assert "- [ ] T012" in (tmp_path / "specs" / "001-demo" / "tasks.md").read_text()
+    assert core.deleted == []  # on-success keeps it for inspection
+
+
+def test_verified_push_stays_succeeded(tmp_path: Path) -> None:
+    ended, pod = ended_pod(tmp_path, Status.SUCCEEDED)
+    fin, *_ = finisher(
+        tmp_path, Options(verify_remote=True), pod, fake_git(f"{SHA}\trefs/heads/x\n")
+    )
+    assert fin(ended) == 0
+
+
+def test_mark_done_problem_is_a_warning_and_cleanup_still_runs(tmp_path: Path) -> None:
+    ended, pod = ended_pod(tmp_path, Status.SUCCEEDED)
+    other = tmp_path / "other.md"
+    other.write_text("- [ ] T001 nothing here\n")
+    fin, core, out, err = finisher(tmp_path, Options(mark_done=True, tasks_file=str(other)), pod)
+    assert fin(ended) == 0
+    assert "WARNING: [T012]" in err.getvalue()
+    assert core.deleted == ["pod-1"]

@@ -1,0 +1,413 @@
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from runtime.errors import (
+    AlreadyRunningError,
+    InvalidInputError,
+    KubeApiError,
+    KubeConfigError,
+    TasksFileNotFoundError,
+    UnknownTaskError,
+)
+from runtime.kube import labels
+from runtime.kube.client import Kube
+from runtime.spawn import create as spawn
+from runtime.spawn import names
+from tests.unit.fakes import SpawnClock, SpawnCore, api_exception, feature_repo, git, spawn_pod
+
+POD = names.pod_name("001-photo-albums", "T012")
+TASK_LABELS = {
+    labels.MANAGED_BY: "speckit-pods",
+    labels.TASK: "T012",
+    labels.FEATURE: "001-photo-albums",
+}
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    feature_repo(tmp_path / "photos")
+    return tmp_path / "photos"
+
+
+@pytest.fixture
+def clock() -> SpawnClock:
+    return SpawnClock()
+
+
+def opts(**changes: Any) -> spawn.SpawnOptions:
+    return dataclasses.replace(spawn.SpawnOptions(task_id="T012"), **changes)
+
+
+def run(repo: Path, core: SpawnCore, clock: SpawnClock, **changes: Any) -> tuple[int, list[str]]:
+    out: list[str] = []
+    code = spawn.run(
+        opts(**changes),
+        out=out.append,
+        connector=core.connector(),
+        clock=clock.as_clock(),
+        cwd=repo,
+        env={},
+    )
+    return code, out
+
+
+def no_cluster(namespace: str | None, context: str | None) -> Kube:
+    raise AssertionError("the cluster must not be contacted")
+
+
+# --- plan: local inputs -------------------------------------------------------------------
+
+
+def test_plan_takes_defaults_from_the_checkout(repo: Path) -> None:
+    plan = spawn.plan(opts(), cwd=repo, env={})
+    s = plan.spec
+    assert s.name == POD
+    assert s.repo_url == "https://git.example.com/acme/photos.git"
+    assert s.base == "001-photo-albums"  # the checked-out branch
+    assert s.branch == "specs/001-photo-albums/T012-async"
+    assert s.requested_by == "Ada Lovelace <ada@example.com>"
+    assert s.tasks_file == str((repo / "specs/001-photo-albums/tasks.md").resolve())
+    assert [f.rel_path for f in s.context] == [
+        "spec.md",
+        "plan.md",
+        "tasks.md",
+        "contracts/v1/albums.yaml",
+    ]
+    assert "SCRIPTED_LLM: write-file" in s.prompt
+
+
+def test_fork_style_flags_win_over_defaults(repo: Path, tmp_path: Path) -> None:
+    feature = repo / "specs" / "001-photo-albums"
+    plan = spawn.plan(
+        opts(
+            branch="feature/t12",
+            repo="git@github.com:acme/photos.git",
+            context_dir=feature,
+            base="develop",
+            requested_by="Bob <bob@example.com>",
+        ),
+        cwd=tmp_path,  # not inside the repo: --context-dir finds tasks.md
+        env={},
+    )
+    assert (plan.spec.branch, plan.spec.base) == ("feature/t12", "develop")
+    assert plan.spec.repo_url == "git@github.com:acme/photos.git"
+    assert plan.spec.requested_by == "Bob <bob@example.com>"
+
+
+def test_base_defaults_to_main_when_head_is_detached(repo: Path) -> None:
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "init")
+    git(repo, "checkout", "-q", "--detach")
+    assert (
+        spawn.plan(opts(tasks_file=repo / "specs/001-photo-albums/tasks.md"), env={}).spec.base
+        == "main"
+    )
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://ada:ghp_secret@github.com/acme/photos.git",
+        "https://ghp_secret@github.com/acme/photos.git",
+        "ssh://git:pw@host/acme/photos.git",
+    ],
+)
+def test_repo_urls_with_credentials_are_refused_without_echoing_them(repo: Path, url: str) -> None:
+    with pytest.raises(InvalidInputError) as info:
+        spawn.plan(opts(repo=url), cwd=repo, env={})
+    assert info.value.exit_code == 26
+    assert "credentials" in info.value.message
+    assert "secret" not in info.value.message.replace("Secret", "")
+    assert "pw@" not in info.value.message
+
+
+@pytest.mark.parametrize("url", ["/srv/git/photos", "file:///srv/git/photos", "ftp://h/x", "a b"])
+def test_repo_urls_a_pod_cannot_clone_are_refused(repo: Path, url: str) -> None:
+    with pytest.raises(InvalidInputError):
+        spawn.plan(opts(repo=url), cwd=repo, env={})
+
+
+def test_origin_with_credentials_is_refused_with_a_hint(tmp_path: Path) -> None:
+    root = tmp_path / "r"
+    feature_repo(root, origin="https://x:tok@git.example.com/acme/photos.git")
+    with pytest.raises(InvalidInputError) as info:
+        spawn.plan(opts(), cwd=root, env={})
+    assert "--repo" in info.value.hint and "tok" not in info.value.message
+
+
+def test_no_origin_and_no_repo_is_an_input_error(tmp_path: Path) -> None:
+    root = tmp_path / "r"
+    feature_repo(root, origin=None)
+    with pytest.raises(InvalidInputError, match="no --repo"):
+        spawn.plan(opts(), cwd=root, env={})
+
+
+def test_bad_branch_names_are_refused(repo: Path) -> None:
+    with pytest.raises(InvalidInputError) as info:
+        spawn.plan(opts(branch="specs/x..y"), cwd=repo, env={})
+    assert info.value.exit_code == 26 and "'..'" in info.value.message
+    with pytest.raises(InvalidInputError, match="base branch"):
+        spawn.plan(opts(base="main.lock"), cwd=repo, env={})
+
+
+def test_task_branch_equal_to_base_is_refused(repo: Path) -> None:
+    with pytest.raises(InvalidInputError, match="both"):
+        spawn.plan(opts(branch="main", base="main"), cwd=repo, env={})
+
+
+def test_unknown_task_names_the_nearest(repo: Path) -> None:
+    with pytest.raises(UnknownTaskError) as info:
+        spawn.plan(opts(task_id="T021"), cwd=repo, env={})
+    assert info.value.exit_code == 13
+    assert "T012" in info.value.hint
+
+
+def test_no_tasks_file(tmp_path: Path) -> None:
+    with pytest.raises(TasksFileNotFoundError):
+        spawn.plan(opts(context_dir=tmp_path), cwd=tmp_path, env={})
+
+
+def test_non_async_and_done_tasks_warn_but_spawn(
+    repo: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING):
+        spawn.plan(opts(task_id="T002"), cwd=repo, env={})
+        spawn.plan(opts(task_id="T001"), cwd=repo, env={})
+    assert "T002 is not marked [ASYNC]" in caplog.text
+    assert "T001 is already checked off" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [{"cleanup": "sometimes"}, {"namespace": "Bad_NS"}, {"timeout_s": 5}, {"stall_s": 0}],
+)
+def test_invalid_options(repo: Path, changes: dict[str, Any]) -> None:
+    with pytest.raises(InvalidInputError):
+        spawn.plan(opts(**changes), cwd=repo, env={})
+
+
+# --- run: dry run ---------------------------------------------------------------------------
+
+
+def test_dry_run_prints_yaml_and_never_connects(
+    repo: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "missing-kubeconfig"))
+    out: list[str] = []
+    code = spawn.run(opts(dry_run=True), out=out.append, connector=no_cluster, cwd=repo, env={})
+    assert code == 0
+    docs = list(yaml.safe_load_all(out[0]))
+    assert [d["kind"] for d in docs] == ["Pod", "ConfigMap"]
+    assert docs[0]["metadata"]["name"] == POD
+
+
+def test_without_kubeconfig_a_real_spawn_is_a_config_error(
+    repo: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "missing-kubeconfig"))
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    with pytest.raises(KubeConfigError):
+        spawn.run(opts(), out=print, cwd=repo, env={})
+
+
+# --- run: against the fake cluster --------------------------------------------------------
+
+
+def test_creates_pod_then_owned_configmap_and_prints_the_name(
+    repo: Path, clock: SpawnClock
+) -> None:
+    core = SpawnCore()
+    code, out = run(repo, core, clock)
+    assert (code, out) == (0, [POD])
+    pod = core.pods[POD]
+    cm = core.configmaps[f"{POD}-task"]
+    assert cm["metadata"]["ownerReferences"][0]["uid"] == pod["metadata"]["uid"]
+    creates = [c for c in core.calls if c[0].startswith("create_")]
+    assert creates == [
+        ("create_namespaced_pod", POD),
+        ("create_namespaced_config_map", f"{POD}-task"),
+    ]
+
+
+@pytest.mark.parametrize("phase", ["Pending", "Running"])
+def test_a_running_pod_of_the_task_is_refused(repo: Path, clock: SpawnClock, phase: str) -> None:
+    core = SpawnCore()
+    core.add(spawn_pod("sp-old-name", phase, TASK_LABELS))
+    with pytest.raises(AlreadyRunningError) as info:
+        run(repo, core, clock)
+    assert info.value.exit_code == 22
+    assert "sp-old-name" in info.value.message and "--replace" in info.value.hint
+    assert list(core.pods) == ["sp-old-name"] and not core.configmaps
+
+
+def test_a_pod_whose_agent_has_exited_does_not_block_a_rerun(repo: Path, clock: SpawnClock) -> None:
+    """The agent container ends a moment before the kubelet moves the phase to Failed."""
+    core = SpawnCore()
+    old = spawn_pod(POD, "Running", TASK_LABELS)
+    old["status"]["containerStatuses"] = [
+        {"name": "agent", "state": {"terminated": {"exitCode": 124}}}
+    ]
+    core.add(old)
+    assert run(repo, core, clock) == (0, [POD])
+    assert core.pods[POD]["metadata"]["uid"] == "uid-1"  # the earlier run's pod was replaced
+
+
+def test_pods_of_other_tasks_or_features_do_not_block(repo: Path, clock: SpawnClock) -> None:
+    core = SpawnCore()
+    core.add(spawn_pod("other-task", "Running", {**TASK_LABELS, labels.TASK: "T013"}))
+    core.add(spawn_pod("other-feature", "Running", {**TASK_LABELS, labels.FEATURE: "002-x"}))
+    assert run(repo, core, clock)[0] == 0
+    assert set(core.pods) == {"other-task", "other-feature", POD}
+
+
+def test_replace_deletes_the_running_pod_and_waits_for_it(repo: Path, clock: SpawnClock) -> None:
+    core = SpawnCore(graceful_reads=3)
+    core.add(spawn_pod(POD, "Running", TASK_LABELS))
+    core.configmaps[f"{POD}-task"] = {
+        "metadata": {"name": f"{POD}-task", "ownerReferences": [{"uid": f"uid-{POD}"}]}
+    }
+    code, out = run(repo, core, clock, replace=True)
+    assert (code, out) == (0, [POD])
+    assert core.pods[POD]["metadata"]["uid"] == "uid-1"  # the new pod
+    assert core.configmaps[f"{POD}-task"]["metadata"]["ownerReferences"][0]["uid"] == "uid-1"
+    assert clock.slept, "waited for the old pod to terminate"
+    delete = core.calls.index(("delete_namespaced_pod", POD))
+    assert delete < core.calls.index(("create_namespaced_pod", POD))
+
+
+def test_replace_gives_up_when_the_old_pod_never_goes(repo: Path, clock: SpawnClock) -> None:
+    core = SpawnCore(graceful_reads=10_000)
+    core.add(spawn_pod(POD, "Running", TASK_LABELS))
+    with pytest.raises(KubeApiError, match="still terminating"):
+        run(repo, core, clock, replace=True)
+    assert ("create_namespaced_pod", POD) not in core.calls
+    assert 100 <= sum(clock.slept) <= 130
+
+
+def test_a_finished_pod_of_an_earlier_run_is_replaced(repo: Path, clock: SpawnClock) -> None:
+    core = SpawnCore()
+    core.add(spawn_pod(POD, "Failed", TASK_LABELS))
+    assert run(repo, core, clock) == (0, [POD])
+    assert core.pods[POD]["status"]["phase"] == "Pending"
+
+
+def test_a_stale_configmap_left_by_a_late_gc_is_replaced(repo: Path, clock: SpawnClock) -> None:
+    core = SpawnCore()
+    core.configmaps[f"{POD}-task"] = {
+        "metadata": {"name": f"{POD}-task", "ownerReferences": [{"uid": "uid-gone"}]},
+        "data": {"prompt.md": "old"},
+    }
+    assert run(repo, core, clock)[0] == 0
+    cm = core.configmaps[f"{POD}-task"]
+    assert cm["metadata"]["ownerReferences"][0]["uid"] == core.pods[POD]["metadata"]["uid"]
+    assert cm["data"]["prompt.md"] != "old"
+
+
+class GarbageCollectedCore(SpawnCore):
+    """The garbage collector removes the stale ConfigMap right after ``read_at`` reads."""
+
+    read_at: str = "after"  # "before": gone before our read; "after": before our delete
+
+    def read_namespaced_config_map(self, name: str, namespace: str, **kw: Any) -> Any:
+        if self.read_at == "before":
+            self.configmaps.pop(name, None)
+        found = super().read_namespaced_config_map(name, namespace, **kw)
+        self.configmaps.pop(name, None)
+        return found
+
+
+@pytest.mark.parametrize("read_at", ["before", "after"])
+def test_a_stale_configmap_collected_while_we_replace_it_is_fine(
+    repo: Path, clock: SpawnClock, read_at: str
+) -> None:
+    core = GarbageCollectedCore()
+    core.read_at = read_at
+    core.configmaps[f"{POD}-task"] = {
+        "metadata": {"name": f"{POD}-task", "ownerReferences": [{"uid": "uid-gone"}]},
+        "data": {"prompt.md": "old"},
+    }
+    core.fail["create_namespaced_config_map"] = api_exception(409, "Conflict", "exists")
+    assert run(repo, core, clock)[0] == 0
+    cm = core.configmaps[f"{POD}-task"]
+    assert cm["metadata"]["ownerReferences"][0]["uid"] == core.pods[POD]["metadata"]["uid"]
+
+
+def test_configmap_failure_deletes_the_pod(repo: Path, clock: SpawnClock) -> None:
+    core = SpawnCore()
+    core.fail["create_namespaced_config_map"] = api_exception(403, "Forbidden", "nope")
+    with pytest.raises(KubeApiError) as info:
+        run(repo, core, clock)
+    assert info.value.exit_code == 24
+    assert "speckit-pods-operator" in info.value.hint
+    assert not core.pods and not core.configmaps
+
+
+def test_interrupt_between_the_two_creates_deletes_the_pod(repo: Path, clock: SpawnClock) -> None:
+    core = SpawnCore()
+    core.fail["create_namespaced_config_map"] = KeyboardInterrupt()
+    with pytest.raises(KeyboardInterrupt):
+        run(repo, core, clock)
+    assert not core.pods and not core.configmaps
+
+
+def test_failed_rollback_is_reported_with_the_manual_command(
+    repo: Path, clock: SpawnClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    core = SpawnCore()
+    core.fail["create_namespaced_config_map"] = api_exception(500, "Internal")
+    core.fail["delete_namespaced_pod"] = api_exception(500, "Internal")
+    with pytest.raises(KubeApiError):
+        run(repo, core, clock)
+    assert f"kubectl -n speckit-pods delete pod {POD}" in caplog.text
+
+
+def test_concurrent_spawn_losing_the_create_race(repo: Path, clock: SpawnClock) -> None:
+    core = SpawnCore()
+    core.fail["create_namespaced_pod"] = api_exception(409, "Conflict")
+    with pytest.raises(AlreadyRunningError, match="already exists"):
+        run(repo, core, clock)
+    assert not core.configmaps
+
+
+def test_missing_namespace_says_to_install_the_manifests(repo: Path, clock: SpawnClock) -> None:
+    core = SpawnCore(namespace="elsewhere")
+    with pytest.raises(KubeApiError) as info:
+        run(repo, core, clock)
+    assert "kubectl apply -k manifests/" in info.value.hint
+
+
+def test_expired_kept_pods_are_swept_first(repo: Path, clock: SpawnClock) -> None:
+    core = SpawnCore()
+    past = (clock.at - datetime.timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    future = (clock.at + datetime.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    other = {labels.MANAGED_BY: "speckit-pods", labels.TASK: "T099", labels.FEATURE: "f"}
+    core.add(spawn_pod("expired", "Failed", other, {labels.EXPIRES_AT: past}))
+    core.add(spawn_pod("kept", "Failed", other, {labels.EXPIRES_AT: future}))
+    core.add(spawn_pod("busy", "Running", other, {labels.EXPIRES_AT: past}))
+    assert run(repo, core, clock)[0] == 0
+    assert set(core.pods) == {"kept", "busy", POD}
+
+
+def test_a_failing_sweep_does_not_stop_the_spawn(
+    repo: Path, clock: SpawnClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    core = SpawnCore()
+    core.fail["list_namespaced_pod"] = api_exception(500, "Internal")
+    assert run(repo, core, clock) == (0, [POD])
+    assert "could not sweep" in caplog.text
+
+
+def test_a_terminating_pod_of_the_same_name_is_waited_for(repo: Path, clock: SpawnClock) -> None:
+    core = SpawnCore(graceful_reads=2)
+    core.add(spawn_pod(POD, "Running", TASK_LABELS))
+    core.delete_namespaced_pod(POD, "speckit-pods")  # someone else deleted it just now
+    assert run(repo, core, clock) == (0, [POD])
+    assert clock.slept and core.pods[POD]["metadata"]["uid"] == "uid-1"

@@ -1,0 +1,394 @@
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+from hypothesis import given
+from hypothesis import strategies as st
+
+from runtime.errors import InvalidInputError
+from runtime.kube import labels
+from runtime.spawn import manifests, names
+from runtime.spawn.context import ContextFile
+
+GOLDEN = Path(__file__).parent / "golden"
+K8S_VERSION = "1.34.0"
+CONTRACT_ENV = {
+    "TASK_ID", "TASK_TITLE", "REPO_URL", "BASE_BRANCH", "TASK_BRANCH", "MODEL", "TASK_DIR",
+    "WORKSPACE", "GIT_CREDENTIALS_DIR", "GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "REQUESTED_BY",
+    "AGENT_DEADLINE_SECONDS", "AGENT_STALL_SECONDS", "OPENCODE_CONFIG",
+}  # fmt: skip
+
+
+def spec(**changes: Any) -> manifests.PodSpecInput:
+    base = manifests.PodSpecInput(
+        name=names.pod_name("001-photo-albums", "T012"),
+        namespace="speckit-pods",
+        run_id="20261125t120000-abc123",
+        task_id="T012",
+        task_title="Create the Album model in src/models/album.py",
+        task_label="T012",
+        feature_label="001-photo-albums",
+        repo_url="https://git.example.com/acme/photos.git",
+        branch="specs/001-photo-albums/T012-async",
+        base="main",
+        tasks_file="/home/ada/photos/specs/001-photo-albums/tasks.md",
+        prompt="# Task T012: Create the Album model\n\nDo it.\n",
+        context=(
+            ContextFile("spec.md", "ctx.0", b"# Spec\n"),
+            ContextFile("contracts/api.yaml", "ctx.1", b"openapi: 3.0.3\n"),
+            ContextFile("contracts/logo.png", "ctx.2", b"\x89PNG\r\n"),
+        ),
+        created_at=datetime.datetime(2026, 11, 25, 12, 0, tzinfo=datetime.UTC),
+        timeout_s=7200,
+        model="anthropic/claude-sonnet-4-5",
+        requested_by="Ada Lovelace <ada@example.com>",
+    )
+    return dataclasses.replace(base, **changes)
+
+
+def validate(obj: dict[str, Any]) -> None:
+    try:
+        kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
+    except kubernetes_validate.ValidationError as err:  # the full message is pages long
+        pytest.fail(f"{obj['kind']} is not valid for Kubernetes {K8S_VERSION}: {err.message}")
+
+
+def env_of(pod: dict[str, Any]) -> dict[str, str]:
+    return {e["name"]: e["value"] for e in pod["spec"]["containers"][0]["env"]}
+
+
+# --- golden files ----------------------------------------------------------------------
+
+
+def test_rendered_manifests_match_the_golden_file() -> None:
+    the_spec = spec()
+    text = manifests.to_yaml(
+        [manifests.render_pod(the_spec), manifests.render_configmap(the_spec, "uid-1")]
+    )
+    golden = GOLDEN / "spawn-T012.yaml"
+    if os.environ.get("UPDATE_GOLDEN"):
+        golden.write_text(text, encoding="utf-8")
+    assert text == golden.read_text(encoding="utf-8"), "run with UPDATE_GOLDEN=1 and review"
+
+
+def test_golden_file_is_valid_kubernetes() -> None:
+    docs = list(yaml.safe_load_all((GOLDEN / "spawn-T012.yaml").read_text(encoding="utf-8")))
+    assert [d["kind"] for d in docs] == ["Pod", "ConfigMap"]
+    for doc in docs:
+        validate(doc)
+
+
+# --- schema and contract ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {},
+        {"model": "", "requested_by": "", "context": ()},
+        {"timeout_s": 10, "resources": manifests.resources_with_limits("500m", "512Mi")},
+    ],
+)
+def test_pod_and_configmap_validate_against_the_schema(changes: dict[str, Any]) -> None:
+    the_spec = spec(**changes)
+    validate(manifests.render_pod(the_spec))
+    validate(manifests.render_configmap(the_spec))
+    validate(manifests.render_configmap(the_spec, "0d7c7a3c-1b4e-4f7e-9c36-1f6d5f0b7a10"))
+
+
+def test_pod_meets_pod_security_restricted() -> None:
+    pod = manifests.render_pod(spec())["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] == 10001
+    assert pod["securityContext"]["fsGroup"] == 10001
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    for container in pod["containers"]:
+        sc = container["securityContext"]
+        assert sc["allowPrivilegeEscalation"] is False
+        assert sc["capabilities"] == {"drop": ["ALL"]}
+        assert sc["readOnlyRootFilesystem"] is True
+    allowed = {"configMap", "emptyDir", "secret", "name"}  # restricted allows these types
+    assert all(set(v) <= allowed for v in pod["volumes"])
+    assert "hostNetwork" not in pod and "hostPID" not in pod
+
+
+def test_pod_is_a_bare_never_restarting_pod_without_api_token() -> None:
+    pod = manifests.render_pod(spec())
+    assert pod["kind"] == "Pod" and "ownerReferences" not in pod["metadata"]
+    assert pod["spec"]["restartPolicy"] == "Never"
+    assert pod["spec"]["terminationGracePeriodSeconds"] == 60
+    assert pod["spec"]["serviceAccountName"] == "speckit-pods-agent"
+    assert pod["spec"]["automountServiceAccountToken"] is False
+    container = pod["spec"]["containers"][0]
+    assert container["name"] == "agent"
+    assert container["imagePullPolicy"] == "IfNotPresent"
+    assert container["envFrom"] == [{"secretRef": {"name": "speckit-pods-llm", "optional": True}}]
+
+
+def test_labels_and_annotations() -> None:
+    pod = manifests.render_pod(spec())
+    meta = pod["metadata"]
+    assert meta["labels"] == {
+        labels.MANAGED_BY: "speckit-pods",
+        labels.COMPONENT: "agent",
+        labels.TASK: "T012",
+        labels.FEATURE: "001-photo-albums",
+        labels.RUN: "20261125t120000-abc123",
+    }
+    assert all(names.is_label_value(v) for v in meta["labels"].values())
+    ann = meta["annotations"]
+    assert ann[labels.REPO] == "https://git.example.com/acme/photos.git"
+    assert ann[labels.BRANCH] == "specs/001-photo-albums/T012-async"
+    assert ann[labels.BASE] == "main"
+    assert ann[labels.TASK_TITLE].startswith("Create the Album model")
+    assert ann[labels.CLEANUP] == "on-success"
+    assert ann[labels.TASKS_FILE].endswith("tasks.md")
+    # deadline (7200 + 60) plus keep-for (24h) after creation
+    assert ann[labels.EXPIRES_AT] == "2026-11-26T14:01:00Z"
+
+
+def test_env_carries_the_whole_contract() -> None:
+    env = env_of(manifests.render_pod(spec()))
+    assert set(env) - {"HOME"} == CONTRACT_ENV
+    assert env["TASK_DIR"] == "/etc/speckit-pods/task"
+    assert env["WORKSPACE"] == "/workspace"
+    assert env["GIT_CREDENTIALS_DIR"] == "/var/run/secrets/speckit-pods/git"
+    assert env["OPENCODE_CONFIG"] == "/etc/speckit-pods/opencode/opencode.json"
+    assert env["MODEL"] == "anthropic/claude-sonnet-4-5"
+    assert env["REQUESTED_BY"] == "Ada Lovelace <ada@example.com>"
+
+
+def test_optional_env_is_left_out_when_empty() -> None:
+    env = env_of(manifests.render_pod(spec(model="", requested_by="")))
+    assert "MODEL" not in env and "REQUESTED_BY" not in env
+
+
+@pytest.mark.parametrize("timeout", [10, 60, 300, 7200, 86400])
+def test_agent_deadline_is_before_the_timeout_and_the_pod_deadline_after(timeout: int) -> None:
+    pod = manifests.render_pod(spec(timeout_s=timeout))
+    agent = int(env_of(pod)["AGENT_DEADLINE_SECONDS"])
+    assert 0 < agent < timeout < pod["spec"]["activeDeadlineSeconds"]
+    assert pod["spec"]["activeDeadlineSeconds"] - timeout <= 60
+
+
+def test_mounts_match_the_contract() -> None:
+    pod = manifests.render_pod(spec())["spec"]
+    mounts = {m["mountPath"]: m for m in pod["containers"][0]["volumeMounts"]}
+    assert set(mounts) == {
+        "/workspace",
+        "/home/agent",
+        "/tmp",
+        "/etc/speckit-pods/task",
+        "/etc/speckit-pods/opencode",
+        "/var/run/secrets/speckit-pods/git",
+    }
+    writable = {p for p, m in mounts.items() if not m.get("readOnly")}
+    assert writable == {"/workspace", "/home/agent", "/tmp"}
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes["git-credentials"]["secret"] == {
+        "secretName": "speckit-pods-git",
+        "defaultMode": 0o440,
+    }
+    assert volumes["opencode"]["configMap"]["name"] == "speckit-pods-agent-config"
+
+
+def test_task_volume_restores_the_context_tree() -> None:
+    the_spec = spec()
+    volumes = {v["name"]: v for v in manifests.render_pod(the_spec)["spec"]["volumes"]}
+    task = volumes["task"]["configMap"]
+    assert task["name"] == names.configmap_name(the_spec.name)
+    assert task["items"] == [
+        {"key": "prompt.md", "path": "prompt.md"},
+        {"key": "ctx.0", "path": "context/spec.md"},
+        {"key": "ctx.1", "path": "context/contracts/api.yaml"},
+        {"key": "ctx.2", "path": "context/contracts/logo.png"},
+    ]
+    cm = manifests.render_configmap(the_spec)
+    keys = set(cm["data"]) | set(cm.get("binaryData", {}))
+    assert {i["key"] for i in task["items"]} == keys
+    assert cm["binaryData"] == {"ctx.2": "iVBORw0K"}
+    assert all(re.fullmatch(r"[-._a-zA-Z0-9]+", k) for k in keys)
+
+
+def test_configmap_owner_reference_points_at_the_pod() -> None:
+    the_spec = spec()
+    cm = manifests.render_configmap(the_spec, "uid-42")
+    assert cm["metadata"]["ownerReferences"] == [
+        {"apiVersion": "v1", "kind": "Pod", "name": the_spec.name, "uid": "uid-42"}
+    ]
+    assert "ownerReferences" not in manifests.render_configmap(the_spec)["metadata"]
+    assert cm["metadata"]["labels"] == manifests.render_pod(the_spec)["metadata"]["labels"]
+
+
+# --- resources ------------------------------------------------------------------------
+
+
+def test_default_resources_fit_opencode() -> None:
+    res = manifests.Resources()
+    assert manifests.memory_bytes(res.memory_request) >= 700 * 1024 * 1024
+    assert manifests.memory_bytes(res.memory_limit) >= manifests.memory_bytes(res.memory_request)
+
+
+def test_limits_below_the_default_request_lower_the_request() -> None:
+    res = manifests.resources_with_limits(cpu="100m", memory="512Mi")
+    assert (res.cpu_request, res.cpu_limit) == ("100m", "100m")
+    assert (res.memory_request, res.memory_limit) == ("512Mi", "512Mi")
+    res = manifests.resources_with_limits(cpu="4", memory="8Gi")
+    assert (res.cpu_request, res.memory_request) == ("250m", "768Mi")
+
+
+@pytest.mark.parametrize("cpu", ["two", "1.5x", "-1", ""])
+def test_invalid_cpu_is_an_input_error(cpu: str) -> None:
+    with pytest.raises(InvalidInputError):
+        manifests.resources_with_limits(cpu=cpu)
+
+
+@pytest.mark.parametrize("memory", ["2GB", "lots", "1.5 Gi", ""])
+def test_invalid_memory_is_an_input_error(memory: str) -> None:
+    with pytest.raises(InvalidInputError):
+        manifests.resources_with_limits(memory=memory)
+
+
+# --- YAML --------------------------------------------------------------------------------
+
+
+@given(st.text(max_size=300))
+def test_yaml_round_trips_any_text(text: str) -> None:
+    doc = {"data": {"prompt.md": text, "k": "line\n" + text}}
+    assert yaml.safe_load(manifests.to_yaml([doc])) == doc
+
+
+def test_yaml_uses_literal_blocks_for_multiline_text() -> None:
+    out = manifests.to_yaml([{"data": {"prompt.md": "# T\n\nbody\n"}}])
+    assert "prompt.md: |\n    # T\n" in out
+
+
+# --- manifests/ (kustomize) ------------------------------------------------------------
+
+MANIFESTS = Path(__file__).resolve().parents[3] / "manifests"
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], dict[str, Any]]:
+    """``kubectl kustomize manifests/``, by (kind, name)."""
+    import shutil
+    import subprocess
+
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.skip("kubectl not installed")
+    copy = tmp_path_factory.mktemp("kustomize") / "manifests"
+    shutil.copytree(MANIFESTS, copy)
+    config = copy / "agent-config" / "opencode.json"
+    if (
+        not config.exists()
+    ):  # owned by the agent-config work; a stand-in keeps this test independent
+        config.parent.mkdir(exist_ok=True)
+        config.write_text("{}\n", encoding="utf-8")
+    done = subprocess.run(
+        [kubectl, "kustomize", str(copy)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    docs = [d for d in yaml.safe_load_all(done.stdout) if d]
+    return {(d["kind"], d["metadata"]["name"]): d for d in docs}
+
+
+def test_kustomization_installs_exactly_the_expected_objects(
+    installed: dict[tuple[str, str], dict[str, Any]],
+) -> None:
+    assert set(installed) == {
+        ("Namespace", "speckit-pods"),
+        ("ServiceAccount", "speckit-pods-agent"),
+        ("Role", "speckit-pods-operator"),
+        ("RoleBinding", "speckit-pods-operator"),
+        ("ConfigMap", "speckit-pods-agent-config"),
+        ("NetworkPolicy", "speckit-pods-agent"),
+    }
+    for obj in installed.values():
+        validate(obj)
+        if obj["kind"] != "Namespace":
+            assert obj["metadata"]["namespace"] == "speckit-pods"
+
+
+def test_namespace_enforces_restricted_pod_security(
+    installed: dict[tuple[str, str], dict[str, Any]],
+) -> None:
+    ns_labels = installed[("Namespace", "speckit-pods")]["metadata"]["labels"]
+    for mode in ("enforce", "audit", "warn"):
+        assert ns_labels[f"pod-security.kubernetes.io/{mode}"] == "restricted"
+
+
+def test_agent_service_account_has_no_token_and_no_role(
+    installed: dict[tuple[str, str], dict[str, Any]],
+) -> None:
+    assert (
+        installed[("ServiceAccount", "speckit-pods-agent")]["automountServiceAccountToken"] is False
+    )
+    for (kind, _), obj in installed.items():
+        if kind == "RoleBinding":
+            assert all(s["kind"] != "ServiceAccount" for s in obj["subjects"])
+
+
+def test_operator_role_grants_the_least_verbs(
+    installed: dict[tuple[str, str], dict[str, Any]],
+) -> None:
+    grants: dict[str, set[str]] = {}
+    for rule in installed[("Role", "speckit-pods-operator")]["rules"]:
+        for group in rule["apiGroups"]:
+            for resource in rule["resources"]:
+                grants.setdefault(f"{group}/{resource}", set()).update(rule["verbs"])
+    assert grants == {
+        "/pods": {"create", "get", "list", "watch", "delete", "patch"},
+        "/pods/log": {"get"},
+        "/configmaps": {"create", "get", "delete"},
+        "/events": {"list", "watch"},
+        "events.k8s.io/events": {"list", "watch"},
+    }
+    binding = installed[("RoleBinding", "speckit-pods-operator")]
+    assert binding["roleRef"]["name"] == "speckit-pods-operator"
+    assert binding["subjects"] == [
+        {"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "speckit-pods-operators"}
+    ]
+
+
+def test_agent_config_map_is_mounted_by_the_pod(
+    installed: dict[tuple[str, str], dict[str, Any]],
+) -> None:
+    cm = installed[("ConfigMap", manifests.AGENT_CONFIG_MAP)]
+    assert set(cm["data"]) == {"opencode.json"}
+    volumes = {v["name"]: v for v in manifests.render_pod(spec())["spec"]["volumes"]}
+    assert volumes["opencode"]["configMap"]["items"] == [
+        {"key": "opencode.json", "path": "opencode.json"}
+    ]
+
+
+def test_network_policy_selects_agent_pods_and_limits_egress(
+    installed: dict[tuple[str, str], dict[str, Any]],
+) -> None:
+    policy = installed[("NetworkPolicy", "speckit-pods-agent")]["spec"]
+    selector = policy["podSelector"]["matchLabels"]
+    pod_labels = manifests.render_pod(spec())["metadata"]["labels"]
+    assert selector.items() <= pod_labels.items()
+    assert policy["ingress"] == []
+    ports = {(p["protocol"], p["port"]) for rule in policy["egress"] for p in rule["ports"]}
+    assert ports == {("UDP", 53), ("TCP", 53), ("TCP", 443), ("TCP", 80), ("TCP", 22)}
+
+
+def test_example_secrets_are_not_installed_and_hold_no_values() -> None:
+    kustomization = yaml.safe_load((MANIFESTS / "kustomization.yaml").read_text(encoding="utf-8"))
+    assert "secrets.example.yaml" not in kustomization["resources"]
+    docs = [d for d in yaml.safe_load_all((MANIFESTS / "secrets.example.yaml").read_text()) if d]
+    keys = {d["metadata"]["name"]: d["stringData"] for d in docs}
+    assert set(keys["speckit-pods-git"]) == {"token", "username"}
+    assert {"ssh-privatekey", "known_hosts"} <= set(keys["speckit-pods-git-ssh-example"])
+    assert "OPENAI_API_KEY" in keys["speckit-pods-llm"]
+    assert all(v == "" for data in keys.values() for v in data.values())
+    assert "--from-file=token=/dev/stdin" in (MANIFESTS / "secrets.example.yaml").read_text()

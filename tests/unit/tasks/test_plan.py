@@ -1,0 +1,150 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from runtime.errors import DependencyCycleError, UnknownTaskError
+from runtime.tasks.parse import parse_tasks_text
+from runtime.tasks.plan import build_plan
+
+EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "001-greeting-service" / "tasks.md"
+
+FEATURE = """\
+# Tasks
+## Phase 1: Setup
+- [X] T001 [SYNC] Create project structure
+- [ ] T002 [P] [ASYNC] Add `src/a.py`
+- [ ] T003 [P] [ASYNC] Add `src/b.py`
+## Phase 2: Core
+- [ ] T004 [ASYNC] Add `src/c.py`
+- [ ] T005 [P] [ASYNC] Add `src/d.py`
+- [ ] T006 [P] [ASYNC] Add `src/e.py`
+- [ ] T007 [ASYNC] Add `src/f.py`
+## Phase 3: Polish
+- [ ] T008 [P] [ASYNC] Docs in `docs/a.md`
+- [ ] T009 [P] [ASYNC] Docs in `docs/b.md` (depends on T004)
+"""
+
+
+def test_phases_and_parallel_markers_make_waves() -> None:
+    plan = build_plan(parse_tasks_text(FEATURE))
+    assert plan.waves == [["T002", "T003"], ["T004"], ["T005", "T006"], ["T007"], ["T008", "T009"]]
+    assert plan.prereqs["T004"] == {"T002", "T003"}
+    assert plan.prereqs["T007"] == {"T005", "T006"}  # reduced: T004 is implied
+    assert plan.held == ()
+
+
+def test_written_deps_only_keeps_only_written_edges() -> None:
+    plan = build_plan(parse_tasks_text(FEATURE), written_only=True)
+    assert plan.waves == [["T002", "T003", "T004", "T005", "T006", "T007", "T008"], ["T009"]]
+    assert plan.prereqs["T009"] == {"T004"}
+
+
+def test_written_dependency_on_a_later_task_reorders() -> None:
+    text = FEATURE.replace(
+        "- [ ] T005 [P] [ASYNC] Add `src/d.py`", "- [ ] T005 [P] [ASYNC] d after T006"
+    )
+    plan = build_plan(parse_tasks_text(text))
+    assert plan.waves[2:4] == [["T006"], ["T005"]]
+    assert plan.runnable.index("T006") < plan.runnable.index("T005")
+
+
+def test_pending_sync_task_holds_its_dependents_with_the_root_cause() -> None:
+    plan = build_plan(parse_tasks_text(FEATURE.replace("[X] T001", "[ ] T001")))
+    assert plan.runnable == ()
+    assert {h.task_id: h.waits_for for h in plan.held}["T009"] == ("T001",)
+    assert plan.held[0].describe(plan.tasks) == "waits for T001 [SYNC]"
+
+
+def test_sync_task_in_the_middle_holds_only_what_follows_it() -> None:
+    text = FEATURE.replace("- [ ] T007 [ASYNC]", "- [ ] T007 [SYNC]")
+    plan = build_plan(parse_tasks_text(text))
+    assert plan.waves == [["T002", "T003"], ["T004"], ["T005", "T006"]]
+    assert [(h.task_id, h.waits_for) for h in plan.held] == [
+        ("T008", ("T007",)),
+        ("T009", ("T007",)),
+    ]
+
+
+def test_done_and_skipped_tasks_satisfy_dependencies() -> None:
+    text = FEATURE.replace("[ ] T004", "[X] T004").replace("[ ] T002", "[-] T002")
+    plan = build_plan(parse_tasks_text(text))
+    assert "T004" not in plan.runnable and "T002" not in plan.runnable
+    assert plan.done == ("T004",)  # [ASYNC] ones only
+    assert plan.waves[0] == ["T003"]
+
+
+def test_only_selects_and_holds_on_unselected_pending_tasks() -> None:
+    plan = build_plan(parse_tasks_text(FEATURE), only=["t002", "T003", "T009"], written_only=True)
+    assert plan.runnable == ("T002", "T003")
+    assert [(h.task_id, h.waits_for) for h in plan.held] == [("T009", ("T004",))]
+
+
+def test_only_rejects_unknown_and_sync_ids() -> None:
+    with pytest.raises(UnknownTaskError, match="T099"):
+        build_plan(parse_tasks_text(FEATURE), only=["T099"])
+    with pytest.raises(UnknownTaskError, match="not an \\[ASYNC\\] task"):
+        build_plan(parse_tasks_text(FEATURE), only=["T001"])
+
+
+def test_written_cycle_is_one_line_error() -> None:
+    text = FEATURE.replace("Add `src/a.py`", "a after T003").replace(
+        "Add `src/b.py`", "b after T002"
+    )
+    with pytest.raises(DependencyCycleError) as err:
+        build_plan(parse_tasks_text(text), written_only=True)
+    assert "T002 -> T003 -> T002" in err.value.message
+    assert "\n" not in err.value.message
+    assert err.value.exit_code == 15
+
+
+def test_dependency_against_phase_order_is_a_cycle_unless_written_only() -> None:
+    text = FEATURE.replace("Add `src/a.py`", "a (depends on T008)")
+    with pytest.raises(DependencyCycleError):
+        build_plan(parse_tasks_text(text))
+    plan = build_plan(parse_tasks_text(text), written_only=True)
+    assert plan.runnable.index("T008") < plan.runnable.index("T002")
+
+
+def test_cycle_through_done_tasks_is_not_a_cycle() -> None:
+    text = FEATURE.replace(
+        "[X] T001 [SYNC] Create project structure", "[X] T001 [SYNC] x after T002"
+    )
+    text = text.replace("Add `src/a.py`", "a after T001")
+    assert build_plan(parse_tasks_text(text), written_only=True).runnable[0] == "T002"
+
+
+def test_dependents_and_ready_follow_the_graph() -> None:
+    plan = build_plan(parse_tasks_text(FEATURE))
+    assert plan.dependents("T005") == ["T007", "T008", "T009"]
+    assert plan.dependents("T009") == []
+    assert plan.ready(succeeded=[], started=[]) == ["T002", "T003"]
+    assert plan.ready(succeeded=["T002"], started=["T002", "T003"]) == []
+    assert plan.ready(succeeded=["T002", "T003"], started=["T002", "T003"]) == ["T004"]
+
+
+def test_unknown_written_dependency_is_a_warning() -> None:
+    plan = build_plan(parse_tasks_text(FEATURE.replace("(depends on T004)", "(depends on T404)")))
+    assert plan.warnings == ("T009 depends on T404, which is not in tasks.md; ignored",)
+
+
+def test_example_feature_plans_after_its_setup_task() -> None:
+    text = EXAMPLE.read_text(encoding="utf-8")
+    held = build_plan(parse_tasks_text(text))
+    assert held.runnable == () and all(h.waits_for == ("T001",) for h in held.held)
+    plan = build_plan(parse_tasks_text(text.replace("[ ] T001", "[X] T001")))
+    assert plan.waves == [["T002", "T003"], ["T004"], ["T005", "T006"], ["T007"]]
+    assert plan.held == ()
+    assert all(plan.tasks[t].files for t in plan.runnable)
+
+
+def test_to_json_has_stable_keys() -> None:
+    data = build_plan(parse_tasks_text(FEATURE)).to_json()
+    assert list(data) == ["waves", "tasks", "held", "done", "warnings"]
+    assert data["tasks"][2] == {  # type: ignore[index]
+        "id": "T004",
+        "title": "Add `src/c.py`",
+        "files": ["src/c.py"],
+        "after": ["T002", "T003"],
+    }
