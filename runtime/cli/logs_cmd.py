@@ -16,11 +16,11 @@ import sys
 from typing import Any
 
 from runtime.errors import PodNotFoundError, UsageError
-from runtime.follow.classify import Pod
 from runtime.follow.finish import Finisher, Options
 from runtime.follow.follow import Cluster, Target, follow_all, snapshot_all
 from runtime.kube import labels
 from runtime.kube.logs import ClusterLogs, Printer, use_color
+from runtime.kube.pod import Pod, PodView
 from runtime.kube.podwatch import ClusterPods, Deadline
 
 _DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s?)?$")
@@ -85,18 +85,11 @@ def _selector(args: argparse.Namespace) -> str:
     return ",".join(parts)
 
 
-def _meta(pod: Pod, key: str) -> str:
-    return str(((pod.get("metadata") or {}).get(key)) or "")
-
-
-def _label(pod: Pod, key: str) -> str:
-    return str(((pod.get("metadata") or {}).get("labels") or {}).get(key) or "")
-
-
 def _newest_per_task(found: list[Pod]) -> list[Pod]:
     newest: dict[tuple[str, str], Pod] = {}
-    for pod in sorted(found, key=lambda p: _meta(p, "creationTimestamp")):
-        newest[(_label(pod, labels.FEATURE), _label(pod, labels.TASK))] = pod
+    for pod in sorted(found, key=lambda p: PodView(p).created):
+        view = PodView(pod)
+        newest[(view.label(labels.FEATURE), view.label(labels.TASK))] = pod
     return list(newest.values())
 
 
@@ -121,11 +114,10 @@ def resolve_targets(pods: ClusterPods, args: argparse.Namespace) -> list[Target]
             f"no agent pod for {what}{scope} in namespace {pods.namespace}",
             hint="spawn one with scripts/spawn-pod.sh, or check --namespace",
         )
-    found.sort(key=lambda p: (_label(p, labels.TASK), _label(p, labels.FEATURE), _meta(p, "name")))
-    return [
-        Target(_meta(p, "name"), _label(p, labels.TASK) or _meta(p, "name"), index)
-        for index, p in enumerate(found)
-    ]
+    views = sorted(
+        map(PodView, found), key=lambda v: (v.label(labels.TASK), v.label(labels.FEATURE), v.name)
+    )
+    return [Target(v.name, v.label(labels.TASK) or v.name, index) for index, v in enumerate(views)]
 
 
 def run(args: argparse.Namespace, cluster: Cluster | None = None) -> int:

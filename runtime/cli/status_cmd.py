@@ -21,10 +21,11 @@ from typing import Any
 
 from runtime.contract.outcome import Result
 from runtime.errors import SpeckitPodsError
-from runtime.follow.classify import Pod, agent_status, classify, is_finished, terminated
+from runtime.follow.classify import classify
 from runtime.kube import labels
 from runtime.kube.cleanup import parse_rfc3339, sweep_expired
 from runtime.kube.logs import ClusterLogs
+from runtime.kube.pod import Pod, PodView, agent_status, terminated
 from runtime.kube.podwatch import ClusterPods, StuckPolicy, diagnose
 
 TAIL_LINES = 5
@@ -58,13 +59,6 @@ def register(sub: Any) -> None:
     parser.set_defaults(func=run)
 
 
-def _meta(pod: Pod, *keys: str) -> str:
-    node: Any = pod.get("metadata") or {}
-    for key in keys:
-        node = (node or {}).get(key)
-    return str(node or "")
-
-
 def _seconds(start: str, end: datetime.datetime | None) -> int | None:
     begin = parse_rfc3339(start) if start else None
     return None if begin is None or end is None else max(0, int((end - begin).total_seconds()))
@@ -82,32 +76,32 @@ def _state(pod: Pod) -> str:
     if diagnosis is not None:
         return diagnosis.message
     waiting = (container.get("waiting") or {}).get("reason")
-    return str(waiting or (pod.get("status") or {}).get("reason") or "pending").lower()
+    return str(waiting or PodView(pod).reason or "pending").lower()
 
 
 def make_row(pod: Pod, logs: ClusterLogs, now: datetime.datetime) -> Row:
     """Describe one pod; reads the last log lines only when it has ended."""
-    status = pod.get("status") or {}
-    name = _meta(pod, "name")
+    view = PodView(pod)
+    name = view.name
     result, reason, finished_at = "", "", now
-    if is_finished(pod):
+    if view.finished:
         tail = logs.tail(name, TAIL_LINES)
         line = next((r for r in map(Result.from_line, reversed(tail)) if r), None)
         outcome = classify(pod, line, last_lines=tail)
         result, reason = outcome.status.value, outcome.reason
-        finished_at = parse_rfc3339(str((terminated(pod) or {}).get("finishedAt") or "")) or now
+        finished_at = parse_rfc3339(str((view.terminated or {}).get("finishedAt") or "")) or now
     return Row(
-        task=_meta(pod, "labels", labels.TASK),
-        feature=_meta(pod, "labels", labels.FEATURE),
+        task=view.label(labels.TASK),
+        feature=view.label(labels.FEATURE),
         pod=name,
-        phase=str(status.get("phase") or "Unknown"),
+        phase=view.phase or "Unknown",
         state=_state(pod),
-        age_s=_seconds(_meta(pod, "creationTimestamp"), now),
-        elapsed_s=_seconds(str(status.get("startTime") or ""), finished_at),
-        branch=_meta(pod, "annotations", labels.BRANCH),
+        age_s=_seconds(view.created, now),
+        elapsed_s=_seconds(view.start_time, finished_at),
+        branch=view.annotation(labels.BRANCH),
         result=result,
         reason=reason,
-        expires_at=_meta(pod, "annotations", labels.EXPIRES_AT),
+        expires_at=view.annotation(labels.EXPIRES_AT),
     )
 
 

@@ -13,13 +13,13 @@ import dataclasses
 
 from runtime.contract.outcome import status_for_exit_code
 from runtime.dispatch.loop import Emit, Verdict
-from runtime.follow.classify import Pod, terminated
 from runtime.follow.finish import Finisher, Options
 from runtime.follow.follow import Cluster, Ended, Target, follow_pod
 from runtime.kube import labels
 from runtime.kube.cleanup import delete_pod
 from runtime.kube.client import Kube
 from runtime.kube.logs import ClusterLogs, Printer
+from runtime.kube.pod import Pod, PodView, terminated
 from runtime.kube.pods import is_active
 from runtime.kube.podwatch import ClusterPods, Deadline
 from runtime.spawn import create as spawn
@@ -33,24 +33,20 @@ def feature_selector(feature: str) -> str:
     return f"{labels.SELECTOR},{labels.FEATURE}={label_value(feature)}"
 
 
-def _meta(pod: Pod, key: str) -> str:
-    return str((pod.get("metadata") or {}).get(key) or "")
-
-
 def _task(pod: Pod) -> str:
-    return str(((pod.get("metadata") or {}).get("labels") or {}).get(labels.TASK) or "")
+    return PodView(pod).label(labels.TASK)
 
 
 def newest_per_task(found: list[Pod]) -> dict[str, Pod]:
     """Task label -> its newest pod (by creation time)."""
     newest: dict[str, Pod] = {}
-    for pod in sorted(found, key=lambda p: _meta(p, "creationTimestamp")):
+    for pod in sorted(found, key=lambda p: PodView(p).created):
         newest[_task(pod)] = pod
     return newest
 
 
 def _phase(pod: Pod) -> str:
-    return str((pod.get("status") or {}).get("phase") or "")
+    return PodView(pod).phase
 
 
 class ClusterBackend:
@@ -77,7 +73,7 @@ class ClusterBackend:
     def attachable(self) -> dict[str, str]:
         """Running pods, and pods that succeeded but were never reported (detached)."""
         return {
-            task: _meta(pod, "name")
+            task: PodView(pod).name
             for task, pod in self._pods().items()
             if is_active(pod) or _succeeded(pod)
         }
@@ -90,7 +86,7 @@ class ClusterBackend:
     def find(self, task_id: str) -> str | None:
         """The task's active pod, if any."""
         pod = self._pods().get(label_value(task_id))
-        return _meta(pod, "name") if pod is not None and is_active(pod) else None
+        return PodView(pod).name if pod is not None and is_active(pod) else None
 
     def follow(self, task_id: str, pod: str, index: int, emit: Emit) -> Ended:
         """Wait, stream and classify (worker thread); no deadline: the pod has its own."""
@@ -109,7 +105,7 @@ class ClusterBackend:
     def cancel(self) -> list[str]:
         """Delete the feature's active pods (they push WIP on SIGTERM); return their names."""
         names = [
-            _meta(pod, "name")
+            PodView(pod).name
             for pod in self.cluster.pods.select(feature_selector(self.feature))
             if is_active(pod)
         ]
@@ -122,4 +118,4 @@ def _succeeded(pod: Pod) -> bool:
 
 
 def _annotation(pod: Pod, key: str) -> str:
-    return str(((pod.get("metadata") or {}).get("annotations") or {}).get(key) or "")
+    return PodView(pod).annotation(key)

@@ -25,11 +25,12 @@ from pathlib import Path
 from runtime.contract.outcome import Status
 from runtime.errors import SpeckitPodsError
 from runtime.follow import async_state
-from runtime.follow.classify import Outcome, Pod, terminated
+from runtime.follow.classify import Outcome
 from runtime.follow.follow import Ended, Target
 from runtime.kube import labels
 from runtime.kube.cleanup import apply_policy, parse_rfc3339
 from runtime.kube.logs import Printer
+from runtime.kube.pod import Pod, PodView, terminated
 from runtime.kube.podwatch import ClusterPods
 
 LS_REMOTE_TIMEOUT_S = 60
@@ -47,7 +48,7 @@ class Options:
 
 
 def _annotation(pod: Pod, key: str) -> str:
-    return str(((pod.get("metadata") or {}).get("annotations") or {}).get(key) or "")
+    return PodView(pod).annotation(key)
 
 
 def _duration(outcome: Outcome, pod: Pod) -> str:

@@ -27,8 +27,9 @@ from runtime.errors import (
     SpeckitPodsError,
     StillRunningError,
 )
-from runtime.follow.classify import LAST_LINES, Outcome, Pod, classify, has_started, is_finished
+from runtime.follow.classify import LAST_LINES, Outcome, classify
 from runtime.kube.logs import LogSource, Printer, read_once, stream_logs
+from runtime.kube.pod import Pod, PodView, has_started, is_finished
 from runtime.kube.podwatch import ClusterPods, Deadline, StuckPolicy, diagnose, wait_for
 
 GRACE_S = 30.0  # after --timeout, how long the main thread waits for the pod threads
@@ -181,7 +182,7 @@ def snapshot(target: Target, cluster: Cluster, printer: Printer) -> Ended | None
         diagnosis = diagnose(pod, cluster.pods.events(target.pod), cluster.policy)
         if diagnosis is not None:
             printer.note("WARNING", target.task, target.index, diagnosis.message)
-    phase = (pod.get("status") or {}).get("phase") or "Unknown"
+    phase = PodView(pod).phase or "Unknown"
     printer.note("INFO", target.task, target.index, f"not ended yet (phase {phase})")
     return None
 

@@ -16,9 +16,9 @@ import logging
 from kubernetes.client.exceptions import ApiException
 
 from runtime.contract.outcome import Status
-from runtime.follow.classify import ENDED_PHASES, Pod, is_finished
 from runtime.kube import labels
 from runtime.kube.client import Kube, api_error
+from runtime.kube.pod import Pod, PodView
 from runtime.kube.podwatch import ClusterPods
 
 log = logging.getLogger(__name__)
@@ -67,11 +67,11 @@ class Cleaned:
 
 
 def _annotations(pod: Pod) -> dict[str, str]:
-    return dict((pod.get("metadata") or {}).get("annotations") or {})
+    return PodView(pod).annotations
 
 
 def _name(pod: Pod) -> str:
-    return str((pod.get("metadata") or {}).get("name") or "")
+    return PodView(pod).name
 
 
 def rfc3339(moment: datetime.datetime) -> str:
@@ -127,7 +127,7 @@ def apply_policy(
 
 def is_expired(pod: Pod, now: datetime.datetime) -> bool:
     """Whether ``pod`` has ended and its ``expires-at`` has passed."""
-    ended = is_finished(pod) or (pod.get("status") or {}).get("phase") in ENDED_PHASES
+    ended = PodView(pod).finished
     expires = parse_rfc3339(_annotations(pod).get(labels.EXPIRES_AT, ""))
     return ended and expires is not None and expires <= now
 

@@ -26,8 +26,8 @@ from typing import IO, Any, Protocol
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
-from runtime.follow.classify import AGENT_CONTAINER, is_finished
 from runtime.kube.client import Kube, api_error
+from runtime.kube.pod import AGENT_CONTAINER, is_finished
 from runtime.kube.podwatch import DENIED, Clock, ClusterPods, Deadline, Recovery, read_recovering
 
 RESUME_MARGIN_S = 5

@@ -19,9 +19,9 @@ from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from runtime.errors import AlreadyRunningError, KubeApiError
-from runtime.follow.classify import Pod, as_plain, is_finished
 from runtime.kube import labels
 from runtime.kube.client import api_error
+from runtime.kube.pod import Pod, PodView, as_plain, is_finished
 
 log = logging.getLogger(__name__)
 
@@ -72,15 +72,15 @@ def _api_error(err: BaseException, action: str) -> KubeApiError:
 
 
 def _phase(pod: Pod) -> str:
-    return str((pod.get("status") or {}).get("phase") or "Unknown")
+    return PodView(pod).phase or "Unknown"
 
 
 def _terminating(pod: Pod) -> bool:
-    return (pod.get("metadata") or {}).get("deletionTimestamp") is not None
+    return PodView(pod).deleting
 
 
 def _name(pod: Pod) -> str:
-    return str((pod.get("metadata") or {}).get("name") or "")
+    return PodView(pod).name
 
 
 def is_active(pod: Pod) -> bool:

@@ -21,8 +21,8 @@ from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
 from runtime.errors import KubeApiError, PodStuckError, StillRunningError
-from runtime.follow.classify import Pod, agent_status, as_plain, has_started
 from runtime.kube.client import Kube, api_error
+from runtime.kube.pod import Pod, PodView, agent_status, as_plain, has_started
 
 log = logging.getLogger(__name__)
 
@@ -215,7 +215,7 @@ def _from_events(events: list[Pod], policy: StuckPolicy, namespace: str) -> Diag
 
 
 def _from_scheduling(pod: Pod, policy: StuckPolicy) -> Diagnosis | None:
-    for condition in (pod.get("status") or {}).get("conditions") or []:
+    for condition in PodView(pod).conditions:
         if condition.get("type") == "PodScheduled" and condition.get("status") == "False":
             if condition.get("reason") == "Unschedulable":
                 message = condition.get("message") or "no node fits the pod"
@@ -227,7 +227,7 @@ def _from_scheduling(pod: Pod, policy: StuckPolicy) -> Diagnosis | None:
 
 def diagnose(pod: Pod, events: list[Pod], policy: StuckPolicy = StuckPolicy()) -> Diagnosis | None:
     """Explain why ``pod`` has not started, or ``None`` when nothing is wrong (yet)."""
-    namespace = str((pod.get("metadata") or {}).get("namespace") or "<namespace>")
+    namespace = PodView(pod).namespace or "<namespace>"
     return (
         _from_container(pod, policy, namespace)
         or _from_events(events, policy, namespace)
@@ -295,7 +295,7 @@ def wait_for(
             stuck.update(diagnose(pod, events, policy))
         if deadline.expired():
             raise StillRunningError(f"pod {name} has not finished; gave up waiting (--timeout)")
-        version = str((pod.get("metadata") or {}).get("resourceVersion") or "")
+        version = PodView(pod).resource_version
         try:
             for kind, obj in pods.watch(name, version, _watch_timeout(deadline, stuck)):
                 if kind == "DELETED":

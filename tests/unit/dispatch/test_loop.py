@@ -30,7 +30,7 @@ TASKS = """\
 """
 
 
-def wait_until(cond: Callable[[], bool], timeout: float = 5.0) -> None:
+def wait_until(cond: Callable[[], bool], timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while not cond():
         assert time.monotonic() < deadline, "condition not met in time"

@@ -6,7 +6,8 @@ import pytest
 from kubernetes import client
 
 from runtime.contract.outcome import Result, Status
-from runtime.follow.classify import as_plain, classify, has_started, is_finished
+from runtime.follow.classify import classify
+from runtime.kube.pod import as_plain, has_started, is_finished
 from tests.unit.fakes import exited, make_pod, running, waiting
 
 OK = Result(task="T012", status=Status.SUCCEEDED, branch="b", commit="c" * 40, reason="done")

@@ -4,8 +4,8 @@ import pytest
 from kubernetes.client.exceptions import ApiException
 
 from runtime.errors import KubeApiError, PodStuckError, StillRunningError
-from runtime.follow.classify import has_started, is_finished
 from runtime.kube.client import Kube
+from runtime.kube.pod import has_started, is_finished
 from runtime.kube.podwatch import ClusterPods, Deadline, StuckPolicy, diagnose, wait_for
 from tests.unit.fakes import (
     FakeClock,

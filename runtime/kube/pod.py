@@ -1,0 +1,183 @@
+"""One typed view of an agent pod, over the API's JSON shape.
+
+Pods are handled as plain dicts in the API's JSON shape (camelCase keys), as the
+watch's ``raw_object`` gives them; :func:`as_plain` converts client models.  Every
+read of a pod's fields goes through :class:`PodView`, so a missing ``metadata`` or
+``status`` is handled once, here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Mapping
+from typing import Any
+
+AGENT_CONTAINER = "agent"
+ENDED_PHASES = ("Succeeded", "Failed")
+
+Pod = dict[str, Any]
+
+
+@functools.lru_cache(maxsize=1)
+def _serializer() -> Any:
+    from kubernetes.client import ApiClient
+
+    return ApiClient()
+
+
+def as_plain(obj: Any) -> Pod:
+    """Return ``obj`` as a JSON-shaped dict (camelCase keys); dicts pass through."""
+    if isinstance(obj, Mapping):
+        return dict(obj)
+    plain = _serializer().sanitize_for_serialization(obj)
+    return dict(plain) if isinstance(plain, Mapping) else {}
+
+
+def _dig(data: Any, *keys: str) -> Any:
+    node: Any = data
+    for key in keys:
+        if not isinstance(node, Mapping):
+            return None
+        node = node.get(key)
+    return node
+
+
+def _text(value: Any) -> str:
+    return str(value) if value is not None else ""
+
+
+@dataclasses.dataclass(frozen=True)
+class PodView:
+    """Typed, total reads of one pod: absent fields are ``""``, ``{}`` or ``None``."""
+
+    raw: Pod
+
+    @property
+    def name(self) -> str:
+        """``metadata.name``."""
+        return _text(_dig(self.raw, "metadata", "name"))
+
+    @property
+    def namespace(self) -> str:
+        """``metadata.namespace``."""
+        return _text(_dig(self.raw, "metadata", "namespace"))
+
+    @property
+    def created(self) -> str:
+        """``metadata.creationTimestamp`` (RFC 3339), or ``""``."""
+        return _text(_dig(self.raw, "metadata", "creationTimestamp"))
+
+    @property
+    def start_time(self) -> str:
+        """``status.startTime`` (RFC 3339), or ``""``."""
+        return _text(_dig(self.raw, "status", "startTime"))
+
+    @property
+    def resource_version(self) -> str:
+        """``metadata.resourceVersion``."""
+        return _text(_dig(self.raw, "metadata", "resourceVersion"))
+
+    @property
+    def deleting(self) -> bool:
+        """Whether the pod has a ``deletionTimestamp`` (it is terminating)."""
+        return _dig(self.raw, "metadata", "deletionTimestamp") is not None
+
+    @property
+    def labels(self) -> dict[str, str]:
+        """``metadata.labels``."""
+        return {k: _text(v) for k, v in (_dig(self.raw, "metadata", "labels") or {}).items()}
+
+    @property
+    def annotations(self) -> dict[str, str]:
+        """``metadata.annotations``."""
+        found = _dig(self.raw, "metadata", "annotations") or {}
+        return {k: _text(v) for k, v in found.items()}
+
+    def label(self, key: str) -> str:
+        """One label's value, or ``""``."""
+        return self.labels.get(key, "")
+
+    def annotation(self, key: str) -> str:
+        """One annotation's value, or ``""``."""
+        return self.annotations.get(key, "")
+
+    @property
+    def phase(self) -> str:
+        """``status.phase``, or ``""`` before the API set one."""
+        return _text(_dig(self.raw, "status", "phase"))
+
+    @property
+    def reason(self) -> str:
+        """``status.reason`` (``DeadlineExceeded``, ``Evicted``, ...)."""
+        return _text(_dig(self.raw, "status", "reason"))
+
+    @property
+    def message(self) -> str:
+        """``status.message``."""
+        return _text(_dig(self.raw, "status", "message"))
+
+    @property
+    def conditions(self) -> list[dict[str, Any]]:
+        """``status.conditions``."""
+        return [dict(c) for c in _dig(self.raw, "status", "conditions") or []]
+
+    @property
+    def deadline_seconds(self) -> int | None:
+        """``spec.activeDeadlineSeconds``."""
+        value = _dig(self.raw, "spec", "activeDeadlineSeconds")
+        return int(value) if value is not None else None
+
+    @property
+    def agent(self) -> dict[str, Any]:
+        """The ``agent`` container's status (or the first container's), or ``{}``."""
+        statuses = _dig(self.raw, "status", "containerStatuses") or []
+        for status in statuses:
+            if status.get("name") == AGENT_CONTAINER:
+                return dict(status)
+        return dict(statuses[0]) if statuses else {}
+
+    @property
+    def terminated(self) -> dict[str, Any] | None:
+        """The agent container's terminated state, if it has terminated."""
+        state = _dig(self.agent, "state", "terminated")
+        return dict(state) if isinstance(state, Mapping) else None
+
+    @property
+    def finished(self) -> bool:
+        """Whether the pod has ended: the container terminated, or the phase is final."""
+        return self.terminated is not None or self.phase in ENDED_PHASES
+
+    @property
+    def started(self) -> bool:
+        """Whether the agent container runs or ran (its logs can be read)."""
+        state = _dig(self.agent, "state") or {}
+        return bool(state.get("running") or state.get("terminated")) or self.finished
+
+    @property
+    def memory_limit(self) -> str:
+        """The agent container's memory limit, e.g. ``2Gi``, or ``unknown``."""
+        for container in _dig(self.raw, "spec", "containers") or []:
+            if container.get("name") == AGENT_CONTAINER:
+                return str(_dig(container, "resources", "limits", "memory") or "unknown")
+        return "unknown"
+
+
+def agent_status(pod: Pod) -> dict[str, Any]:
+    """Return the ``agent`` container's status (see :attr:`PodView.agent`)."""
+    return PodView(pod).agent
+
+
+def terminated(pod: Pod) -> dict[str, Any] | None:
+    """Return the agent container's terminated state, if it has terminated."""
+    return PodView(pod).terminated
+
+
+def is_finished(pod: Pod) -> bool:
+    """Whether the pod has ended: the container terminated, or the phase is final."""
+    return PodView(pod).finished
+
+
+def has_started(pod: Pod) -> bool:
+    """Whether the agent container runs or ran (its logs can be read)."""
+    return PodView(pod).started
