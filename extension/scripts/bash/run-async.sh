@@ -2,16 +2,19 @@
 # SPDX-License-Identifier: Apache-2.0
 # SPDX-FileCopyrightText: speckit-pods contributors
 #
-# run-async.sh (extension wrapper): run speckit-pods' scripts/run-async.sh from
-# $SPECKIT_PODS_HOME with the same arguments (plan, status, run, cancel ...).
+# run-async.sh (extension wrapper): run speckit-pods' run-async.sh (plan, status, run,
+# cancel ...) with the same arguments:
+#   SPECKIT_PODS_HOME set:   $SPECKIT_PODS_HOME/scripts/run-async.sh
+#   SPECKIT_PODS_HOME unset: `speckit-pods dispatch` from PATH (pip install speckit-pods)
+# Both take the same arguments and exit with the same codes.
 #
 # Usage: run-async.sh [ARGS...]     (see `run-async.sh --help`)
-# Env read: SPECKIT_PODS_HOME (required), plus everything the real script reads.
-# OUTPUTS: those of the real script. Exit: its exit code; 1 when SPECKIT_PODS_HOME is unusable.
+# Env read: SPECKIT_PODS_HOME (optional), PATH, and everything speckit-pods reads.
+# OUTPUTS: those of speckit-pods. Exit: its exit code; 1 with one ERROR: line on stderr when
+# neither SPECKIT_PODS_HOME nor the speckit-pods command is usable.
 
 set -o errexit -o nounset -o pipefail
 # shellcheck source=extension/scripts/bash/pods-common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/pods-common.sh"
 
-target="$(pods_script run-async.sh)"
-exec "$target" "$@"
+pods_exec run-async.sh dispatch "$@"

@@ -2,16 +2,18 @@
 # SPDX-License-Identifier: Apache-2.0
 # SPDX-FileCopyrightText: speckit-pods contributors
 #
-# spawn-pod.sh (extension wrapper): run speckit-pods' scripts/spawn-pod.sh from
-# $SPECKIT_PODS_HOME with the same arguments.
+# spawn-pod.sh (extension wrapper): run speckit-pods' spawn-pod.sh with the same arguments:
+#   SPECKIT_PODS_HOME set:   $SPECKIT_PODS_HOME/scripts/spawn-pod.sh
+#   SPECKIT_PODS_HOME unset: `speckit-pods spawn` from PATH (pip install speckit-pods)
+# Both take the same arguments and exit with the same codes.
 #
 # Usage: spawn-pod.sh [ARGS...]     (see `spawn-pod.sh --help`)
-# Env read: SPECKIT_PODS_HOME (required), plus everything the real script reads.
-# OUTPUTS: those of the real script. Exit: its exit code; 1 when SPECKIT_PODS_HOME is unusable.
+# Env read: SPECKIT_PODS_HOME (optional), PATH, and everything speckit-pods reads.
+# OUTPUTS: those of speckit-pods. Exit: its exit code; 1 with one ERROR: line on stderr when
+# neither SPECKIT_PODS_HOME nor the speckit-pods command is usable.
 
 set -o errexit -o nounset -o pipefail
 # shellcheck source=extension/scripts/bash/pods-common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/pods-common.sh"
 
-target="$(pods_script spawn-pod.sh)"
-exec "$target" "$@"
+pods_exec spawn-pod.sh spawn "$@"
