@@ -4,6 +4,10 @@
 [--json]`` and ``tasks done ID [--json]``; each takes ``--tasks PATH`` (a tasks
 file or a feature dir; default: found like spec-kit, see ``runtime.tasks.feature``).
 stdout gets the data (a table, or one JSON object); messages go to stderr.
+
+A task ID shared by several tasks does not stop the others: every command
+prints one ``WARNING:`` line per such ID (stderr), ``list --json`` lists them
+under ``duplicates``, and only ``show``/``done`` of that ID fail (exit 12).
 """
 
 from __future__ import annotations
@@ -17,7 +21,14 @@ from typing import Any
 
 from runtime.tasks.edit import mark_done
 from runtime.tasks.feature import feature_name, find_tasks_file
-from runtime.tasks.parse import Task, TaskList, TaskState, normalize_task_id, parse_tasks
+from runtime.tasks.parse import (
+    Task,
+    TaskList,
+    TaskState,
+    normalize_task_id,
+    parse_tasks,
+    print_duplicate_warnings,
+)
 
 _STATE_BOX = {TaskState.PENDING: "[ ]", TaskState.DONE: "[X]", TaskState.SKIPPED: "[-]"}
 
@@ -56,6 +67,7 @@ def _load(args: argparse.Namespace) -> TaskList:
 def run_list(args: argparse.Namespace) -> int:
     """Print the (filtered) tasks."""
     tasks = _load(args)
+    print_duplicate_warnings(tasks)
     chosen = tasks.filter(async_only=args.async_only, pending_only=args.pending, phase=args.phase)
     if args.json:
         _print_json(
@@ -65,6 +77,10 @@ def run_list(args: argparse.Namespace) -> int:
                 "count": len(chosen),
                 "tasks": [t.to_json() for t in chosen],
                 "unidentified": [{"line": n, "text": text} for n, text in tasks.unidentified],
+                "duplicates": [
+                    {"id": task_id, "lines": list(lines)}
+                    for task_id, lines in tasks.duplicates.items()
+                ],
             }
         )
     else:
@@ -78,6 +94,7 @@ def run_show(args: argparse.Namespace) -> int:
     """Print one task in full."""
     tasks = _load(args)
     task = tasks.get(args.task_id)
+    print_duplicate_warnings(tasks)
     if args.json:
         _print_json({"tasks_file": str(tasks.path), **task.to_json()})
         return 0
@@ -100,6 +117,7 @@ def run_done(args: argparse.Namespace) -> int:
     """Mark a task done; succeed quietly if it already was."""
     path = find_tasks_file(args.tasks)
     changed = mark_done(path, args.task_id)
+    print_duplicate_warnings(parse_tasks(path))
     task_id = normalize_task_id(args.task_id)
     if args.json:
         _print_json({"tasks_file": str(path), "id": task_id, "changed": changed})

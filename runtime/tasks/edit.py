@@ -51,6 +51,9 @@ def mark_done(path: Path, task_id: str) -> bool:
 
     Raises:
         UnknownTaskError: no such task (the hint names the nearest IDs).
+        DuplicateTaskError: several tasks have this ID (the message names their
+            lines); the file is left as it is.  Other tasks of such a file can
+            be marked as usual.
         TasksFileNotFoundError, TaskParseError: the file is missing or not a task list.
         SpeckitPodsError: the lock could not be taken or the file not written.
     """

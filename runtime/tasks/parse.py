@@ -4,15 +4,24 @@ This module holds the model (:class:`Task`, :class:`TaskList`) and the public
 API.  The markdown scanning, and the summary of the supported syntax, live in
 :mod:`runtime.tasks.syntax`; ``depends_on`` and ``files`` extraction lives in
 :mod:`runtime.tasks.references`.
+
+Duplicated IDs (long hand-edited lists have them) do not spoil the file: the
+tasks sharing an ID are parsed but kept apart in ``TaskList.duplicate_tasks``,
+``TaskList.duplicates`` maps each such ID to its lines (for
+:func:`duplicate_warnings`), and only *addressing* such an ID
+(:meth:`TaskList.get`, :func:`find_task_head`) raises :class:`DuplicateTaskError`.
 """
 
 from __future__ import annotations
 
 import difflib
 import re
+import sys
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+from typing import TextIO
 
 from runtime.errors import (
     DuplicateTaskError,
@@ -35,11 +44,13 @@ __all__ = [
     "Task",
     "TaskList",
     "TaskState",
+    "duplicate_warnings",
     "find_task_head",
     "head_state",
     "normalize_task_id",
     "parse_tasks",
     "parse_tasks_text",
+    "print_duplicate_warnings",
 ]
 
 DONE_MARK = "\u2705"  # ✅ marks checkbox-less tasks done
@@ -106,22 +117,42 @@ class Task:
 
 @dataclass(frozen=True)
 class TaskList:
-    """The tasks of one tasks.md, in file order."""
+    """The tasks of one tasks.md, in file order.
+
+    Attributes:
+        path: The file read (or the name given to :func:`parse_tasks_text`).
+        tasks: The tasks whose ID is unique in the file.
+        unidentified: ``(line, text)`` of checkbox items without an ID.
+        duplicate_tasks: Every task whose ID appears on more than one task line,
+            in file order; none of them is in ``tasks``.
+    """
 
     path: Path
     tasks: tuple[Task, ...]
     unidentified: tuple[tuple[int, str], ...] = ()
+    duplicate_tasks: tuple[Task, ...] = ()
+
+    @property
+    def duplicates(self) -> dict[str, tuple[int, ...]]:
+        """Each duplicated ID and the lines it appears on, in file order."""
+        found: dict[str, tuple[int, ...]] = {}
+        for task in self.duplicate_tasks:
+            found[task.id] = (*found.get(task.id, ()), task.line)
+        return found
 
     def get(self, task_id: str) -> Task:
         """Return the task with this ID (``t3a`` style spellings are normalised).
 
         Raises:
             UnknownTaskError: no such task; the hint names the nearest IDs.
+            DuplicateTaskError: several tasks have this ID; the message names their lines.
         """
         wanted = normalize_task_id(task_id)
         for task in self.tasks:
             if task.id == wanted:
                 return task
+        if lines := self.duplicates.get(wanted):
+            raise _duplicate_task(wanted, lines, self.path)
         raise _unknown_task(task_id, [t.id for t in self.tasks], self.path)
 
     def filter(
@@ -149,7 +180,6 @@ def parse_tasks(path: Path) -> TaskList:
     Raises:
         TasksFileNotFoundError: the file does not exist.
         TaskParseError: unreadable, empty, or no spec-kit tasks.
-        DuplicateTaskError: two tasks share an ID.
     """
     try:
         data = path.read_bytes()
@@ -170,8 +200,14 @@ def parse_tasks_text(text: str, path: Path = Path("tasks.md")) -> TaskList:
     """Parse tasks.md content; ``path`` is only used in messages and the result."""
     lines, heads, unidentified = _scan(text, path)
     starts = frozenset(h.index for h in heads)
-    tasks = tuple(_build(h, lines, starts) for h in heads)
-    return TaskList(path=path, tasks=tasks, unidentified=tuple(unidentified))
+    tasks = [_build(h, lines, starts) for h in heads]
+    repeated = _repeated(t.id for t in tasks)
+    return TaskList(
+        path=path,
+        tasks=tuple(t for t in tasks if t.id not in repeated),
+        unidentified=tuple(unidentified),
+        duplicate_tasks=tuple(t for t in tasks if t.id in repeated),
+    )
 
 
 def find_task_head(text: str, task_id: str, path: Path = Path("tasks.md")) -> TaskHead:
@@ -182,10 +218,33 @@ def find_task_head(text: str, task_id: str, path: Path = Path("tasks.md")) -> Ta
     """
     _lines, heads, _unidentified = _scan(text, path)
     wanted = normalize_task_id(task_id)
-    for head in heads:
-        if head.task_id == wanted:
-            return head
-    raise _unknown_task(task_id, [h.task_id for h in heads], path)
+    found = [h for h in heads if h.task_id == wanted]
+    if len(found) > 1:
+        raise _duplicate_task(wanted, tuple(h.index + 1 for h in found), path)
+    if found:
+        return found[0]
+    repeated = _repeated(h.task_id for h in heads)
+    raise _unknown_task(task_id, [h.task_id for h in heads if h.task_id not in repeated], path)
+
+
+def duplicate_warnings(task_list: TaskList) -> list[str]:
+    """One warning per duplicated ID, naming its lines (no ``WARNING:`` prefix).
+
+    ``task ID T005 appears on lines 12 and 40; those tasks are skipped (rename one
+    to address it)``.  Empty when every ID is unique.  The dispatch plan carries the
+    same text in ``DispatchPlan.warnings``.
+    """
+    return [
+        f"task ID {task_id} appears on lines {_and_list(lines)}; those tasks are skipped "
+        f"(rename {_rename(lines)} to address it)"
+        for task_id, lines in task_list.duplicates.items()
+    ]
+
+
+def print_duplicate_warnings(task_list: TaskList, file: TextIO | None = None) -> None:
+    """Print :func:`duplicate_warnings` as ``WARNING: ...`` lines to ``file`` (stderr)."""
+    for warning in duplicate_warnings(task_list):
+        print(f"WARNING: {warning}", file=sys.stderr if file is None else file)
 
 
 def head_state(head: TaskHead) -> TaskState:
@@ -209,7 +268,6 @@ def _scan(text: str, path: Path) -> tuple[list[Line], list[TaskHead], list[tuple
             f"no spec-kit tasks (lines like '- [ ] T001 Description') in {path}",
             hint="Run /speckit.tasks to generate tasks.",
         )
-    _check_duplicates(heads, path)
     return lines, heads, unidentified
 
 
@@ -241,16 +299,21 @@ def _build(head: TaskHead, lines: list[Line], starts: frozenset[int]) -> Task:
     )
 
 
-def _check_duplicates(heads: list[TaskHead], path: Path) -> None:
-    seen: dict[str, int] = {}
-    for head in heads:
-        task_id, line = head.task_id, head.index + 1
-        if task_id in seen:
-            raise DuplicateTaskError(
-                f"duplicate task ID {task_id} on lines {seen[task_id]} and {line} of {path}",
-                hint="Give every task its own ID.",
-            )
-        seen[task_id] = line
+def _repeated(ids: Iterable[str]) -> frozenset[str]:
+    """The IDs that occur more than once in ``ids``."""
+    seen: set[str] = set()
+    repeated: set[str] = set()
+    for task_id in ids:
+        (repeated if task_id in seen else seen).add(task_id)
+    return frozenset(repeated)
+
+
+def _duplicate_task(task_id: str, lines: tuple[int, ...], path: Path) -> DuplicateTaskError:
+    return DuplicateTaskError(
+        f"duplicate task ID {task_id} on lines {_and_list(lines)} of {path}",
+        hint=f"Rename {_rename(lines)} of them so each task has its own ID "
+        "(the tasks with unique IDs work as usual).",
+    )
 
 
 def _unknown_task(task_id: str, ids: list[str], path: Path) -> UnknownTaskError:
@@ -268,6 +331,17 @@ def _phase_pattern(phase: str) -> re.Pattern[str]:
     if re.fullmatch(r"[\d.]+", wanted):
         return re.compile(rf"(?i)^phase\s+{re.escape(wanted)}(?!\w)")
     return re.compile(rf"(?i)(?<!\w){re.escape(wanted)}(?!\w)")
+
+
+def _rename(lines: tuple[int, ...]) -> str:
+    """How many copies of a duplicated ID to rename: ``one`` or ``all but one``."""
+    return "one" if len(lines) == 2 else "all but one"
+
+
+def _and_list(numbers: Iterable[int]) -> str:
+    """``5``, ``5 and 7``, ``5, 7 and 9``."""
+    words = [str(n) for n in numbers]
+    return " and ".join([", ".join(words[:-1]), words[-1]] if len(words) > 1 else words)
 
 
 def _id_span(ids: list[str]) -> str:

@@ -18,6 +18,17 @@ tasks (and push them: pods clone the remote), then run the dispatcher again.
 ``written_only`` drops the phase and ``[P]`` rules and keeps only written
 dependencies.
 
+A duplicated ID (``TaskList.duplicates``: several tasks share it) is never run:
+none of its tasks is a candidate, and ``only`` naming it raises
+``DuplicateTaskError``.  It still counts as a prerequisite, so nothing runs as if
+its work were done: a written dependency on it, and the phase and ``[P]`` rules
+at each of its lines, make a task wait for it.  It is settled only when every
+one of its tasks is checked off or skipped; until then the candidates waiting
+for it are held (``waits for T005 [duplicate ID]``), like those waiting for a
+``[SYNC]`` task, and run once the tasks are renamed apart.
+``DispatchPlan.warnings`` starts with one
+:func:`~runtime.tasks.parse.duplicate_warnings` line per duplicated ID.
+
 A dependency cycle among pending tasks is an error (:class:`DependencyCycleError`).
 """
 
@@ -27,7 +38,13 @@ import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 
 from runtime.errors import DependencyCycleError, UnknownTaskError
-from runtime.tasks.parse import Task, TaskList, TaskState, normalize_task_id
+from runtime.tasks.parse import (
+    Task,
+    TaskList,
+    TaskState,
+    duplicate_warnings,
+    normalize_task_id,
+)
 
 __all__ = ["DispatchPlan", "Held", "build_plan", "prerequisites"]
 
@@ -40,8 +57,12 @@ class Held:
     waits_for: tuple[str, ...]  # the root causes: pending tasks outside the run set
 
     def describe(self, tasks: Mapping[str, Task]) -> str:
-        """``waits for T003 [SYNC], T004 [SYNC]`` (at most 4 IDs, then ``+N more``)."""
-        shown = [_tagged(tasks[t]) if t in tasks else t for t in self.waits_for[:4]]
+        """``waits for T003 [SYNC], T004 [SYNC]`` (at most 4 IDs, then ``+N more``).
+
+        ``tasks`` is ``DispatchPlan.tasks``: an ID missing from it is a duplicated
+        ID, shown as ``T005 [duplicate ID]``.
+        """
+        shown = [_label(t, tasks) for t in self.waits_for[:4]]
         more = len(self.waits_for) - len(shown)
         return "waits for " + ", ".join(shown) + (f" (+{more} more)" if more > 0 else "")
 
@@ -50,7 +71,7 @@ class Held:
 class DispatchPlan:
     """The tasks to run, their prerequisites among themselves, and the held ones."""
 
-    tasks: Mapping[str, Task]  # every task of tasks.md by ID
+    tasks: Mapping[str, Task]  # every task of tasks.md with a unique ID, by ID
     runnable: tuple[str, ...]  # candidates that can run in this dispatch, file order
     prereqs: Mapping[str, frozenset[str]]  # runnable ID -> runnable IDs it waits for
     held: tuple[Held, ...]
@@ -100,8 +121,12 @@ class DispatchPlan:
         }
 
 
-def _tagged(task: Task) -> str:
-    return f"{task.id} [{'ASYNC' if task.is_async else 'SYNC'}]"
+def _label(task_id: str, tasks: Mapping[str, Task]) -> str:
+    """``T003 [SYNC]``, ``T004 [ASYNC]``; ``T005 [duplicate ID]`` if not in ``tasks``."""
+    task = tasks.get(task_id)
+    if task is None:
+        return f"{task_id} [duplicate ID]"
+    return f"{task_id} [{'ASYNC' if task.is_async else 'SYNC'}]"
 
 
 def _settled(task: Task) -> bool:
@@ -109,28 +134,38 @@ def _settled(task: Task) -> bool:
 
 
 def prerequisites(
-    tasks: Sequence[Task], *, written_only: bool = False
+    tasks: Sequence[Task], *, written_only: bool = False, duplicated: Sequence[Task] = ()
 ) -> tuple[dict[str, list[str]], list[str]]:
     """Return every task's direct prerequisites (file order) and warnings.
 
-    Warnings name written dependencies on IDs that are not in tasks.md (ignored).
+    Args:
+        tasks: The tasks with a unique ID (``TaskList.tasks``), file order.
+        written_only: Keep only written dependencies (no phase or ``[P]`` rules).
+        duplicated: The tasks sharing an ID (``TaskList.duplicate_tasks``).  Their
+            ID is a prerequisite like any other (written, or by the phase and
+            ``[P]`` rules at each of their lines); they get no entry themselves.
+
+    Returns:
+        ``{task ID: prerequisite IDs}`` for ``tasks``, and warnings naming written
+        dependencies on IDs that are not in tasks.md (ignored).
     """
-    known = {t.id for t in tasks}
-    order = {t.id: i for i, t in enumerate(tasks)}
+    everything = sorted([*tasks, *duplicated], key=lambda t: t.line)  # file order
+    order: dict[str, int] = {}
     phase_rank: dict[str | None, int] = {}
-    for task in tasks:
+    for task in everything:
+        order.setdefault(task.id, len(order))
         phase_rank.setdefault(task.phase, len(phase_rank))
     result: dict[str, list[str]] = {}
     warnings: list[str] = []
     for task in tasks:
         found: set[str] = set()
         for dep in task.depends_on:
-            if dep in known:
+            if dep in order:
                 found.add(dep)
             else:
                 warnings.append(f"{task.id} depends on {dep}, which is not in tasks.md; ignored")
         if not written_only:
-            found |= _implicit(task, tasks, phase_rank)
+            found |= _implicit(task, everything, phase_rank)
         found.discard(task.id)
         result[task.id] = sorted(found, key=order.__getitem__)
     return result, warnings
@@ -199,11 +234,15 @@ def build_plan(
     Raises:
         DependencyCycleError: pending tasks depend on each other in a cycle.
         UnknownTaskError: an ``only`` ID is not in tasks.md or not [ASYNC].
+        DuplicateTaskError: an ``only`` ID is shared by several tasks.
     """
     tasks = {t.id: t for t in task_list.tasks}
-    deps, warnings = prerequisites(task_list.tasks, written_only=written_only)
-    pending = [t.id for t in task_list.tasks if not _settled(t)]
-    deps = {tid: [d for d in deps[tid] if not _settled(tasks[d])] for tid in pending}
+    deps, warnings = prerequisites(
+        task_list.tasks, written_only=written_only, duplicated=task_list.duplicate_tasks
+    )
+    pending = _pending(task_list)
+    waiting = set(pending)
+    deps = {tid: [d for d in deps.get(tid, ()) if d in waiting] for tid in pending}
     cycle = _find_cycle(pending, deps)
     if cycle:
         raise DependencyCycleError(
@@ -221,8 +260,16 @@ def build_plan(
         prereqs={tid: frozenset(prereqs[tid]) for tid in runnable},
         held=tuple(sorted(held, key=lambda h: file_order.index(h.task_id))),
         done=tuple(t.id for t in task_list.tasks if t.is_async and t.is_done),
-        warnings=tuple(dict.fromkeys(warnings)),
+        warnings=tuple(dict.fromkeys([*duplicate_warnings(task_list), *warnings])),
     )
+
+
+def _pending(task_list: TaskList) -> list[str]:
+    """Unsettled IDs in file order; a duplicated ID is unsettled unless all its tasks are."""
+    copies: dict[str, list[Task]] = {}
+    for task in sorted([*task_list.tasks, *task_list.duplicate_tasks], key=lambda t: t.line):
+        copies.setdefault(task.id, []).append(task)
+    return [tid for tid, same in copies.items() if not all(_settled(t) for t in same)]
 
 
 def _split(

@@ -8,9 +8,12 @@ Supported syntax (each rule has a fixture under ``tests/unit/fixtures/tasks/``):
   ``- [ ] T012 [P] [ASYNC] [US1] Create model in src/models/x.py``.  Bullets ``-``,
   ``*``, ``+`` or ``1.``/``1)``, at any indentation.  Boxes: ``[ ]`` pending,
   ``[x]``/``[X]`` done, ``[-]``/``[~]`` skipped.
-* IDs ``T<digits>`` with an optional lowercase letter or ``.N`` (``T003a``,
+* IDs ``T<digits>`` with an optional letter or ``.N`` (``T003a``, ``T021A``,
   ``T004.1``), plain or bold
   (``**T001**``, ``**T001 [P]**``, ``**T001**: desc``, ``**T001:** desc``).
+  The letter's case does not matter, as in every lookup: ``T021A`` is task
+  ``T021a`` (:func:`normalize_task_id`; ``raw`` keeps the spelling), so ``T021A``
+  and ``T021a`` in one file are the same ID twice.
   Ranges and lists (``T001-T005``, ``T001, T002``) never start a task.
 * Markers: bracket tokens right after the ID, in any order, and known tokens at
   the end of the title: ``[P]``, ``[ASYNC]``, ``[SYNC]``, ``[US1]``,
@@ -30,6 +33,9 @@ Supported syntax (each rule has a fixture under ``tests/unit/fixtures/tasks/``):
 * Ignored: legend lines (``- [P] tasks = ...``, ``- **[P]**: ...``), anything in
   fenced code (`````` ``` `````` / ``~~~``), HTML comments and YAML front matter.
   Checkbox items without an ID go to ``TaskList.unidentified``.
+* An ID on more than one task line: all those tasks go to
+  ``TaskList.duplicate_tasks`` instead of ``TaskList.tasks`` (see
+  :mod:`runtime.tasks.parse`); the other tasks parse as usual.
 * ``depends_on``: IDs after ``depends on``, ``depends upon``, ``dependencies:``,
   ``requires``, ``after``, ``blocked by``, ``waits for``, ``needs``; lists joined
   by ``,``/``and``/``&``/``/`` and ranges ``T001-T003`` (expanded).
@@ -100,7 +106,7 @@ _HEADING = re.compile(r" {0,3}(#{1,6})(?:[ \t]+(.*))?")
 _ITEM = re.compile(r"^([ \t]*)(?:[-*+]|\d{1,9}[.)])[ \t]+(?:\[([ xX~-])\](?:[ \t]+|$))?(.*)$")
 _BOLD = re.compile(r"(\*\*|__)(.+?)\1")
 _ID_AT = re.compile(
-    r"(T\d+(?:[a-z]|\.\d+)?)(?!\w|\.\w)"  # T001, T003a, T004.1; not T001ab, T001.md
+    r"(T\d+(?:[a-zA-Z]|\.\d+)?)(?!\w|\.\w)"  # T001, T003a, T021A, T004.1; not T001ab, T001.md
     r"(?!\s*(?:[-\u2013\u2014,/&+]|to\b|and\b|or\b|through\b)\s*T\d)"  # not a range/list
 )
 _PHASE_WORD = re.compile(r"(?i)phase\b")
@@ -187,9 +193,10 @@ def _split_id(text: str) -> tuple[str, str] | None:
     if bold:
         inner = bold.group(2).strip()
         m = _ID_AT.match(inner)
-        return (m.group(1), f"{inner[m.end() :]} {text[bold.end() :]}") if m else None
+        rest = f"{inner[m.end() :]} {text[bold.end() :]}" if m else ""
+        return (normalize_task_id(m.group(1)), rest) if m else None
     m = _ID_AT.match(text)
-    return (m.group(1), text[m.end() :]) if m else None
+    return (normalize_task_id(m.group(1)), text[m.end() :]) if m else None
 
 
 def find_heads(lines: list[Line]) -> tuple[list[TaskHead], list[tuple[int, str]]]:

@@ -114,11 +114,71 @@ def test_no_tasks_file_exit_10(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert err.splitlines()[1] == "Hint: Run /speckit.tasks first."
 
 
-def test_parse_errors_exit_11_and_12(capsys: pytest.CaptureFixture[str]) -> None:
+def test_parse_error_exit_11(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "tasks", "list", "--tasks", str(FIXTURES / "no_tasks.md"))
     assert code == 11 and err.startswith("ERROR: no spec-kit tasks")
-    code, _, err = run(capsys, "tasks", "list", "--tasks", str(FIXTURES / "duplicate_ids.md"))
-    assert code == 12 and "duplicate task ID T001 on lines 5 and 7" in err
+
+
+DUPLICATE_WARNINGS = [
+    "WARNING: task ID T001 appears on lines 5 and 7; those tasks are skipped "
+    "(rename one to address it)",
+    "WARNING: task ID T004 appears on lines 9, 10 and 11; those tasks are skipped "
+    "(rename all but one to address it)",
+]
+
+
+@pytest.fixture
+def duplicated(tmp_path: Path) -> Path:
+    """A copy of the duplicate-IDs fixture (``done`` writes to it)."""
+    path = tmp_path / "tasks.md"
+    shutil.copy(FIXTURES / "duplicate_ids.md", path)
+    return path
+
+
+def test_list_warns_once_per_duplicated_id_and_lists_the_rest(
+    duplicated: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(capsys, "tasks", "list", "--tasks", str(duplicated))
+    assert code == 0
+    assert [line.split()[0] for line in out.splitlines()[1:]] == ["T002", "T003"]
+    assert err.splitlines() == [*DUPLICATE_WARNINGS, "2 of 2 tasks shown, 0 done"]
+    code, out, _ = run(capsys, "tasks", "list", "--tasks", str(duplicated), "--json")
+    assert code == 0
+    assert json.loads(out)["duplicates"] == [
+        {"id": "T001", "lines": [5, 7]},
+        {"id": "T004", "lines": [9, 10, 11]},
+    ]
+
+
+def test_show_and_done_of_a_duplicated_id_exit_12(
+    duplicated: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = duplicated.read_bytes()
+    for action in ("show", "done"):
+        code, out, err = run(capsys, "tasks", action, "T001", "--tasks", str(duplicated))
+        assert (code, out) == (12, "")
+        assert (
+            err.splitlines()[0] == f"ERROR: duplicate task ID T001 on lines 5 and 7 of {duplicated}"
+        )
+        assert err.splitlines()[1].startswith("Hint: Rename one of them")
+    assert duplicated.read_bytes() == before
+
+
+def test_show_and_done_of_a_unique_id_warn_and_work(
+    duplicated: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(capsys, "tasks", "show", "T003", "--tasks", str(duplicated))
+    assert code == 0 and out.startswith("id:         T003")
+    assert err.splitlines() == DUPLICATE_WARNINGS
+    code, out, err = run(capsys, "tasks", "done", "T003", "--tasks", str(duplicated))
+    assert (code, out) == (0, "")
+    assert err.splitlines() == [*DUPLICATE_WARNINGS, f"T003 marked done in {duplicated}"]
+    assert "- [X] T003 Third" in duplicated.read_text(encoding="utf-8")
+
+
+def test_no_warnings_without_duplicates(feature: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _, _, err = run(capsys, "tasks", "list")
+    assert "WARNING" not in err
 
 
 def test_usage_error_exit_2(capsys: pytest.CaptureFixture[str]) -> None:

@@ -10,7 +10,12 @@ from pathlib import Path
 import pytest
 
 import runtime.tasks.edit as tasks_edit
-from runtime.errors import SpeckitPodsError, TasksFileNotFoundError, UnknownTaskError
+from runtime.errors import (
+    DuplicateTaskError,
+    SpeckitPodsError,
+    TasksFileNotFoundError,
+    UnknownTaskError,
+)
 from runtime.tasks.edit import lock_file, mark_done
 from runtime.tasks.parse import TaskState, parse_tasks
 
@@ -106,6 +111,40 @@ def test_unknown_task_leaves_file_untouched(tmp_path: Path) -> None:
     assert "T001" in info.value.hint
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tasks.md"]
+
+
+def test_duplicated_id_is_refused_and_the_file_untouched(tmp_path: Path) -> None:
+    before = (FIXTURES / "duplicate_ids.md").read_bytes()
+    path = write(tmp_path, before)
+    with pytest.raises(DuplicateTaskError) as info:
+        mark_done(path, "T004")
+    assert "T004 on lines 9, 10 and 11" in info.value.message
+    assert info.value.hint
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tasks.md"]
+
+
+def test_other_tasks_of_a_file_with_duplicates_can_be_marked(tmp_path: Path) -> None:
+    before = (FIXTURES / "duplicate_ids.md").read_bytes()
+    path = write(tmp_path, before)
+    assert mark_done(path, "T003")
+    assert changed_lines(before, path.read_bytes()) == [
+        (b"- [ ] T003 Third, after T001", b"- [X] T003 Third, after T001")
+    ]
+
+
+def test_uppercase_suffix_is_marked_and_keeps_its_spelling(tmp_path: Path) -> None:
+    before = (FIXTURES / "uppercase_suffix.md").read_bytes()
+    path = write(tmp_path, before)
+    assert mark_done(path, "t021a")
+    assert changed_lines(before, path.read_bytes()) == [
+        (
+            b"- [ ] T021A [P] [ASYNC] Validate file types in src/ui/validate.ts",
+            b"- [X] T021A [P] [ASYNC] Validate file types in src/ui/validate.ts",
+        )
+    ]
+    with pytest.raises(DuplicateTaskError, match="T023a on lines 10 and 11"):
+        mark_done(path, "T023A")
 
 
 def test_missing_file(tmp_path: Path) -> None:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,15 @@ from runtime.errors import (
     TasksFileNotFoundError,
     UnknownTaskError,
 )
-from runtime.tasks.parse import Task, TaskList, TaskState, parse_tasks, parse_tasks_text
+from runtime.tasks.parse import (
+    Task,
+    TaskList,
+    TaskState,
+    duplicate_warnings,
+    parse_tasks,
+    parse_tasks_text,
+    print_duplicate_warnings,
+)
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "tasks"
 
@@ -144,6 +153,20 @@ def test_letter_suffixed_ids() -> None:
     assert tasks.get("t003A").id == "T003a"
 
 
+def test_uppercase_letter_suffix_is_the_same_id_as_lowercase() -> None:
+    tasks = load("uppercase_suffix.md")
+    assert [t.id for t in tasks.tasks] == ["T021", "T021a", "T021b", "T021c", "T022"]
+    t021a = tasks.get("T021A")
+    assert t021a is tasks.get("t021a")
+    assert t021a.markers == {"P", "ASYNC"}
+    assert t021a.raw.startswith("- [ ] T021A [P]")  # the file's spelling is kept
+    assert tasks.get("T021B").depends_on == ("T021a",)
+    assert tasks.get("T022").depends_on == ("T021b",)
+    assert tasks.get("T021C").title == "Bold, with an uppercase suffix"
+    assert tasks.duplicates == {"T023a": (10, 11)}  # T023a and T023A
+    assert tasks.unidentified == ((12, "T024AB Two letters: not an ID"),)
+
+
 def test_continuation_lines_and_sub_bullets_belong_to_their_task() -> None:
     tasks = by_id(load("continuation.md"))
     assert tasks["T001"].description == (
@@ -270,10 +293,64 @@ def test_bom_is_ignored() -> None:
     assert parse_tasks_text("\ufeff- [ ] T001 First\n").get("T001").line == 1
 
 
-def test_duplicate_ids_name_both_lines() -> None:
-    with pytest.raises(DuplicateTaskError, match="T001 on lines 5 and 7") as info:
-        load("duplicate_ids.md")
+def test_duplicate_ids_are_kept_apart_and_the_rest_parses() -> None:
+    tasks = load("duplicate_ids.md")
+    assert [t.id for t in tasks.tasks] == ["T002", "T003"]
+    assert [(t.id, t.line) for t in tasks.duplicate_tasks] == [
+        ("T001", 5),
+        ("T001", 7),
+        ("T004", 9),
+        ("T004", 10),
+        ("T004", 11),
+    ]
+    assert tasks.duplicates == {"T001": (5, 7), "T004": (9, 10, 11)}
+    assert tasks.get("T003").description == "Third, after T001"  # nested copy: its own task
+    assert tasks.get("T003").depends_on == ("T001",)
+    assert [t.id for t in tasks.filter(pending_only=True)] == ["T002", "T003"]
+
+
+def test_file_without_duplicates_has_none() -> None:
+    tasks = load("current_template.md")
+    assert (tasks.duplicate_tasks, tasks.duplicates, duplicate_warnings(tasks)) == ((), {}, [])
+
+
+def test_only_duplicated_ids_parse_to_no_tasks() -> None:
+    tasks = parse_tasks_text("- [ ] T001 a\n- [ ] T001 b\n")
+    assert tasks.tasks == ()
+    assert tasks.duplicates == {"T001": (1, 2)}
+
+
+@pytest.mark.parametrize(
+    ("task_id", "lines"), [("T001", "lines 5 and 7"), ("t004", "lines 9, 10 and 11")]
+)
+def test_addressing_a_duplicated_id_names_all_its_lines(task_id: str, lines: str) -> None:
+    tasks = load("duplicate_ids.md")
+    with pytest.raises(DuplicateTaskError) as info:
+        tasks.get(task_id)
     assert info.value.exit_code == 12
+    assert info.value.message == (
+        f"duplicate task ID {task_id.upper()} on {lines} of {FIXTURES / 'duplicate_ids.md'}"
+    )
+    assert info.value.hint.startswith("Rename ")
+
+
+def test_duplicate_warnings_one_per_id() -> None:
+    assert duplicate_warnings(load("duplicate_ids.md")) == [
+        "task ID T001 appears on lines 5 and 7; those tasks are skipped (rename one to address it)",
+        "task ID T004 appears on lines 9, 10 and 11; those tasks are skipped "
+        "(rename all but one to address it)",
+    ]
+
+
+def test_print_duplicate_warnings_prefixes_each_line() -> None:
+    out = io.StringIO()
+    print_duplicate_warnings(load("duplicate_ids.md"), out)
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith("WARNING: task ID T001 appears on lines 5 and 7;")
+    empty = io.StringIO()
+    print_duplicate_warnings(load("current_template.md"), empty)
+    assert empty.getvalue() == ""
 
 
 def test_unknown_id_lists_nearest() -> None:
@@ -364,6 +441,7 @@ def test_random_text_only_raises_parse_errors(text: str) -> None:
         tasks = parse_tasks_text(text)
     except TaskParseError:
         return
-    assert tasks.tasks
+    assert tasks.tasks or tasks.duplicate_tasks
+    assert not {t.id for t in tasks.tasks} & set(tasks.duplicates)
     for task in tasks.tasks:
         assert task.description.split("\n", 1)[0] == task.title

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from runtime.errors import DependencyCycleError, UnknownTaskError
+from runtime.errors import DependencyCycleError, DuplicateTaskError, UnknownTaskError
 from runtime.tasks.parse import parse_tasks_text
 from runtime.tasks.plan import build_plan
 
@@ -25,6 +25,8 @@ FEATURE = """\
 - [ ] T008 [P] [ASYNC] Docs in `docs/a.md`
 - [ ] T009 [P] [ASYNC] Docs in `docs/b.md` (depends on T004)
 """
+# T006 renamed by mistake: T005 is on lines 8 and 9
+DUPLICATED = FEATURE.replace("T006 [P]", "T005 [P]")
 
 
 def test_phases_and_parallel_markers_make_waves() -> None:
@@ -148,3 +150,59 @@ def test_to_json_has_stable_keys() -> None:
         "files": ["src/c.py"],
         "after": ["T002", "T003"],
     }
+
+
+def test_duplicated_id_never_runs_and_holds_what_follows_it_in_phase_order() -> None:
+    plan = build_plan(parse_tasks_text(DUPLICATED))
+    assert plan.waves == [["T002", "T003"], ["T004"]]
+    assert "T005" not in plan.tasks
+    assert [(h.task_id, h.waits_for) for h in plan.held] == [
+        ("T007", ("T005",)),
+        ("T008", ("T005",)),
+        ("T009", ("T005",)),
+    ]
+    assert plan.held[0].describe(plan.tasks) == "waits for T005 [duplicate ID]"
+
+
+def test_written_dependency_on_a_duplicated_id_holds_the_task() -> None:
+    plan = build_plan(parse_tasks_text(DUPLICATED), written_only=True)
+    assert plan.held == ()  # nothing is written to depend on T005
+    text = DUPLICATED.replace("(depends on T004)", "(depends on T005)")
+    plan = build_plan(parse_tasks_text(text), written_only=True)
+    assert "T009" not in plan.runnable
+    assert [(h.task_id, h.waits_for) for h in plan.held] == [("T009", ("T005",))]
+    assert len(plan.warnings) == 1  # the duplicate's; a duplicated ID is not an unknown one
+    assert plan.warnings[0].startswith("task ID T005 appears on lines 8 and 9")
+
+
+def test_duplicated_id_is_settled_only_when_every_copy_is() -> None:
+    plan = build_plan(parse_tasks_text(DUPLICATED.replace("[ ] T005", "[X] T005")))
+    assert plan.waves == [["T002", "T003"], ["T004"], ["T007"], ["T008", "T009"]]
+    assert plan.held == ()
+    one_done = DUPLICATED.replace("[ ] T005 [P] [ASYNC] Add `src/d.py`", "[X] T005 [P] [ASYNC] d")
+    assert [h.task_id for h in build_plan(parse_tasks_text(one_done)).held] == [
+        "T007",
+        "T008",
+        "T009",
+    ]
+
+
+def test_copies_above_and_below_a_task_make_no_cycle() -> None:
+    text = FEATURE.replace("- [ ] T007 [ASYNC] Add `src/f.py`", "- [ ] T004 [ASYNC] f after T006")
+    plan = build_plan(parse_tasks_text(text))
+    assert plan.runnable == ("T002", "T003")
+    assert {h.task_id: h.waits_for for h in plan.held}["T006"] == ("T004",)
+
+
+def test_only_with_a_duplicated_id_is_refused() -> None:
+    with pytest.raises(DuplicateTaskError, match="T005 on lines 8 and 9"):
+        build_plan(parse_tasks_text(DUPLICATED), only=["T005"])
+
+
+def test_duplicate_warnings_come_first_in_the_plan_warnings() -> None:
+    text = DUPLICATED.replace("(depends on T004)", "(depends on T404)")
+    assert build_plan(parse_tasks_text(text)).warnings == (
+        "task ID T005 appears on lines 8 and 9; those tasks are skipped (rename one to address it)",
+        "T009 depends on T404, which is not in tasks.md; ignored",
+    )
+    assert build_plan(parse_tasks_text(FEATURE)).warnings == ()
