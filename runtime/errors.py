@@ -7,11 +7,13 @@ the CLI calls ``sys.exit``.
 
 from __future__ import annotations
 
+from runtime.contract.exit_codes import ExitCode
+
 
 class SpeckitPodsError(Exception):
     """Base class: a failure we can explain in one line."""
 
-    exit_code = 1
+    exit_code: int = ExitCode.FAILED
 
     def __init__(self, message: str, hint: str = "") -> None:
         super().__init__(message)
@@ -22,67 +24,67 @@ class SpeckitPodsError(Exception):
 class UsageError(SpeckitPodsError):
     """Bad command-line arguments."""
 
-    exit_code = 2
+    exit_code = ExitCode.USAGE
 
 
 class TasksFileNotFoundError(SpeckitPodsError):
     """No tasks.md could be found for the feature."""
 
-    exit_code = 10
+    exit_code = ExitCode.TASKS_FILE_NOT_FOUND
 
 
 class TaskParseError(SpeckitPodsError):
     """The tasks.md is empty, not spec-kit, or malformed."""
 
-    exit_code = 11
+    exit_code = ExitCode.TASKS_MALFORMED
 
 
 class DuplicateTaskError(TaskParseError):
     """Two tasks share an ID."""
 
-    exit_code = 12
+    exit_code = ExitCode.DUPLICATE_TASK
 
 
 class UnknownTaskError(SpeckitPodsError):
     """The task ID is not in tasks.md."""
 
-    exit_code = 13
+    exit_code = ExitCode.UNKNOWN_TASK
 
 
 class ContextTooLargeError(SpeckitPodsError):
     """The feature's context files exceed the ConfigMap size cap."""
 
-    exit_code = 14
+    exit_code = ExitCode.CONTEXT_TOO_LARGE
 
 
 class KubeConfigError(SpeckitPodsError):
     """No usable kubeconfig."""
 
-    exit_code = 20
+    exit_code = ExitCode.NO_KUBECONFIG
 
 
 class ClusterUnreachableError(SpeckitPodsError):
     """The Kubernetes API server cannot be reached."""
 
-    exit_code = 21
+    exit_code = ExitCode.CLUSTER_UNREACHABLE
 
 
 class AlreadyRunningError(SpeckitPodsError):
     """A pod for this task is still running."""
 
-    exit_code = 22
+    exit_code = ExitCode.ALREADY_RUNNING
 
 
 class PodNotFoundError(SpeckitPodsError):
     """No agent pod matches the request."""
 
-    exit_code = 23
+    exit_code = ExitCode.POD_NOT_FOUND
 
 
 class KubeApiError(SpeckitPodsError):
     """The API server rejected a request (RBAC, admission, validation)."""
 
-    exit_code = 24
+    exit_code = ExitCode.API_REFUSED
 
     def __init__(self, message: str, hint: str = "", status: int | None = None) -> None:
         super().__init__(message, hint)
@@ -92,22 +94,22 @@ class KubeApiError(SpeckitPodsError):
 class PodStuckError(SpeckitPodsError):
     """The pod cannot start (image pull, unschedulable, missing secret)."""
 
-    exit_code = 25
+    exit_code = ExitCode.POD_STUCK
 
 
 class InvalidInputError(SpeckitPodsError):
     """A value given on the command line is invalid (repo URL, branch, name)."""
 
-    exit_code = 26
+    exit_code = ExitCode.INVALID_INPUT
 
 
 class StillRunningError(SpeckitPodsError):
     """The pod has not ended yet (``logs --no-follow``, or ``--timeout`` passed)."""
 
-    exit_code = 27
+    exit_code = ExitCode.STILL_RUNNING
 
 
 class DependencyCycleError(TaskParseError):
     """Pending tasks of tasks.md depend on each other in a cycle (``dispatch``)."""
 
-    exit_code = 15
+    exit_code = ExitCode.DEPENDENCY_CYCLE

@@ -7,15 +7,14 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
-import urllib.parse
 from collections.abc import Mapping
 from pathlib import Path
 
-REQUIRED = ("TASK_ID", "TASK_TITLE", "REPO_URL", "BASE_BRANCH", "TASK_BRANCH")
-DEFAULT_AUTHOR_NAME = "speckit-pods agent"
-DEFAULT_AUTHOR_EMAIL = "agent@speckit-pods.invalid"
-DEFAULT_STALL_SECONDS = 600.0
+from runtime.contract import pod
+from runtime.contract.pod import DEFAULT_AUTHOR_EMAIL, DEFAULT_AUTHOR_NAME, REQUIRED, Env
+from runtime.contract.refs import branch_name_error, has_credentials
+
+DEFAULT_STALL_SECONDS = float(pod.DEFAULT_STALL_SECONDS)
 
 
 class ConfigError(Exception):
@@ -31,10 +30,10 @@ class AgentConfig:
     repo_url: str
     base_branch: str
     task_branch: str
-    task_dir: Path = Path("/etc/speckit-pods/task")
-    workspace: Path = Path("/workspace")
-    credentials_dir: Path = Path("/var/run/secrets/speckit-pods/git")
-    home: Path = Path("/home/agent")
+    task_dir: Path = Path(pod.TASK_DIR)
+    workspace: Path = Path(pod.WORKSPACE)
+    credentials_dir: Path = Path(pod.GIT_CREDENTIALS_DIR)
+    home: Path = Path(pod.HOME)
     author_name: str = DEFAULT_AUTHOR_NAME
     author_email: str = DEFAULT_AUTHOR_EMAIL
     requested_by: str = ""
@@ -57,33 +56,34 @@ def load(env: Mapping[str, str] | None = None) -> AgentConfig:
     """
     env = os.environ if env is None else env
     problems = [f"{name} is not set" for name in REQUIRED if not env.get(name, "").strip()]
-    deadline = _seconds(env, "AGENT_DEADLINE_SECONDS", None, problems)
-    stall = _seconds(env, "AGENT_STALL_SECONDS", DEFAULT_STALL_SECONDS, problems)
-    repo_url = env.get("REPO_URL", "").strip()
-    if repo_url and _has_credentials(repo_url):
-        problems.append("REPO_URL must not contain credentials (use the git Secret)")
-    for name in ("BASE_BRANCH", "TASK_BRANCH"):
-        if env.get(name) and not _valid_branch(env[name]):
-            problems.append(f"{name}={env[name]!r} is not a valid branch name")
+    deadline = _seconds(env, Env.AGENT_DEADLINE_SECONDS, None, problems)
+    stall = _seconds(env, Env.AGENT_STALL_SECONDS, DEFAULT_STALL_SECONDS, problems)
+    repo_url = env.get(Env.REPO_URL, "").strip()
+    if repo_url and has_credentials(repo_url):
+        problems.append(f"{Env.REPO_URL} must not contain credentials (use the git Secret)")
+    for name in (Env.BASE_BRANCH, Env.TASK_BRANCH):
+        why = branch_name_error(env[name].strip()) if env.get(name, "").strip() else None
+        if why:
+            problems.append(f"{name}={env[name]!r} is not a valid branch name: it {why}")
     if problems:
         raise ConfigError("; ".join(problems))
     return AgentConfig(
-        task_id=env["TASK_ID"].strip(),
-        task_title=env["TASK_TITLE"].strip().splitlines()[0],
+        task_id=env[Env.TASK_ID].strip(),
+        task_title=env[Env.TASK_TITLE].strip().splitlines()[0],
         repo_url=repo_url,
-        base_branch=env["BASE_BRANCH"].strip(),
-        task_branch=env["TASK_BRANCH"].strip(),
-        task_dir=Path(env.get("TASK_DIR") or "/etc/speckit-pods/task"),
-        workspace=Path(env.get("WORKSPACE") or "/workspace"),
-        credentials_dir=Path(env.get("GIT_CREDENTIALS_DIR") or "/var/run/secrets/speckit-pods/git"),
-        home=Path(env.get("HOME") or "/home/agent"),
-        author_name=env.get("GIT_AUTHOR_NAME") or DEFAULT_AUTHOR_NAME,
-        author_email=env.get("GIT_AUTHOR_EMAIL") or DEFAULT_AUTHOR_EMAIL,
-        requested_by=env.get("REQUESTED_BY", "").strip(),
-        model=env.get("MODEL", "").strip(),
+        base_branch=env[Env.BASE_BRANCH].strip(),
+        task_branch=env[Env.TASK_BRANCH].strip(),
+        task_dir=Path(env.get(Env.TASK_DIR) or pod.TASK_DIR),
+        workspace=Path(env.get(Env.WORKSPACE) or pod.WORKSPACE),
+        credentials_dir=Path(env.get(Env.GIT_CREDENTIALS_DIR) or pod.GIT_CREDENTIALS_DIR),
+        home=Path(env.get(Env.HOME) or pod.HOME),
+        author_name=env.get(Env.GIT_AUTHOR_NAME) or DEFAULT_AUTHOR_NAME,
+        author_email=env.get(Env.GIT_AUTHOR_EMAIL) or DEFAULT_AUTHOR_EMAIL,
+        requested_by=env.get(Env.REQUESTED_BY, "").strip(),
+        model=env.get(Env.MODEL, "").strip(),
         deadline_s=deadline,
         stall_s=stall if stall is not None else DEFAULT_STALL_SECONDS,
-        opencode_bin=env.get("OPENCODE_BIN") or "opencode",
+        opencode_bin=env.get(Env.OPENCODE_BIN) or "opencode",
     )
 
 
@@ -102,17 +102,3 @@ def _seconds(
         problems.append(f"{name}={raw!r} must be greater than 0")
         return default
     return value
-
-
-def _has_credentials(url: str) -> bool:
-    if "://" not in url:
-        return False  # scp-like ssh (git@host:path): the user part is not a secret
-    parts = urllib.parse.urlsplit(url)
-    return parts.scheme in ("http", "https") and bool(parts.username or parts.password)
-
-
-_BAD_BRANCH = re.compile(r"(^[-/.])|(\.\.)|([\s~^:?*\[\\])|(@\{)|([/.]$)|(\.lock$)|(//)")
-
-
-def _valid_branch(name: str) -> bool:
-    return bool(name) and _BAD_BRANCH.search(name) is None

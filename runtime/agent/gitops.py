@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from runtime.contract.outcome import Status
+from runtime.contract.redact import scrub
 
 CONTEXT_DIR = ".speckit-pods/context"
 EXCLUDES = ("/.speckit-pods/", "/.opencode/")
@@ -123,10 +124,7 @@ class Git:
 
     def scrub(self, text: str) -> str:
         """Replace every secret in ``text`` with ``***``."""
-        for secret in self.redact:
-            if len(secret) >= 8:
-                text = text.replace(secret, "***")
-        return text
+        return scrub(text, self.redact)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -22,10 +22,10 @@ from runtime.agent import credentials, gitops, opencode
 from runtime.agent.config import AgentConfig, ConfigError, load
 from runtime.agent.gitops import Checkout, Git, GitError
 from runtime.contract.outcome import Result, Status
+from runtime.contract.redact import scrub
 
 SIGTERM_BUDGET_SECONDS = 45.0  # terminationGracePeriodSeconds is 60
 PUSH_BUDGET_SECONDS = 300.0
-MIN_SECRET_LENGTH = 8  # shorter "secrets" would mangle ordinary words when redacted
 
 Emit = Callable[[str], None]
 
@@ -194,10 +194,7 @@ def _finish(run: Run, git: Git, checkout: Checkout, status: Status, reason: str)
 
 def _printer(redact: tuple[str, ...]) -> Emit:
     def emit(line: str) -> None:
-        for secret in redact:
-            if len(secret) >= MIN_SECRET_LENGTH:
-                line = line.replace(secret, "***")
-        print(line, flush=True)
+        print(scrub(line, redact), flush=True)
 
     return emit
 

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from runtime import __version__
+from runtime.contract.exit_codes import ExitCode
 from runtime.errors import SpeckitPodsError
 
 # sub-command modules; the pod runs ``python3 -m runtime.agent`` and never imports these
@@ -28,7 +29,9 @@ class OneLineErrorParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         """Print ``ERROR: <message>. Use --help.`` to stderr and exit 2."""
-        self.exit(2, f"ERROR: {_house_message(message).translate(_BREAKS)}. Use --help.\n")
+        self.exit(
+            ExitCode.USAGE, f"ERROR: {_house_message(message).translate(_BREAKS)}. Use --help.\n"
+        )
 
 
 def _house_message(message: str) -> str:
@@ -80,4 +83,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         return err.exit_code
     except KeyboardInterrupt:
         print("Interrupted.", file=sys.stderr)
-        return 130
+        return ExitCode.INTERRUPTED

@@ -18,9 +18,9 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from runtime.cli.spawn_cmd import add_pod_options
+from runtime.cli.pod_options import add_pod_options, spawn_options
 from runtime.dispatch.loop import EXIT_HELD, Dispatcher, Summary
 from runtime.dispatch.view import PlainView, live_view, render_summary
 from runtime.errors import UsageError
@@ -28,6 +28,9 @@ from runtime.kube.logs import Printer, use_color
 from runtime.tasks.feature import feature_name, find_tasks_file
 from runtime.tasks.parse import parse_tasks
 from runtime.tasks.plan import DispatchPlan, build_plan
+
+if TYPE_CHECKING:
+    from runtime.spawn.create import SpawnOptions
 
 ACTIONS = ("run", "plan", "status", "cancel")
 EPILOG = f"""\
@@ -64,7 +67,7 @@ def register(sub: Any) -> None:
     what.add_argument("--verify-remote", action="store_true", help="git ls-remote each branch")
     what.add_argument("--no-live", action="store_true", help="plain lines even on a terminal")
     what.add_argument("--no-color", action="store_true", help="no colours (also NO_COLOR)")
-    _add_spawn_options(parser)
+    add_pod_options(parser, "each pod")
     parser.set_defaults(func=run)
 
 
@@ -72,15 +75,6 @@ def _positive(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
     return int(text)
-
-
-def _add_spawn_options(parser: argparse.ArgumentParser) -> None:
-    what = parser.add_argument_group("what each pod runs (as spawn-pod.sh)")
-    what.add_argument("--repo", help="repository URL without credentials (default: origin)")
-    what.add_argument("--base", help="branch to clone (default: current branch, else main)")
-    what.add_argument("--model", default="", help="provider/model for opencode run -m")
-    what.add_argument("--requested-by", help='"Name <email>" (default: git config user.*)')
-    add_pod_options(parser, "each pod (as spawn-pod.sh)")
 
 
 def _action(args: argparse.Namespace) -> str:
@@ -110,6 +104,7 @@ def run(args: argparse.Namespace) -> int:
     tasks_file = find_tasks_file(args.tasks).resolve()
     if action == "cancel":
         return _cancel(args, tasks_file)
+    template = _spawn_template(args, tasks_file)  # bad pod options fail before anything runs
     plan = build_plan(
         parse_tasks(tasks_file), only=_only(args), written_only=args.written_deps_only
     )
@@ -122,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
         from runtime.cli.dispatch_status import print_status
 
         return print_status(plan, tasks_file, args)
-    return _dispatch(plan, tasks_file, args)
+    return _dispatch(plan, tasks_file, template, args)
 
 
 def print_plan(plan: DispatchPlan, tasks_file: Path, as_json: bool) -> None:
@@ -148,30 +143,8 @@ def print_plan(plan: DispatchPlan, tasks_file: Path, as_json: bool) -> None:
         print(f"done    {tid}  {plan.tasks[tid].title}")
 
 
-def _spawn_template(args: argparse.Namespace, tasks_file: Path) -> Any:
-    from runtime.spawn.create import SpawnOptions
-
-    if args.model and "/" not in args.model:
-        raise UsageError(f"invalid --model {args.model!r}: use provider/model")
-    return SpawnOptions(
-        task_id="",
-        tasks_file=tasks_file,
-        repo=args.repo,
-        base=args.base,
-        namespace=args.namespace,
-        kube_context=args.kube_context,
-        image=args.image,
-        model=args.model,
-        timeout_s=args.timeout,
-        stall_s=args.stall_timeout,
-        cleanup=args.cleanup,
-        keep_for_s=args.keep_for,
-        git_secret=args.git_secret,
-        llm_secret=args.llm_secret,
-        requested_by=args.requested_by,
-        cpu=args.cpu,
-        memory=args.memory,
-    )
+def _spawn_template(args: argparse.Namespace, tasks_file: Path) -> SpawnOptions:
+    return spawn_options(args, tasks_file=tasks_file)
 
 
 @contextlib.contextmanager
@@ -184,7 +157,9 @@ def _view(args: argparse.Namespace, index: dict[str, int]) -> Iterator[PlainView
         yield PlainView(Printer(sys.stdout, sys.stderr, color=color), index)
 
 
-def _dispatch(plan: DispatchPlan, tasks_file: Path, args: argparse.Namespace) -> int:
+def _dispatch(
+    plan: DispatchPlan, tasks_file: Path, template: SpawnOptions, args: argparse.Namespace
+) -> int:
     from runtime.dispatch.backend import ClusterBackend
     from runtime.kube.client import connect
 
@@ -192,7 +167,6 @@ def _dispatch(plan: DispatchPlan, tasks_file: Path, args: argparse.Namespace) ->
     if not plan.runnable:
         print_plan(plan, tasks_file, False)
         return EXIT_HELD if plan.held else 0
-    template = _spawn_template(args, tasks_file)
     kube = connect(args.namespace, args.kube_context)
     index = {tid: i for i, tid in enumerate(plan.runnable)}
     with _view(args, index) as view:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from runtime.cli.status_cmd import Row as PodRow
 from runtime.cli.status_cmd import make_row
+from runtime.common.tables import render_table
 from runtime.dispatch.backend import feature_selector, newest_per_task
 from runtime.errors import ClusterUnreachableError, KubeConfigError
 from runtime.tasks.feature import feature_name
@@ -91,12 +92,8 @@ def collect(plan: DispatchPlan, pods: dict[str, PodRow] | None) -> list[TaskStat
 
 def render(rows: list[TaskStatus]) -> str:
     """Aligned columns with a header."""
-    cells = [[c.upper().replace("_", ".") for c in COLUMNS]]
-    cells += [[str(getattr(row, c)) or "-" for c in COLUMNS] for row in rows]
-    widths = [max(len(line[i]) for line in cells) for i in range(len(COLUMNS))]
-    return "\n".join(
-        "  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in cells
-    )
+    header = [c.replace("_", ".") for c in COLUMNS]
+    return render_table(header, [[str(getattr(row, c)) or "-" for c in COLUMNS] for row in rows])
 
 
 def print_status(plan: DispatchPlan, tasks_file: Path, args: argparse.Namespace) -> int:

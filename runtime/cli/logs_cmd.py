@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 from typing import Any
 
+from runtime.cli.pod_options import duration
 from runtime.errors import PodNotFoundError, UsageError
 from runtime.follow.finish import Finisher, Options
 from runtime.follow.follow import Cluster, Target, follow_all, snapshot_all
@@ -23,22 +23,11 @@ from runtime.kube.logs import ClusterLogs, Printer, use_color
 from runtime.kube.pod import Pod, PodView
 from runtime.kube.podwatch import ClusterPods, Deadline
 
-_DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s?)?$")
-
 EPILOG = """\
 exit codes: 0 succeeded, 1 failed, 3 no-changes, 4 stalled, 5 killed, 6 git-auth-failed,
 7 repo-not-found, 8 push-rejected (or --verify-remote failed), 9 unknown, 124 timeout,
 27 not ended yet (--no-follow, --timeout), 2 usage, 20-26 cluster errors, 130 interrupted.
 """
-
-
-def parse_duration(text: str) -> float:
-    """Parse ``90``, ``90s``, ``10m``, ``1h30m`` into seconds."""
-    match = _DURATION.match(text.strip())
-    if not text.strip() or match is None:
-        raise argparse.ArgumentTypeError(f"invalid duration {text!r} (use e.g. 90s, 10m, 1h30m)")
-    hours, minutes, seconds = (int(part or 0) for part in match.groups())
-    return float(hours * 3600 + minutes * 60 + seconds)
 
 
 def register(sub: Any) -> None:
@@ -57,7 +46,7 @@ def register(sub: Any) -> None:
     parser.add_argument("--context", help="kubeconfig context")
     parser.add_argument("--feature", metavar="NAME", help="only pods of this feature")
     parser.add_argument("--no-follow", action="store_true", help="print the log once and exit")
-    parser.add_argument("--timeout", type=parse_duration, metavar="DURATION", help="give up after")
+    parser.add_argument("--timeout", type=duration, metavar="DURATION", help="give up after")
     parser.add_argument("--verify-remote", action="store_true", help="git ls-remote the branch")
     parser.add_argument("--mark-done", action="store_true", help="mark succeeded tasks [X]")
     parser.add_argument("--tasks", metavar="FILE", help="tasks.md (default: pod annotation)")

@@ -19,11 +19,14 @@ import json
 import sys
 from typing import Any
 
+from runtime.common import tables
+from runtime.common.durations import human_duration
+from runtime.common.timestamps import parse_rfc3339
 from runtime.contract.outcome import Result
 from runtime.errors import SpeckitPodsError
 from runtime.follow.classify import classify
 from runtime.kube import labels
-from runtime.kube.cleanup import parse_rfc3339, sweep_expired
+from runtime.kube.cleanup import sweep_expired
 from runtime.kube.logs import ClusterLogs
 from runtime.kube.pod import Pod, PodView, agent_status, terminated
 from runtime.kube.podwatch import ClusterPods, StuckPolicy, diagnose
@@ -105,32 +108,14 @@ def make_row(pod: Pod, logs: ClusterLogs, now: datetime.datetime) -> Row:
     )
 
 
-def human_duration(seconds: int | None) -> str:
-    """Format like kubectl: ``42s``, ``3m12s``, ``2h5m``, ``4d3h``."""
-    if seconds is None:
-        return "-"
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{days}d{hours}h"
-    if hours:
-        return f"{hours}h{minutes}m"
-    return f"{minutes}m{secs}s" if minutes else f"{secs}s"
-
-
 def render_table(rows: list[Row]) -> str:
     """Render rows as aligned columns with a header."""
-    cells = [[c.upper() for c in COLUMNS]]
+    cells = []
     for row in rows:
         values = dataclasses.asdict(row)
         values["age"], values["elapsed"] = human_duration(row.age_s), human_duration(row.elapsed_s)
         cells.append([str(values[c] or "-") for c in COLUMNS])
-    widths = [max(len(line[i]) for line in cells) for i in range(len(COLUMNS))]
-    return "\n".join(
-        "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
-        for line in cells
-    )
+    return tables.render_table(COLUMNS, cells)
 
 
 def run(

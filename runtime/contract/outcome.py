@@ -18,6 +18,8 @@ import enum
 import json
 from typing import Any
 
+from runtime.contract.exit_codes import ExitCode
+
 RESULT_PREFIX = "SPECKIT_POD_RESULT "
 
 
@@ -36,7 +38,7 @@ class Status(enum.StrEnum):
     UNKNOWN = "unknown"  # the pod ended without a result line and no known reason
 
     @property
-    def exit_code(self) -> int:
+    def exit_code(self) -> ExitCode:
         """Exit code used by the pod and by ``tail-logs.sh`` for this status."""
         return EXIT_CODES[self]
 
@@ -46,18 +48,7 @@ class Status(enum.StrEnum):
         return self is Status.SUCCEEDED
 
 
-EXIT_CODES: dict[Status, int] = {
-    Status.SUCCEEDED: 0,
-    Status.FAILED: 1,
-    Status.NO_CHANGES: 3,
-    Status.STALLED: 4,
-    Status.KILLED: 5,
-    Status.GIT_AUTH_FAILED: 6,
-    Status.REPO_NOT_FOUND: 7,
-    Status.PUSH_REJECTED: 8,
-    Status.UNKNOWN: 9,
-    Status.TIMEOUT: 124,
-}
+EXIT_CODES: dict[Status, ExitCode] = {status: ExitCode[status.name] for status in Status}
 
 
 def status_for_exit_code(code: int) -> Status | None:

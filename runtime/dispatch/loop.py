@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
+from runtime.contract.exit_codes import ExitCode
 from runtime.contract.outcome import Status
 from runtime.errors import AlreadyRunningError, SpeckitPodsError
 from runtime.follow.follow import Ended
@@ -40,7 +41,7 @@ __all__ = [
     "View",
 ]
 
-EXIT_HELD = 28  # nothing failed, but some [ASYNC] tasks wait for unfinished tasks
+EXIT_HELD = ExitCode.HELD  # nothing failed, but some [ASYNC] tasks wait for unfinished tasks
 REFRESH_S = 1.0  # how often the status view is redrawn while nothing happens
 
 Emit = Callable[[str, Any], None]
@@ -140,10 +141,10 @@ class Summary:
         """0 all succeeded, 1 a failure, 28 some held, 130 interrupted (detached)."""
         states = {row.state for row in self.rows}
         if self.interrupted:
-            return 130
+            return ExitCode.INTERRUPTED
         if states & {RunState.FAILED, RunState.BLOCKED}:
-            return 1
-        return EXIT_HELD if RunState.HELD in states else 0
+            return ExitCode.FAILED
+        return EXIT_HELD if RunState.HELD in states else ExitCode.SUCCEEDED
 
 
 class Dispatcher:

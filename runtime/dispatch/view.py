@@ -18,7 +18,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import IO, Any
 
-from runtime.cli.status_cmd import human_duration
+from runtime.common.durations import human_duration
+from runtime.common.tables import render_table
 from runtime.dispatch.loop import Row, RunState
 from runtime.kube.logs import Printer
 
@@ -53,11 +54,7 @@ def _cells(row: Row, now: float, width: int = 60) -> list[str]:
 
 def render_summary(rows: list[Row], now: float) -> str:
     """Render the rows as aligned plain-text columns with a header."""
-    cells = [list(COLUMNS), *(_cells(row, now, width=200) for row in rows)]
-    widths = [max(len(line[i]) for line in cells) for i in range(len(COLUMNS))]
-    return "\n".join(
-        "  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in cells
-    )
+    return render_table(COLUMNS, [_cells(row, now, width=200) for row in rows])
 
 
 class PlainView:

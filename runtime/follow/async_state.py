@@ -13,10 +13,10 @@ so a retried task never shows both.
 from __future__ import annotations
 
 import datetime
-import os
-import tempfile
 from pathlib import Path
 
+from runtime.common.files import write_atomic
+from runtime.common.timestamps import rfc3339
 from runtime.follow.classify import Outcome
 
 STATE_DIR = ".async_state"
@@ -40,22 +40,10 @@ def marker_text(task_id: str, outcome: Outcome, pod: str, now: datetime.datetime
         "branch": result.branch if result else "",
         "commit": result.commit if result else "",
         "files_changed": str(len(result.files_changed)) if result else "0",
-        "finished_at": now.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "finished_at": rfc3339(now),
         "reason": " ".join(outcome.reason.split()),
     }
     return "".join(f"{key}: {value}\n" for key, value in fields.items())
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def record(
@@ -86,6 +74,7 @@ def record(
     kind, other = (COMPLETED, ERRORS) if outcome.status.ok else (ERRORS, COMPLETED)
     path = root / kind / f"{task_id}.txt"
     text = marker_text(task_id, outcome, pod, now or datetime.datetime.now(datetime.UTC))
-    _write_atomic(path, text)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, text.encode("utf-8"))
     (root / other / f"{task_id}.txt").unlink(missing_ok=True)
     return path

@@ -22,13 +22,14 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
+from runtime.common.timestamps import parse_rfc3339
 from runtime.contract.outcome import Status
 from runtime.errors import SpeckitPodsError
 from runtime.follow import async_state
 from runtime.follow.classify import Outcome
 from runtime.follow.follow import Ended, Target
 from runtime.kube import labels
-from runtime.kube.cleanup import apply_policy, parse_rfc3339
+from runtime.kube.cleanup import apply_policy
 from runtime.kube.logs import Printer
 from runtime.kube.pod import Pod, PodView, terminated
 from runtime.kube.podwatch import ClusterPods

@@ -20,6 +20,7 @@ from typing import Any
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
+from runtime.contract.exit_codes import ExitCode
 from runtime.contract.outcome import Result
 from runtime.errors import (
     ClusterUnreachableError,
@@ -117,7 +118,7 @@ def report_error(printer: Printer, target: Target, err: BaseException) -> int:
             print(f"Hint: {err.hint}", file=printer.err, flush=True)
         return err.exit_code
     printer.note("ERROR", target.task, target.index, f"{type(err).__name__}: {err}")
-    return 1
+    return ExitCode.FAILED
 
 
 def first_failure(codes: Sequence[int]) -> int:

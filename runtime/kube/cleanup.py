@@ -15,6 +15,7 @@ import logging
 
 from kubernetes.client.exceptions import ApiException
 
+from runtime.common.timestamps import parse_rfc3339, rfc3339
 from runtime.contract.outcome import Status
 from runtime.kube import labels
 from runtime.kube.client import Kube, api_error
@@ -72,20 +73,6 @@ def _annotations(pod: Pod) -> dict[str, str]:
 
 def _name(pod: Pod) -> str:
     return PodView(pod).name
-
-
-def rfc3339(moment: datetime.datetime) -> str:
-    """Format ``moment`` as RFC 3339 UTC with second precision."""
-    return moment.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_rfc3339(text: str) -> datetime.datetime | None:
-    """Parse an RFC 3339 timestamp; ``None`` when it is not one."""
-    try:
-        moment = datetime.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=datetime.UTC)
 
 
 def delete_pod(pods: ClusterPods, name: str) -> bool:

@@ -21,7 +21,7 @@ from runtime.kube import pods
 from runtime.kube.client import DEFAULT_NAMESPACE, Kube, connect
 from runtime.spawn import context, manifests, names, prompt, repo
 from runtime.tasks.feature import feature_dir, feature_name, find_tasks_file
-from runtime.tasks.parse import Task, parse_tasks
+from runtime.tasks.parse import Task, parse_tasks, print_duplicate_warnings
 
 log = logging.getLogger(__name__)
 
@@ -222,6 +222,7 @@ def run(
 ) -> int:
     """Run the whole spawn; print the pod name (or the YAML with ``dry_run``)."""
     the_plan = plan(opts, cwd=cwd, env=env, clock=clock)
+    print_duplicate_warnings(parse_tasks(Path(the_plan.spec.tasks_file)))
     if opts.dry_run:
         out(the_plan.to_yaml().rstrip("\n"))
         return 0

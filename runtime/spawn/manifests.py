@@ -15,6 +15,9 @@ from typing import Any
 
 import yaml
 
+from runtime.common.timestamps import rfc3339
+from runtime.contract import pod
+from runtime.contract.pod import Env
 from runtime.kube import labels
 from runtime.spawn.context import ContextFile
 from runtime.spawn.names import configmap_name
@@ -26,15 +29,15 @@ from runtime.spawn.resources import resources_with_limits as resources_with_limi
 DEFAULT_IMAGE = "ghcr.io/speckit-pods/agent:0.1.0"
 SERVICE_ACCOUNT = "speckit-pods-agent"
 AGENT_CONFIG_MAP = "speckit-pods-agent-config"
-CONTAINER = "agent"
-UID = 10001
-TASK_DIR = "/etc/speckit-pods/task"
-OPENCODE_DIR = "/etc/speckit-pods/opencode"
-GIT_CREDENTIALS_DIR = "/var/run/secrets/speckit-pods/git"
-WORKSPACE = "/workspace"
-HOME = "/home/agent"
+CONTAINER = pod.AGENT_CONTAINER
+UID = pod.UID
+TASK_DIR = pod.TASK_DIR
+OPENCODE_DIR = pod.OPENCODE_DIR
+GIT_CREDENTIALS_DIR = pod.GIT_CREDENTIALS_DIR
+WORKSPACE = pod.WORKSPACE
+HOME = pod.HOME
 GRACE_SECONDS = 60  # SIGTERM -> SIGKILL: time for the entrypoint's WIP commit and push
-DEFAULT_AUTHOR = ("speckit-pods agent", "agent@speckit-pods.invalid")
+DEFAULT_AUTHOR = (pod.DEFAULT_AUTHOR_NAME, pod.DEFAULT_AUTHOR_EMAIL)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,7 +59,7 @@ class PodSpecInput:
     context: tuple[ContextFile, ...]
     created_at: datetime.datetime
     timeout_s: int
-    stall_s: int = 600
+    stall_s: int = pod.DEFAULT_STALL_SECONDS
     keep_for_s: int = 24 * 3600
     cleanup: str = "on-success"
     image: str = DEFAULT_IMAGE
@@ -87,7 +90,7 @@ def expires_at(spec: PodSpecInput) -> str:
     when = spec.created_at + datetime.timedelta(
         seconds=pod_deadline(spec.timeout_s) + spec.keep_for_s
     )
-    return when.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return rfc3339(when)
 
 
 def object_labels(spec: PodSpecInput) -> dict[str, str]:
@@ -143,22 +146,22 @@ def render_configmap(spec: PodSpecInput, owner_uid: str | None = None) -> dict[s
 
 def _env(spec: PodSpecInput) -> list[dict[str, str]]:
     values = {
-        "TASK_ID": spec.task_id,
-        "TASK_TITLE": spec.task_title,
-        "REPO_URL": spec.repo_url,
-        "BASE_BRANCH": spec.base,
-        "TASK_BRANCH": spec.branch,
-        "MODEL": spec.model,
-        "TASK_DIR": TASK_DIR,
-        "WORKSPACE": WORKSPACE,
-        "HOME": HOME,
-        "GIT_CREDENTIALS_DIR": GIT_CREDENTIALS_DIR,
-        "GIT_AUTHOR_NAME": DEFAULT_AUTHOR[0],
-        "GIT_AUTHOR_EMAIL": DEFAULT_AUTHOR[1],
-        "REQUESTED_BY": spec.requested_by,
-        "AGENT_DEADLINE_SECONDS": str(agent_deadline(spec.timeout_s)),
-        "AGENT_STALL_SECONDS": str(spec.stall_s),
-        "OPENCODE_CONFIG": f"{OPENCODE_DIR}/opencode.json",
+        Env.TASK_ID: spec.task_id,
+        Env.TASK_TITLE: spec.task_title,
+        Env.REPO_URL: spec.repo_url,
+        Env.BASE_BRANCH: spec.base,
+        Env.TASK_BRANCH: spec.branch,
+        Env.MODEL: spec.model,
+        Env.TASK_DIR: TASK_DIR,
+        Env.WORKSPACE: WORKSPACE,
+        Env.HOME: HOME,
+        Env.GIT_CREDENTIALS_DIR: GIT_CREDENTIALS_DIR,
+        Env.GIT_AUTHOR_NAME: DEFAULT_AUTHOR[0],
+        Env.GIT_AUTHOR_EMAIL: DEFAULT_AUTHOR[1],
+        Env.REQUESTED_BY: spec.requested_by,
+        Env.AGENT_DEADLINE_SECONDS: str(agent_deadline(spec.timeout_s)),
+        Env.AGENT_STALL_SECONDS: str(spec.stall_s),
+        Env.OPENCODE_CONFIG: f"{OPENCODE_DIR}/opencode.json",
     }
     return [{"name": key, "value": value} for key, value in values.items() if value]
 

@@ -8,97 +8,45 @@ follow ``git check-ref-format --branch``.
 
 from __future__ import annotations
 
-import re
 import subprocess
-import urllib.parse
 from pathlib import Path
 
+from runtime.contract.refs import branch_name_error, has_credentials, repo_url_error
 from runtime.errors import InvalidInputError
 
-_SCP_RE = re.compile(r"^(?P<user>[A-Za-z0-9._~-]+@)?(?P<host>[A-Za-z0-9.-]+):(?P<path>[^/].*)$")
-_SCHEMES = ("https", "http", "ssh", "git")
 _CREDENTIALS_HINT = (
     "put the token in the git Secret instead (key `token`, optional `username`; "
     "see manifests/secrets.example.yaml) and pass the URL without it"
 )
-
-
-def redact(url: str) -> str:
-    """Hide the userinfo part of a URL (``https://***@host/...``)."""
-    return re.sub(r"^([a-z+]+://)[^/@]*@", r"\1***@", url)
+_SCHEME_HINT = (
+    "the pod clones over the network: use https://, http://, ssh:// or git@host:org/repo.git"
+)
 
 
 def check_repo_url(url: str) -> str:
     """Return ``url`` if a pod can clone it and it carries no credentials.
 
-    Accepted: ``https://``, ``http://``, ``ssh://``, ``git://`` URLs and the
-    scp-like ``git@host:org/repo.git``.
+    The rule is the pod contract's (:func:`runtime.contract.refs.repo_url_error`).
 
     Raises:
         InvalidInputError: anything else, or a URL with a password or token in it.
     """
-    if not url or any(c.isspace() or ord(c) < 0x20 for c in url):
-        raise InvalidInputError(
-            f"invalid repository URL: {url!r}", hint="use https://host/org/repo.git"
-        )
-    parsed = urllib.parse.urlsplit(url)
-    if parsed.scheme in _SCHEMES:
-        _check_url_parts(url, parsed)
+    why = repo_url_error(url)
+    if why is None:
         return url
-    if "://" not in url and _SCP_RE.match(url):
-        return url
-    raise InvalidInputError(
-        f"unsupported repository URL: {redact(url)}",
-        hint="the pod clones over the network: "
-        "use https://, http://, ssh:// or git@host:org/repo.git",
-    )
-
-
-def _check_url_parts(url: str, parsed: urllib.parse.SplitResult) -> None:
-    if not parsed.hostname:
-        raise InvalidInputError(f"repository URL has no host: {redact(url)}")
-    if parsed.password is not None or (parsed.username and parsed.scheme in ("https", "http")):
-        raise InvalidInputError(
-            f"repository URL contains credentials: {redact(url)}", hint=_CREDENTIALS_HINT
-        )
-
-
-_REF_FORBIDDEN = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]")
-
-
-def ref_format_error(name: str) -> str | None:
-    """Return why ``name`` is not a valid branch name (``git check-ref-format --branch``)."""
-    problems = [
-        (not name, "is empty"),
-        (name.startswith("-"), "starts with '-'"),
-        (name == "@" or name == "HEAD", "is reserved"),
-        (
-            bool(_REF_FORBIDDEN.search(name)),
-            "contains a space, control character or one of ~^:?*[\\",
-        ),
-        (".." in name, "contains '..'"),
-        ("@{" in name, "contains '@{'"),
-        (name.startswith("/") or name.endswith("/") or "//" in name, "has an empty path component"),
-        (name.endswith("."), "ends with '.'"),
-    ]
-    for bad, why in problems:
-        if bad:
-            return why
-    for part in name.split("/"):
-        if part.startswith("."):
-            return "has a path component starting with '.'"
-        if part.endswith(".lock"):
-            return "has a path component ending with '.lock'"
-    return None
+    if has_credentials(url):
+        raise InvalidInputError(why, hint=_CREDENTIALS_HINT)
+    hint = "use https://host/org/repo.git" if why.startswith("invalid") else _SCHEME_HINT
+    raise InvalidInputError(why, hint=hint)
 
 
 def check_branch(name: str, what: str = "branch") -> str:
-    """Return ``name`` if git accepts it as a branch name.
+    """Return ``name`` if git accepts it as a branch name (the pod contract's rule).
 
     Raises:
         InvalidInputError: naming the rule it breaks.
     """
-    why = ref_format_error(name)
+    why = branch_name_error(name)
     if why:
         raise InvalidInputError(
             f"invalid {what} name {name!r}: it {why}",

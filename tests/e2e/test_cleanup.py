@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import pytest
 
+from runtime.common.timestamps import parse_rfc3339
 from runtime.kube import labels
-from runtime.kube.cleanup import parse_rfc3339
 from tests.e2e.cluster import NAMESPACE, Kubectl, wait_for
 from tests.e2e.conftest import Feature, create_feature, result_line, spawn, tail_all
 from tests.e2e.gitea import GiteaServer

@@ -4,7 +4,11 @@ from pathlib import Path
 
 import pytest
 
-from runtime.agent.config import DEFAULT_AUTHOR_EMAIL, ConfigError, load
+from runtime.agent.config import ConfigError, load
+from runtime.contract.pod import DEFAULT_AUTHOR_EMAIL
+from runtime.errors import InvalidInputError
+from runtime.spawn.repo import check_branch
+from tests.unit.contract.test_refs import BAD_BRANCHES, GOOD_BRANCHES
 
 MINIMAL = {
     "TASK_ID": "T012",
@@ -71,7 +75,15 @@ def test_ssh_urls_with_a_user_are_fine(url: str) -> None:
     assert load({**MINIMAL, "REPO_URL": url}).repo_url == url
 
 
-@pytest.mark.parametrize("branch", ["-x", "a..b", "a b", "a~1", "a/", "x.lock", "a:b"])
-def test_invalid_branch_names_are_refused(branch: str) -> None:
+@pytest.mark.parametrize("branch", [b for b in BAD_BRANCHES if b.strip()])
+def test_the_agent_refuses_every_branch_the_host_refuses(branch: str) -> None:
     with pytest.raises(ConfigError, match="not a valid branch name"):
         load({**MINIMAL, "TASK_BRANCH": branch})
+    with pytest.raises(InvalidInputError):
+        check_branch(branch)
+
+
+@pytest.mark.parametrize("branch", GOOD_BRANCHES)
+def test_the_agent_accepts_every_branch_the_host_accepts(branch: str) -> None:
+    assert load({**MINIMAL, "BASE_BRANCH": branch}).base_branch == branch
+    assert check_branch(branch) == branch

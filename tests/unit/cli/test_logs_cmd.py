@@ -5,7 +5,7 @@ import argparse
 import pytest
 
 from runtime.cli import build_parser, main
-from runtime.cli.logs_cmd import parse_duration, resolve_targets, run
+from runtime.cli.logs_cmd import resolve_targets, run
 from runtime.contract.outcome import Result, Status
 from runtime.errors import PodNotFoundError
 from runtime.follow.follow import Cluster
@@ -42,13 +42,6 @@ def args(*argv: str) -> argparse.Namespace:
 def test_usage_errors_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["logs", *argv]) == 2
     assert capsys.readouterr().err
-
-
-@pytest.mark.parametrize(
-    ("text", "seconds"), [("90", 90), ("90s", 90), ("10m", 600), ("1h30m", 5400), ("2h", 7200)]
-)
-def test_parse_duration(text: str, seconds: float) -> None:
-    assert parse_duration(text) == seconds
 
 
 def test_help_lists_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:

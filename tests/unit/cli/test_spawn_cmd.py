@@ -6,22 +6,8 @@ from pathlib import Path
 import pytest
 
 from runtime.cli import build_parser
-from runtime.cli.spawn_cmd import options, parse_duration
+from runtime.cli.spawn_cmd import options
 from runtime.errors import InvalidInputError, UsageError
-
-
-@pytest.mark.parametrize(
-    ("text", "seconds"),
-    [("3600", 3600), ("90m", 5400), ("2h", 7200), ("1h30m", 5400), ("45s", 45), ("1d", 86400)],
-)
-def test_durations(text: str, seconds: int) -> None:
-    assert parse_duration(text) == seconds
-
-
-@pytest.mark.parametrize("text", ["", "h", "2x", "1.5h", "-5", "m90"])
-def test_bad_durations(text: str) -> None:
-    with pytest.raises(argparse.ArgumentTypeError):
-        parse_duration(text)
 
 
 def parse(*argv: str) -> argparse.Namespace:

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from runtime.cli import build_parser
-from runtime.cli.status_cmd import human_duration, run
+from runtime.cli.status_cmd import run
 from runtime.contract.outcome import Result, Status
 from runtime.kube import labels
 from runtime.kube.client import Kube
@@ -106,10 +106,3 @@ def test_empty(capsys: pytest.CaptureFixture[str]) -> None:
     assert status([], FakeClusterCore()) == 0
     captured = capsys.readouterr()
     assert captured.out == "" and "no agent pods" in captured.err
-
-
-@pytest.mark.parametrize(
-    ("seconds", "text"), [(None, "-"), (7, "7s"), (192, "3m12s"), (7500, "2h5m"), (356400, "4d3h")]
-)
-def test_human_duration(seconds: int | None, text: str) -> None:
-    assert human_duration(seconds) == text

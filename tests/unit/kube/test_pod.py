@@ -5,7 +5,13 @@ from runtime.kube.pod import PodView, as_plain
 
 def test_an_empty_pod_reads_as_absent_fields() -> None:
     view = PodView({})
-    assert (view.name, view.namespace, view.phase, view.reason, view.created) == ("", "", "", "", "")
+    assert (view.name, view.namespace, view.phase, view.reason, view.created) == (
+        "",
+        "",
+        "",
+        "",
+        "",
+    )
     assert view.labels == {} and view.annotations == {} and view.conditions == []
     assert view.agent == {} and view.terminated is None
     assert not view.finished and not view.started and not view.deleting
@@ -19,7 +25,11 @@ def test_null_sections_are_absent_not_errors() -> None:
 
 def test_reads_the_agent_container_not_the_first() -> None:
     pod = {
-        "metadata": {"name": "p", "labels": {"a": "1"}, "deletionTimestamp": "2026-01-01T00:00:00Z"},
+        "metadata": {
+            "name": "p",
+            "labels": {"a": "1"},
+            "deletionTimestamp": "2026-01-01T00:00:00Z",
+        },
         "spec": {
             "activeDeadlineSeconds": 60,
             "containers": [

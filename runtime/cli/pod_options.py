@@ -1,0 +1,106 @@
+"""The options of an agent pod, shared by ``spawn`` and ``dispatch``: one builder.
+
+:func:`add_pod_options` adds them to a parser; :func:`spawn_options` checks them
+and turns them into :class:`runtime.spawn.create.SpawnOptions`, so both commands
+accept, refuse and exit the same way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from runtime.common.durations import EXAMPLES, parse_duration
+from runtime.errors import InvalidInputError
+from runtime.kube.client import DEFAULT_NAMESPACE
+from runtime.spawn import manifests
+
+if TYPE_CHECKING:
+    from runtime.spawn.create import SpawnOptions
+
+
+def duration(text: str) -> int:
+    """``argparse`` type for durations (``90m``, ``2h``, ``1d``, ``3600``): seconds."""
+    try:
+        return parse_duration(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def add_pod_options(parser: argparse.ArgumentParser, title: str = "each pod") -> None:
+    """Add what each pod runs and how: repository, model, image, limits, secrets."""
+    what = parser.add_argument_group(f"what {title} runs")
+    what.add_argument("--repo", help="repository URL without credentials (default: origin)")
+    what.add_argument("--base", help="branch to clone (default: current branch, else main)")
+    what.add_argument("--model", default="", help="provider/model for opencode run -m")
+    what.add_argument("--requested-by", help='"Name <email>" (default: git config user.*)')
+    pod = parser.add_argument_group(title)
+    default_ns = os.environ.get("SPECKIT_PODS_NAMESPACE") or DEFAULT_NAMESPACE
+    pod.add_argument("--namespace", default=default_ns, help=f"default {default_ns}")
+    pod.add_argument("--context", dest="kube_context", help="kubeconfig context")
+    pod.add_argument("--image", default=manifests.DEFAULT_IMAGE, help="agent image")
+    pod.add_argument(
+        "--timeout", type=duration, default="2h", help=f"run deadline (2h; {EXAMPLES})"
+    )
+    pod.add_argument("--stall-timeout", type=duration, default="10m", help="no-output limit (10m)")
+    pod.add_argument("--cleanup", choices=("always", "on-success", "never"), default="on-success")
+    pod.add_argument("--keep-for", type=duration, default="24h", help="TTL of kept pods (24h)")
+    pod.add_argument("--git-secret", default="speckit-pods-git")
+    pod.add_argument("--llm-secret", default="speckit-pods-llm")
+    pod.add_argument("--cpu", help="CPU limit (default 2)")
+    pod.add_argument("--memory", help="memory limit (default 2Gi)")
+
+
+def _check_text(value: str, what: str) -> str:
+    if any(ord(c) < 0x20 for c in value):
+        raise InvalidInputError(f"{what} contains control characters: {value!r}")
+    return value
+
+
+def _check_model(model: str) -> str:
+    if model and "/" not in model:
+        raise InvalidInputError(
+            f"invalid --model {model!r}: expected provider/model",
+            hint="e.g. --model anthropic/claude-sonnet-4-5 (see `opencode models`)",
+        )
+    return _check_text(model, "--model")
+
+
+def spawn_options(
+    args: argparse.Namespace, *, task_id: str = "", tasks_file: Path | None = None, **extra: Any
+) -> SpawnOptions:
+    """Check the pod options in ``args`` and build ``SpawnOptions`` (``extra`` added as is).
+
+    Raises:
+        InvalidInputError: a malformed model, image or requester.
+    """
+    from runtime.spawn.create import SpawnOptions
+
+    requested_by = args.requested_by
+    fields = {
+        "task_id": task_id,
+        "tasks_file": tasks_file,
+        "repo": args.repo,
+        "base": args.base,
+        "namespace": args.namespace,
+        "kube_context": args.kube_context,
+        "image": _check_text(args.image, "--image"),
+        "model": _check_model(args.model),
+        "timeout_s": args.timeout,
+        "stall_s": args.stall_timeout,
+        "cleanup": args.cleanup,
+        "keep_for_s": args.keep_for,
+        "git_secret": args.git_secret,
+        "llm_secret": args.llm_secret,
+        "requested_by": _check_text(requested_by, "--requested-by") if requested_by else None,
+        "cpu": args.cpu,
+        "memory": args.memory,
+    }
+    known = {f.name for f in dataclasses.fields(SpawnOptions)}
+    unknown = set(extra) - known
+    if unknown:
+        raise TypeError(f"not SpawnOptions fields: {sorted(unknown)}")
+    return SpawnOptions(**{**fields, **extra})

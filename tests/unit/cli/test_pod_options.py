@@ -1,0 +1,48 @@
+"""spawn and dispatch share one builder of pod options: same checks, same exit codes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from runtime.cli import build_parser, main
+from runtime.cli.pod_options import spawn_options
+from runtime.contract.exit_codes import ExitCode
+
+EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "001-greeting-service" / "tasks.md"
+
+
+@pytest.mark.parametrize(
+    ("argv", "code"),
+    [
+        (["--model", "no-slash"], ExitCode.INVALID_INPUT),
+        (["--image", "bad\x01image"], ExitCode.INVALID_INPUT),
+        (["--timeout", "soon"], ExitCode.USAGE),
+        (["--cleanup", "sometimes"], ExitCode.USAGE),
+    ],
+)
+def test_spawn_and_dispatch_refuse_bad_pod_options_alike(
+    argv: list[str], code: ExitCode, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spawn = main(["spawn", "T002", "--tasks", str(EXAMPLE), "--dry-run", *argv])
+    spawn_err = capsys.readouterr().err
+    dispatch = main(["dispatch", "--tasks", str(EXAMPLE), "--no-live", *argv])
+    dispatch_err = capsys.readouterr().err
+    assert spawn == dispatch == code, (spawn_err, dispatch_err)
+    assert spawn_err.splitlines()[0] == dispatch_err.splitlines()[-1 if code == 2 else 0]
+
+
+def test_both_commands_have_the_same_pod_options() -> None:
+    parser = build_parser()
+    spawn = parser.parse_args(["spawn", "T001"])
+    dispatch = parser.parse_args(["dispatch"])
+    built = (spawn_options(spawn, task_id="T001"), spawn_options(dispatch, task_id="T001"))
+    assert built[0] == built[1]
+    assert built[0].timeout_s == 7200 and built[0].keep_for_s == 86400
+
+
+def test_extra_fields_must_be_spawn_options() -> None:
+    args = build_parser().parse_args(["dispatch"])
+    with pytest.raises(TypeError, match="not SpawnOptions fields"):
+        spawn_options(args, colour="red")
