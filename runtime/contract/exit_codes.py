@@ -39,6 +39,7 @@ class ExitCode(enum.IntEnum):
     INVALID_INPUT = 26
     STILL_RUNNING = 27
     HELD = 28
+    MISSING_DEPENDENCY = 29
     TIMEOUT = 124
     INTERRUPTED = 130
 
@@ -92,6 +93,10 @@ MEANINGS: dict[ExitCode, tuple[str, str]] = {
     ExitCode.HELD: (
         "some [ASYNC] tasks are held: they wait for an unfinished [SYNC] task",
         "dispatcher",
+    ),
+    ExitCode.MISSING_DEPENDENCY: (
+        "a Python package speckit-pods needs is not installed (`pip install speckit-pods`)",
+        "every command but `tasks`",
     ),
     ExitCode.TIMEOUT: ("timeout: the run's deadline passed; WIP pushed", _POD),
     ExitCode.INTERRUPTED: (
