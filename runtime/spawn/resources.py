@@ -6,7 +6,7 @@ Pure functions; an invalid quantity raises :class:`~runtime.errors.InvalidInputE
 from __future__ import annotations
 
 import dataclasses
-import re
+from decimal import Decimal
 
 from runtime.errors import InvalidInputError
 
@@ -23,29 +23,34 @@ class Resources:
     memory_limit: str = "2Gi"
 
 
-_CPU_RE = re.compile(r"^(\d+(\.\d+)?)(m?)$")
-_MEM_RE = re.compile(r"^(\d+(\.\d+)?)(Ki|Mi|Gi|Ti|k|K|M|G|T)?$")
-_MEM_UNITS = {"": 1, "k": 1000, "K": 1000, "M": 1000**2, "G": 1000**3, "T": 1000**4,
-              "Ki": 1024, "Mi": 1024**2, "Gi": 1024**3, "Ti": 1024**4}  # fmt: skip
+def _quantity(quantity: str, what: str, example: str) -> Decimal:
+    """Parse with the official client's ``parse_quantity``: every form the API accepts."""
+    from kubernetes.utils.quantity import parse_quantity  # imported on use: it is slow
+
+    try:
+        if any(c.isspace() for c in quantity):  # parse_quantity allows "2 Gi"; the API does not
+            raise ValueError(quantity)
+        value = parse_quantity(quantity)  # type: ignore[no-untyped-call]
+    except (ValueError, TypeError, ArithmeticError):
+        raise InvalidInputError(
+            f"invalid {what} quantity: {quantity!r}", hint=f"use e.g. {example}"
+        ) from None
+    if not isinstance(value, Decimal) or not value.is_finite() or value <= 0:
+        raise InvalidInputError(
+            f"invalid {what} quantity: {quantity!r} (must be more than 0)",
+            hint=f"use e.g. {example}",
+        )
+    return value
 
 
 def cpu_millis(quantity: str) -> float:
-    """Parse a CPU quantity (``250m``, ``2``, ``0.5``) into millicores."""
-    match = _CPU_RE.match(quantity)
-    if not match:
-        raise InvalidInputError(f"invalid CPU quantity: {quantity!r}", hint="use e.g. 500m or 2")
-    value = float(match.group(1))
-    return value if match.group(3) else value * 1000
+    """Parse a CPU quantity (``250m``, ``2``, ``0.5``, ``1e3``) into millicores."""
+    return float(_quantity(quantity, "CPU", "500m or 2") * 1000)
 
 
 def memory_bytes(quantity: str) -> float:
-    """Parse a memory quantity (``768Mi``, ``2Gi``, ``1G``) into bytes."""
-    match = _MEM_RE.match(quantity)
-    if not match:
-        raise InvalidInputError(
-            f"invalid memory quantity: {quantity!r}", hint="use e.g. 1Gi or 768Mi"
-        )
-    return float(match.group(1)) * _MEM_UNITS[match.group(3) or ""]
+    """Parse a memory quantity (``768Mi``, ``2Gi``, ``1G``, ``1Pi``) into bytes."""
+    return float(_quantity(quantity, "memory", "1Gi or 768Mi"))
 
 
 def resources_with_limits(cpu: str | None = None, memory: str | None = None) -> Resources:
