@@ -44,7 +44,24 @@ def _use_pinned_opencode(session: nox.Session) -> None:
             "npm", "install", "--prefix", str(prefix), "--no-fund", "--no-audit",
             f"opencode-ai@{version}", external=True,
         )  # fmt: skip
-    session.env["PATH"] = f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"
+    _prepend_path(session, bin_dir)
+
+
+def _prepend_path(session: nox.Session, directory: Path) -> None:
+    current = str(session.env.get("PATH") or os.environ.get("PATH", ""))
+    session.env["PATH"] = f"{directory}{os.pathsep}{current}"
+
+
+def _use_kubectl(session: nox.Session) -> None:
+    """Put .cache/bin (kubectl, kind) on PATH; under CI build kubectl when it is missing.
+
+    The kustomize test needs kubectl; in CI it must run, not skip. The build is the
+    offline bootstrap's own (the e2e needs the same binaries), so it costs CI nothing extra.
+    """
+    bin_dir = Path(".cache/bin").resolve()
+    _prepend_path(session, bin_dir)
+    if os.environ.get("CI") and not shutil.which("kubectl", path=str(session.env["PATH"])):
+        session.run("bash", "hack/bootstrap/kube-binaries.sh", external=True)
 
 
 def _shell_files() -> list[str]:
@@ -71,6 +88,7 @@ def unit(session: nox.Session) -> None:
     """Unit tests: no cluster, no network; runs the real opencode binary where marked."""
     session.install("-e", ".[test]")
     _use_pinned_opencode(session)
+    _use_kubectl(session)
     session.run("pytest", "tests/unit", *session.posargs)
 
 

@@ -2,27 +2,21 @@
 
 from __future__ import annotations
 
-import os
 import secrets
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.support import git_http, scripted_llm
+from tests.support.tools import require_tool
 from tests.unit.agent.harness import BASE_FILES, Harness
 
 
 @pytest.fixture(scope="session")
 def opencode_bin() -> str:
-    found = os.environ.get("OPENCODE_BIN") or shutil.which("opencode")
-    if found:
-        return found
-    message = "opencode not found (npm install -g opencode-ai@1.18.33, or set OPENCODE_BIN)"
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail(message + "; CI is set, so this is a failure")
-    pytest.skip(message)
+    hint = "npm install -g opencode-ai@1.18.33, or set OPENCODE_BIN"
+    return require_tool("opencode", hint, env_var="OPENCODE_BIN")
 
 
 @pytest.fixture(scope="session")

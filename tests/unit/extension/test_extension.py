@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.support.tools import require_tool
+
 ROOT = Path(__file__).resolve().parents[3]
 EXT = ROOT / "extension"
 WRAPPERS = ["run-async.sh", "spawn-pod.sh", "tail-logs.sh"]
@@ -253,10 +255,7 @@ def tree(root: Path) -> set[str]:
 
 @pytest.fixture
 def speckit_project(tmp_path: Path) -> Path:
-    if shutil.which("specify") is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("the specify CLI is required in CI: pip install specify-cli==1.2.3")
-        pytest.skip("the specify CLI is not installed (pip install specify-cli==1.2.3)")
+    require_tool("specify", "pip install specify-cli==1.2.3")
     project = tmp_path / "project"
     project.mkdir()
     subprocess.run(["git", "init", "-q"], cwd=project, check=True, timeout=60)

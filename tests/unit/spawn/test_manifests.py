@@ -17,6 +17,7 @@ from runtime.errors import InvalidInputError
 from runtime.kube import labels
 from runtime.spawn import manifests, names
 from runtime.spawn.context import ContextFile
+from tests.support.tools import require_tool
 
 GOLDEN = Path(__file__).parent / "golden"
 K8S_VERSION = "1.34.0"
@@ -282,9 +283,9 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str],
     import shutil
     import subprocess
 
-    kubectl = shutil.which("kubectl")
-    if kubectl is None:
-        pytest.skip("kubectl not installed")
+    kubectl = require_tool(
+        "kubectl", "nox -s unit builds it under CI; or hack/bootstrap/kube-binaries.sh"
+    )
     copy = tmp_path_factory.mktemp("kustomize") / "manifests"
     shutil.copytree(MANIFESTS, copy)
     config = copy / "agent-config" / "opencode.json"

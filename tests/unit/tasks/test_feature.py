@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -9,6 +8,7 @@ import pytest
 
 from runtime.errors import TasksFileNotFoundError
 from runtime.tasks.feature import feature_dir, feature_name, find_repo_root, find_tasks_file
+from tests.support.tools import require_tool
 
 NO_ENV: dict[str, str] = {}
 
@@ -188,9 +188,9 @@ def test_feature_dir_and_name(tmp_path: Path) -> None:
     assert feature_name(tasks) == "001-photo-albums"
 
 
-@pytest.mark.skipif(shutil.which("specify") is None, reason="specify-cli not installed")
 def test_agrees_with_real_spec_kit_scripts(tmp_path: Path) -> None:
     """feature.json as written by spec-kit's own common.sh resolves the same way."""
+    require_tool("specify", "pip install specify-cli==1.2.3")
     subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
     init = [
         "specify",
