@@ -13,7 +13,9 @@ import functools
 from collections.abc import Mapping
 from typing import Any
 
-AGENT_CONTAINER = "agent"
+from runtime.contract import pod as pod_contract
+
+AGENT_CONTAINER = pod_contract.AGENT_CONTAINER
 ENDED_PHASES = ("Succeeded", "Failed")
 
 Pod = dict[str, Any]
