@@ -393,3 +393,50 @@ def test_example_secrets_are_not_installed_and_hold_no_values() -> None:
     assert "OPENAI_API_KEY" in keys["speckit-pods-llm"]
     assert all(v == "" for data in keys.values() for v in data.values())
     assert "--from-file=token=/dev/stdin" in (MANIFESTS / "secrets.example.yaml").read_text()
+
+
+def _allows(policy: dict[str, Any], address: str, port: int) -> bool:
+    """Whether an egress rule of ``policy`` admits TCP to ``address:port`` by its ipBlocks."""
+    import ipaddress
+
+    ip = ipaddress.ip_address(address)
+    for rule in policy["egress"]:
+        if not any(p["protocol"] == "TCP" and p["port"] == port for p in rule["ports"]):
+            continue
+        for peer in rule.get("to", []):
+            block = peer.get("ipBlock")
+            if block is None or ip.version != ipaddress.ip_network(block["cidr"]).version:
+                continue
+            inside = ip in ipaddress.ip_network(block["cidr"])
+            if inside and not any(ip in ipaddress.ip_network(e) for e in block.get("except", [])):
+                return True
+    return False
+
+
+@pytest.mark.parametrize(
+    ("address", "port", "allowed"),
+    [
+        ("140.82.112.3", 443, True),  # a public git host
+        ("2606:50c0:8000::153", 443, True),
+        ("169.254.169.254", 80, False),  # cloud metadata
+        ("fd00:ec2::254", 80, False),
+        ("100.100.100.200", 80, False),
+        ("10.96.0.1", 443, False),  # the API server's service IP (kind/kubeadm default)
+        ("10.244.0.7", 80, False),  # another pod
+        ("140.82.112.3", 5432, False),  # any other port
+    ],
+)
+def test_network_policy_keeps_metadata_and_the_cluster_out_of_reach(
+    installed: dict[tuple[str, str], dict[str, Any]], address: str, port: int, allowed: bool
+) -> None:
+    policy = installed[("NetworkPolicy", "speckit-pods-agent")]["spec"]
+    assert _allows(policy, address, port) is allowed
+
+
+def test_network_policy_sends_dns_only_to_the_cluster_dns(
+    installed: dict[tuple[str, str], dict[str, Any]],
+) -> None:
+    policy = installed[("NetworkPolicy", "speckit-pods-agent")]["spec"]
+    dns = [r for r in policy["egress"] if any(p["port"] == 53 for p in r["ports"])]
+    assert len(dns) == 1 and all("ipBlock" not in peer for peer in dns[0]["to"])
+    assert dns[0]["to"][0]["podSelector"]["matchLabels"] == {"k8s-app": "kube-dns"}
