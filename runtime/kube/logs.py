@@ -26,6 +26,7 @@ from typing import IO, Any, Protocol
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
+from runtime.contract.redact import printable
 from runtime.kube.client import Kube, api_error
 from runtime.kube.pod import AGENT_CONTAINER, is_finished
 from runtime.kube.podwatch import DENIED, Clock, ClusterPods, Deadline, Recovery, read_recovering
@@ -232,8 +233,9 @@ class Printer:
 
     def line(self, label: str, index: int, text: str) -> None:
         """Print one log line on stdout."""
-        print(f"{self.prefix(label, index)} {text}", file=self.out, flush=True)
+        print(f"{self.prefix(label, index)} {printable(text)}", file=self.out, flush=True)
 
     def note(self, level: str, label: str, index: int, text: str) -> None:
         """Print one status line on stderr, e.g. ``WARNING: [T012] ...``."""
-        print(f"{level}: {self.prefix(label, index)} {text}", file=self.err, flush=True)
+        line = f"{level}: {self.prefix(label, index)} {printable(text)}"
+        print(line, file=self.err, flush=True)

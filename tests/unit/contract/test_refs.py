@@ -80,3 +80,11 @@ def test_redact_url_hides_userinfo_only() -> None:
 
 def test_scrub_hides_secrets_but_not_short_words() -> None:
     assert scrub("token=s3cr3t-value-1 and x", ["s3cr3t-value-1", "x"]) == "token=*** and x"
+
+
+def test_printable_drops_escapes_and_controls_but_keeps_text() -> None:
+    from runtime.contract.redact import printable
+
+    hostile = "ok\x1b[2J\x1b[H\x1b]0;pwned\x07 \x1b]52;c;ZXZpbA==\x07done\r\x08\x9b\u202eevil\ttab"
+    assert printable(hostile) == "ok doneevil\ttab"
+    assert printable("plain [T012] é ü 日本") == "plain [T012] é ü 日本"
