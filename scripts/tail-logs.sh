@@ -21,8 +21,10 @@
 
 set -o errexit -o nounset -o pipefail
 
+# resolve symlinks (a link in ~/bin) so lib/ and the runtime are found next to the real file
+SCRIPT_PATH="$(readlink -f -- "${BASH_SOURCE[0]}" 2>/dev/null || printf '%s' "${BASH_SOURCE[0]}")"
 # shellcheck source=scripts/lib/common.sh
-source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+source "$(dirname "$SCRIPT_PATH")/lib/common.sh"
 
 usage() {
   cat <<'USAGE'

@@ -2,11 +2,13 @@
 # SPDX-License-Identifier: Apache-2.0
 # SPDX-FileCopyrightText: speckit-pods contributors
 #
-# Helpers shared by the user-facing scripts. Source it, do not run it:
-#   source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+# Helpers shared by the user-facing scripts. Source it, do not run it; a script that may be
+# called through a symlink resolves its own path first:
+#   SCRIPT_PATH="$(readlink -f -- "${BASH_SOURCE[0]}" 2>/dev/null || printf '%s' "${BASH_SOURCE[0]}")"
+#   source "$(dirname "$SCRIPT_PATH")/lib/common.sh"
 #
 # Defines:
-#   REPO_ROOT            the checkout holding scripts/ and runtime/
+#   REPO_ROOT            the checkout holding scripts/ and runtime/ (symlinks resolved)
 #   log_info/log_warn/log_error MSG...   one prefixed line on stderr
 #   die MSG [CODE]       log_error MSG, then exit CODE (default 1)
 #   require_cmd CMD [HINT]  exit 1 with HINT when CMD is not on PATH
@@ -21,7 +23,8 @@ if [[ -n "${_SPECKIT_PODS_COMMON_SH:-}" ]]; then
 fi
 _SPECKIT_PODS_COMMON_SH=1
 
-REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)"
+_common_sh="$(readlink -f -- "${BASH_SOURCE[0]}" 2>/dev/null || printf '%s' "${BASH_SOURCE[0]}")"
+REPO_ROOT="$(cd "$(dirname "$_common_sh")/../.." && pwd -P)"
 export REPO_ROOT
 
 log_info() { printf 'INFO: %s\n' "$*" >&2; }

@@ -78,3 +78,15 @@ def test_usage_errors_from_python_exit_2() -> None:
     result = run("--no-color")  # no pod, no --task, no --all
     assert result.exit_code == 2
     assert "give exactly one of" in result.stderr.decode()
+
+
+def test_runs_through_a_symlink(tmp_path: Path) -> None:
+    # a link in ~/bin: BASH_SOURCE is the link, lib/common.sh and REPO_ROOT are the checkout's
+    (tmp_path / "bin").mkdir()
+    link = tmp_path / "bin" / "tail-logs"
+    link.symlink_to(SCRIPT)
+    env = {**os.environ, "SPECKIT_PODS_PYTHON": str(fake_python(tmp_path))}
+    env.pop("PYTHONPATH", None)
+    done = sh.bash(str(link), "--all", _env=env, _cwd=str(tmp_path), _ok_code=[7], _return_cmd=True)
+    repo = str(SCRIPT.parents[1])
+    assert str(done).splitlines() == [f"PYTHONPATH={repo}", "-m", "runtime", "logs", "--all"]
