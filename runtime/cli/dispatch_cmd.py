@@ -18,53 +18,120 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from runtime.cli.helptext import epilog, paragraph
 from runtime.cli.pod_options import add_pod_options, spawn_options
-from runtime.dispatch.loop import EXIT_HELD, Dispatcher, Summary
-from runtime.dispatch.view import PlainView, live_view, render_summary
+from runtime.contract.exit_codes import ExitCode
 from runtime.errors import UsageError
-from runtime.kube.logs import Printer, use_color
 from runtime.tasks.feature import feature_name, find_tasks_file
 from runtime.tasks.parse import parse_tasks
 from runtime.tasks.plan import DispatchPlan, build_plan
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the cluster side is imported where it is used: plan needs no cluster
+    from runtime.dispatch.loop import Summary
+    from runtime.dispatch.view import PlainView
     from runtime.spawn.create import SpawnOptions
 
 ACTIONS = ("run", "plan", "status", "cancel")
-EPILOG = f"""\
-exit codes: 0 every planned task succeeded (or nothing to do; plan/status/cancel ok),
-1 a task failed or was blocked by a failed one, {EXIT_HELD} nothing failed but some
-[ASYNC] tasks wait for unfinished tasks ([SYNC], or left out by --only): do them, push,
-run again; 2 usage, 10-13 tasks.md, 15 dependency cycle, 20-26 cluster, 130 Ctrl-C
-(the pods keep running: run the same command again to re-attach).
+CODES = (
+    ExitCode.SUCCEEDED,
+    ExitCode.FAILED,
+    ExitCode.HELD,
+    ExitCode.USAGE,
+    ExitCode.TASKS_FILE_NOT_FOUND,
+    ExitCode.TASKS_MALFORMED,
+    ExitCode.DUPLICATE_TASK,
+    ExitCode.UNKNOWN_TASK,
+    ExitCode.DEPENDENCY_CYCLE,
+    ExitCode.NO_KUBECONFIG,
+    ExitCode.CLUSTER_UNREACHABLE,
+    ExitCode.ALREADY_RUNNING,
+    ExitCode.POD_NOT_FOUND,
+    ExitCode.API_REFUSED,
+    ExitCode.POD_STUCK,
+    ExitCode.INVALID_INPUT,
+    ExitCode.MISSING_DEPENDENCY,
+    ExitCode.INTERRUPTED,
+)
+NOTE = (
+    "succeeded: every planned task succeeded, or nothing to do (plan, status, cancel: ok); "
+    "failed: a task failed or was blocked by a failed one; held: nothing failed but some "
+    "[ASYNC] tasks wait for unfinished tasks ([SYNC], or left out by --only): do them, "
+    "push, run again; interrupted: detached by Ctrl-C, the pods keep running: run the "
+    "same command again to re-attach."
+)
+DESCRIPTION = (
+    paragraph(
+        "Run the pending [ASYNC] tasks of the current feature's tasks.md as agent pods. A "
+        'task starts as soon as the tasks it depends on succeeded (written "depends on '
+        'T010", earlier phases, non-[P] order), at most --max-parallel at a time. Each '
+        "success is marked [X]. A failure blocks only the tasks that depend on it. Tasks "
+        "that wait for an unfinished [SYNC] task are held: do that task, push, and run again."
+    )
+    + """
+
+actions:
+  run       (default) spawn, follow, mark done; re-attaches to running pods
+  plan      print the waves and held tasks; touches nothing (= --dry-run)
+  status    every [ASYNC] task: tasks.md state, plan, newest pod and result
+  cancel    delete the feature's running pods (= --cancel); they push WIP"""
+)
+EXAMPLES = """\
+# what would run, in which order
+%(prog)s plan
+
+# run everything ready, 2 pods at a time; Ctrl-C detaches, the same command re-attaches
+%(prog)s --max-parallel 2 --model anthropic/claude-sonnet-4-5
+
+# just two tasks, from an explicit tasks.md
+%(prog)s --only T012,T013 --tasks specs/001-photo-albums/tasks.md
+
+# where is everything; stop everything
+%(prog)s status
+%(prog)s cancel
 """
 
 
-def register(sub: Any) -> None:
-    """Add the ``dispatch`` sub-command."""
-    parser = sub.add_parser(
-        "dispatch",
-        help="run every ready [ASYNC] task as a pod, in dependency order",
-        description="Run the feature's [ASYNC] tasks as pods, in dependency order.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Make PARSER the ``dispatch`` sub-command."""
+    parser.usage = "%(prog)s [run|plan|status|cancel] [OPTIONS]"
+    parser.description = DESCRIPTION
+    parser.epilog = epilog(CODES, examples=EXAMPLES, note=NOTE)
+    parser.add_argument(
+        "action",
+        nargs="?",
+        choices=ACTIONS,
+        default="run",
+        metavar="ACTION",
+        help="run (default), plan, status or cancel (see actions above)",
     )
-    parser.add_argument("action", nargs="?", choices=ACTIONS, default="run", help="default run")
     what = parser.add_argument_group("what to run")
     what.add_argument(
-        "--tasks", type=Path, metavar="PATH", help="tasks.md or feature dir (default: current)"
+        "--tasks",
+        type=Path,
+        metavar="PATH",
+        help="tasks.md or feature dir (default: found like spec-kit does)",
     )
-    what.add_argument("--only", metavar="IDS", help="comma-separated task IDs, e.g. T012,T013")
+    what.add_argument("--only", metavar="IDS", help="only these tasks, e.g. T012,T013")
     what.add_argument(
-        "--max-parallel", type=_positive, default=3, metavar="N", help="pods at once (3)"
+        "--max-parallel",
+        type=_positive,
+        default=3,
+        metavar="N",
+        help="pods at once (default %(default)s)",
     )
-    what.add_argument("--written-deps-only", action="store_true", help="ignore phase/[P] order")
+    what.add_argument(
+        "--written-deps-only",
+        action="store_true",
+        help="ignore phase and [P] ordering, keep written dependencies",
+    )
     what.add_argument("--dry-run", action="store_true", help="same as the plan action")
     what.add_argument("--cancel", action="store_true", help="same as the cancel action")
-    what.add_argument("--json", action="store_true", help="plan/status: one JSON object")
-    what.add_argument("--verify-remote", action="store_true", help="git ls-remote each branch")
+    what.add_argument("--json", action="store_true", help="plan/status: print one JSON object")
+    what.add_argument(
+        "--verify-remote", action="store_true", help="check each pushed branch with git ls-remote"
+    )
     what.add_argument("--no-live", action="store_true", help="plain lines even on a terminal")
     what.add_argument("--no-color", action="store_true", help="no colours (also NO_COLOR)")
     add_pod_options(parser, "each pod")
@@ -99,7 +166,7 @@ def _only(args: argparse.Namespace) -> list[str] | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the chosen action; return the exit code (see EPILOG)."""
+    """Run the chosen action; return the exit code (see CODES and NOTE)."""
     action = _action(args)
     tasks_file = find_tasks_file(args.tasks).resolve()
     if action == "cancel":
@@ -149,6 +216,9 @@ def _spawn_template(args: argparse.Namespace, tasks_file: Path) -> SpawnOptions:
 
 @contextlib.contextmanager
 def _view(args: argparse.Namespace, index: dict[str, int]) -> Iterator[PlainView]:
+    from runtime.dispatch.view import PlainView, live_view
+    from runtime.kube.logs import Printer, use_color
+
     color = use_color(args.no_color, sys.stdout, dict(os.environ))
     if not args.no_live and sys.stdout.isatty() and sys.stderr.isatty():
         with live_view(index, color=color) as view:
@@ -161,12 +231,13 @@ def _dispatch(
     plan: DispatchPlan, tasks_file: Path, template: SpawnOptions, args: argparse.Namespace
 ) -> int:
     from runtime.dispatch.backend import ClusterBackend
+    from runtime.dispatch.loop import Dispatcher
     from runtime.kube.client import connect
 
     feature = feature_name(tasks_file)
     if not plan.runnable:
         print_plan(plan, tasks_file, False)
-        return EXIT_HELD if plan.held else 0
+        return ExitCode.HELD if plan.held else ExitCode.SUCCEEDED
     kube = connect(args.namespace, args.kube_context)
     index = {tid: i for i, tid in enumerate(plan.runnable)}
     with _view(args, index) as view:
@@ -181,13 +252,15 @@ def _dispatch(
 
 
 def _report(summary: Summary, argv: Sequence[str]) -> None:
+    from runtime.dispatch.view import render_summary
+
     print(render_summary(list(summary.rows), time.monotonic()))
     if summary.interrupted:
         again = "scripts/run-async.sh " + shlex.join(argv)
         print("INFO: detached; the pods keep running.", file=sys.stderr)
         print(f"INFO: re-attach with: {again.rstrip()}", file=sys.stderr)
         print("INFO: or stop them with: scripts/run-async.sh cancel", file=sys.stderr)
-    elif summary.exit_code == EXIT_HELD:
+    elif summary.exit_code == ExitCode.HELD:
         print(
             "INFO: some [ASYNC] tasks wait for unfinished tasks: do them, push, run again.",
             file=sys.stderr,
@@ -197,6 +270,7 @@ def _report(summary: Summary, argv: Sequence[str]) -> None:
 def _cancel(args: argparse.Namespace, tasks_file: Path) -> int:
     from runtime.dispatch.backend import ClusterBackend
     from runtime.kube.client import connect
+    from runtime.kube.logs import Printer
 
     feature = feature_name(tasks_file)
     kube = connect(args.namespace, args.kube_context)

@@ -2,9 +2,8 @@
 
 stdout gets the log lines, prefixed ``[T012]``, and one ``RESULT`` line per pod;
 stderr gets waiting reasons, errors and what was done afterwards.  Exit code: the
-pod's ``Status.exit_code``; with several pods 0 only if all succeeded, else the
-code of the first failing pod in task order; 27 when a pod has not ended yet
-(``--no-follow``, ``--timeout``); 2 usage, 20-26 cluster errors.
+pod's ``Status.exit_code``; with several pods the first failure in task order
+(:data:`CODES` and :data:`NOTE`, shown by ``--help``).
 """
 
 from __future__ import annotations
@@ -12,9 +11,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Any
 
+from runtime.cli.helptext import epilog, paragraph
 from runtime.cli.pod_options import duration
+from runtime.common.durations import EXAMPLES as EXAMPLES_DURATION
+from runtime.contract.exit_codes import ExitCode
 from runtime.errors import PodNotFoundError, UsageError
 from runtime.follow.finish import Finisher, Options
 from runtime.follow.follow import Cluster, Target, follow_all, snapshot_all
@@ -23,35 +24,101 @@ from runtime.kube.logs import ClusterLogs, Printer, use_color
 from runtime.kube.pod import Pod, PodView
 from runtime.kube.podwatch import ClusterPods, Deadline
 
-EPILOG = """\
-exit codes: 0 succeeded, 1 failed, 3 no-changes, 4 stalled, 5 killed, 6 git-auth-failed,
-7 repo-not-found, 8 push-rejected (or --verify-remote failed), 9 unknown, 124 timeout,
-27 not ended yet (--no-follow, --timeout), 2 usage, 20-26 cluster errors, 130 interrupted.
+CODES = (
+    ExitCode.SUCCEEDED,
+    ExitCode.FAILED,
+    ExitCode.NO_CHANGES,
+    ExitCode.STALLED,
+    ExitCode.KILLED,
+    ExitCode.GIT_AUTH_FAILED,
+    ExitCode.REPO_NOT_FOUND,
+    ExitCode.PUSH_REJECTED,
+    ExitCode.UNKNOWN,
+    ExitCode.TIMEOUT,
+    ExitCode.STILL_RUNNING,
+    ExitCode.USAGE,
+    ExitCode.NO_KUBECONFIG,
+    ExitCode.CLUSTER_UNREACHABLE,
+    ExitCode.POD_NOT_FOUND,
+    ExitCode.API_REFUSED,
+    ExitCode.POD_STUCK,
+    ExitCode.MISSING_DEPENDENCY,
+    ExitCode.INTERRUPTED,
+)
+NOTE = (
+    "One pod: its result's code (push-rejected also when --verify-remote finds another "
+    "commit). Several pods: succeeded only if all did, else the code of the first failing "
+    "pod in task order; still-running when one has not ended (--no-follow, --timeout)."
+)
+DESCRIPTION = paragraph(
+    "Follow agent pods: wait while Pending (saying why it is stuck), stream the log "
+    "prefixed with the task ID, print one RESULT line per pod, then apply the pod's "
+    "cleanup policy."
+)
+STILL_RUNNING = f"exit {ExitCode.STILL_RUNNING:d}"
+EXAMPLES = f"""\
+# follow the pod spawn-pod.sh just started
+%(prog)s "$(spawn-pod.sh T012)"
+
+# wait for a task, verify the push and tick it off in tasks.md
+%(prog)s --task T012 --verify-remote --mark-done
+
+# everything running for a feature, at most one hour
+%(prog)s --all --feature 001-photo-albums --timeout 1h
+
+# poll from a script: {ExitCode.STILL_RUNNING:d} means still running
+%(prog)s --task T012 --no-follow --no-color >/dev/null || rc=$?
 """
 
 
-def register(sub: Any) -> None:
-    """Add the ``logs`` sub-command."""
-    parser = sub.add_parser(
-        "logs",
-        help="follow agent pods: stream logs, report the result, clean up",
-        description=__doc__.splitlines()[0] if __doc__ else None,
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Make PARSER the ``logs`` sub-command."""
+    parser.usage = "%(prog)s POD | --task TID | --all [OPTIONS]"
+    parser.description = DESCRIPTION
+    parser.epilog = epilog(CODES, examples=EXAMPLES, note=NOTE)
+    which = parser.add_argument_group("which pods")
+    which.add_argument("pod", nargs="?", metavar="POD", help="a pod name (as spawn prints it)")
+    which.add_argument("--task", metavar="TID", help="the newest pod of task TID")
+    which.add_argument("--all", action="store_true", help="every agent pod (of --feature)")
+    which.add_argument(
+        "--feature", metavar="NAME", help="only pods of this feature, e.g. 001-photo-albums"
     )
-    parser.add_argument("pod", nargs="?", help="pod name")
-    parser.add_argument("--task", metavar="ID", help="the newest pod of this task")
-    parser.add_argument("--all", action="store_true", help="every agent pod (of --feature)")
-    parser.add_argument("--namespace", "-n", help="namespace (default $SPECKIT_PODS_NAMESPACE)")
-    parser.add_argument("--context", help="kubeconfig context")
-    parser.add_argument("--feature", metavar="NAME", help="only pods of this feature")
-    parser.add_argument("--no-follow", action="store_true", help="print the log once and exit")
-    parser.add_argument("--timeout", type=duration, metavar="DURATION", help="give up after")
-    parser.add_argument("--verify-remote", action="store_true", help="git ls-remote the branch")
-    parser.add_argument("--mark-done", action="store_true", help="mark succeeded tasks [X]")
-    parser.add_argument("--tasks", metavar="FILE", help="tasks.md (default: pod annotation)")
-    parser.add_argument("--async-state", action="store_true", help="create .async_state/ files")
-    parser.add_argument("--no-color", action="store_true", help="no colours (also NO_COLOR)")
+    which.add_argument(
+        "--namespace", "-n", metavar="NS", help="namespace (default $SPECKIT_PODS_NAMESPACE)"
+    )
+    which.add_argument("--context", metavar="CTX", help="kubeconfig context")
+    what = parser.add_argument_group("what to do")
+    what.add_argument(
+        "--no-follow",
+        action="store_true",
+        help=f"print the log so far; the result if the pod ended, else {STILL_RUNNING}",
+    )
+    what.add_argument(
+        "--timeout",
+        type=duration,
+        metavar="DUR",
+        help=f"stop waiting after DUR ({EXAMPLES_DURATION}); {STILL_RUNNING}",
+    )
+    what.add_argument(
+        "--verify-remote",
+        action="store_true",
+        help="check with git ls-remote (your git credentials) that the branch holds the "
+        f"reported commit; else push-rejected (exit {ExitCode.PUSH_REJECTED:d})",
+    )
+    what.add_argument("--mark-done", action="store_true", help="on success mark the task [X]")
+    what.add_argument(
+        "--tasks",
+        metavar="FILE",
+        help="tasks.md for --mark-done/--async-state (default: pod annotation)",
+    )
+    what.add_argument(
+        "--async-state",
+        action="store_true",
+        help="create $FEATURE_DIR/.async_state/ markers even if the dir is missing",
+    )
+    what.add_argument(
+        "--no-color", action="store_true", help="no colours (also NO_COLOR, or not a terminal)"
+    )
     parser.set_defaults(func=run)
 
 

@@ -33,25 +33,78 @@ def duration(text: str) -> int:
 def add_pod_options(parser: argparse.ArgumentParser, title: str = "each pod") -> None:
     """Add what each pod runs and how: repository, model, image, limits, secrets."""
     what = parser.add_argument_group(f"what {title} runs")
-    what.add_argument("--repo", help="repository URL without credentials (default: origin)")
-    what.add_argument("--base", help="branch to clone (default: current branch, else main)")
-    what.add_argument("--model", default="", help="provider/model for opencode run -m")
-    what.add_argument("--requested-by", help='"Name <email>" (default: git config user.*)')
+    what.add_argument(
+        "--repo",
+        metavar="URL",
+        help="https://, http://, ssh:// or git@host:org/repo.git, no credentials "
+        "(default: `git remote get-url origin`)",
+    )
+    what.add_argument(
+        "--base", metavar="BRANCH", help="branch to clone (default: current branch, else main)"
+    )
+    what.add_argument(
+        "--model", default="", metavar="P/M", help="OpenCode model (default: from opencode.json)"
+    )
+    what.add_argument(
+        "--requested-by",
+        metavar='"N <E>"',
+        help="Co-authored-by trailer (default: git config user.name/email)",
+    )
     pod = parser.add_argument_group(title)
     default_ns = os.environ.get("SPECKIT_PODS_NAMESPACE") or DEFAULT_NAMESPACE
-    pod.add_argument("--namespace", default=default_ns, help=f"default {default_ns}")
-    pod.add_argument("--context", dest="kube_context", help="kubeconfig context")
-    pod.add_argument("--image", default=manifests.DEFAULT_IMAGE, help="agent image")
     pod.add_argument(
-        "--timeout", type=duration, default="2h", help=f"run deadline (2h; {EXAMPLES})"
+        "--namespace",
+        default=default_ns,
+        metavar="NS",
+        help="default %(default)s (or $SPECKIT_PODS_NAMESPACE)",
     )
-    pod.add_argument("--stall-timeout", type=duration, default="10m", help="no-output limit (10m)")
-    pod.add_argument("--cleanup", choices=("always", "on-success", "never"), default="on-success")
-    pod.add_argument("--keep-for", type=duration, default="24h", help="TTL of kept pods (24h)")
-    pod.add_argument("--git-secret", default="speckit-pods-git")
-    pod.add_argument("--llm-secret", default="speckit-pods-llm")
-    pod.add_argument("--cpu", help="CPU limit (default 2)")
-    pod.add_argument("--memory", help="memory limit (default 2Gi)")
+    pod.add_argument("--context", dest="kube_context", metavar="CTX", help="kubeconfig context")
+    pod.add_argument(
+        "--image", default=manifests.DEFAULT_IMAGE, help="agent image (default %(default)s)"
+    )
+    pod.add_argument(
+        "--timeout",
+        type=duration,
+        default="2h",
+        metavar="DUR",
+        help=f"run deadline, {EXAMPLES} (default %(default)s)",
+    )
+    pod.add_argument(
+        "--stall-timeout",
+        type=duration,
+        default="10m",
+        metavar="DUR",
+        help="stop after this long without agent output (default %(default)s)",
+    )
+    pod.add_argument(
+        "--cleanup",
+        choices=("always", "on-success", "never"),
+        default="on-success",
+        metavar="WHEN",
+        help="delete the pod when it ends: always | on-success | never (default %(default)s)",
+    )
+    pod.add_argument(
+        "--keep-for",
+        type=duration,
+        default="24h",
+        metavar="DUR",
+        help="how long a kept pod stays before it is swept (default %(default)s)",
+    )
+    pod.add_argument(
+        "--git-secret",
+        default="speckit-pods-git",
+        metavar="NAME",
+        help="Secret with token[/username] or ssh-privatekey[/known_hosts] (default %(default)s)",
+    )
+    pod.add_argument(
+        "--llm-secret",
+        default="speckit-pods-llm",
+        metavar="NAME",
+        help="Secret whose keys become the agent's env (default %(default)s)",
+    )
+    limits = manifests.Resources()
+    pod.add_argument("--cpu", metavar="Q", help=f"CPU limit (default {limits.cpu_limit})")
+    pod.add_argument("--memory", metavar="Q", help=f"memory limit (default {limits.memory_limit})")
 
 
 def _check_text(value: str, what: str) -> str:

@@ -11,11 +11,54 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from runtime.cli.helptext import epilog, paragraph
 from runtime.cli.pod_options import add_pod_options, spawn_options
+from runtime.contract.exit_codes import ExitCode
 from runtime.errors import UsageError
 
 if TYPE_CHECKING:
     from runtime.spawn.create import SpawnOptions
+
+
+CODES = (
+    ExitCode.SUCCEEDED,
+    ExitCode.USAGE,
+    ExitCode.TASKS_FILE_NOT_FOUND,
+    ExitCode.TASKS_MALFORMED,
+    ExitCode.DUPLICATE_TASK,
+    ExitCode.UNKNOWN_TASK,
+    ExitCode.CONTEXT_TOO_LARGE,
+    ExitCode.NO_KUBECONFIG,
+    ExitCode.CLUSTER_UNREACHABLE,
+    ExitCode.ALREADY_RUNNING,
+    ExitCode.API_REFUSED,
+    ExitCode.POD_STUCK,
+    ExitCode.INVALID_INPUT,
+    ExitCode.MISSING_DEPENDENCY,
+    ExitCode.INTERRUPTED,
+)
+USAGE = """\
+%(prog)s --task-id TID [--branch B] [--repo URL] [--context-dir DIR] [OPTIONS]
+       %(prog)s TID [BRANCH [REPO_URL [CONTEXT_DIR]]] [OPTIONS]"""
+DESCRIPTION = paragraph(
+    "Start a pod that clones REPO_URL at --base, runs OpenCode on task TID of the feature's "
+    "tasks.md, commits and pushes to BRANCH. Prints the pod name; follow it with "
+    "tail-logs.sh (speckit-pods logs)."
+)
+EXAMPLES = """\
+# the agentic-sdlc implement flow
+%(prog)s --task-id T012 --branch specs/001-photo-albums/T012-async \\
+  --repo https://github.com/acme/photos.git --context-dir specs/001-photo-albums
+
+# everything from the current checkout and feature
+%(prog)s T012
+
+# look before you leap
+%(prog)s T012 --dry-run | less
+
+# start over after editing the task
+%(prog)s T012 --replace --timeout 90m --model anthropic/claude-sonnet-4-5
+"""
 
 
 def _add_inputs(parser: argparse.ArgumentParser) -> None:
@@ -25,31 +68,39 @@ def _add_inputs(parser: argparse.ArgumentParser) -> None:
     pos.add_argument("pos_repo", nargs="?", metavar="REPO_URL")
     pos.add_argument("pos_context_dir", nargs="?", metavar="CONTEXT_DIR", type=Path)
     what = parser.add_argument_group("what to run")
-    what.add_argument("--task-id", help="task ID in tasks.md, e.g. T012")
-    what.add_argument("--branch", help="branch to push (default specs/<feature>/<TID>-async)")
-    what.add_argument("--context-dir", type=Path, help="feature dir (default: tasks.md's dir)")
-    what.add_argument("--tasks", type=Path, help="tasks.md path (default: found like spec-kit)")
+    what.add_argument("--task-id", metavar="TID", help="task ID in tasks.md (e.g. T012)")
+    what.add_argument(
+        "--branch", metavar="B", help="branch to push (default specs/<feature>/<TID>-async)"
+    )
+    what.add_argument(
+        "--context-dir",
+        type=Path,
+        metavar="DIR",
+        help="feature dir whose spec.md, plan.md, tasks.md, contracts/ ... go to the agent "
+        "(default: the dir holding tasks.md)",
+    )
+    what.add_argument(
+        "--tasks", type=Path, metavar="FILE", help="tasks.md to read (default: found like spec-kit)"
+    )
 
 
 def _add_pod(parser: argparse.ArgumentParser) -> None:
     add_pod_options(parser, "the pod")
     spawn_only = parser.add_argument_group("spawn")
     spawn_only.add_argument(
-        "--replace", action="store_true", help="delete a running pod of the task"
+        "--replace", action="store_true", help="delete a pending/running pod of the same task first"
     )
     spawn_only.add_argument(
-        "--dry-run", action="store_true", help="print the manifests, touch nothing"
+        "--dry-run", action="store_true", help="print the Pod and ConfigMap YAML; needs no cluster"
     )
 
 
-def register(subparsers: Any) -> None:
-    """Add the ``spawn`` sub-command."""
-    parser = subparsers.add_parser(
-        "spawn",
-        help="start an agent pod for one task",
-        description="Start an agent pod for one [ASYNC] task; print the pod name.",
-        allow_abbrev=False,
-    )
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Make PARSER the ``spawn`` sub-command."""
+    parser.usage = USAGE
+    parser.description = DESCRIPTION
+    parser.epilog = epilog(CODES, examples=EXAMPLES)
+    parser.allow_abbrev = False
     _add_inputs(parser)
     _add_pod(parser)
     parser.set_defaults(func=run)

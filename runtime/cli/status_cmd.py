@@ -17,11 +17,12 @@ import dataclasses
 import datetime
 import json
 import sys
-from typing import Any
 
+from runtime.cli.helptext import epilog, paragraph
 from runtime.common import tables
 from runtime.common.durations import human_duration
 from runtime.common.timestamps import parse_rfc3339
+from runtime.contract.exit_codes import ExitCode
 from runtime.contract.outcome import Result
 from runtime.errors import SpeckitPodsError
 from runtime.follow.classify import classify
@@ -52,11 +53,33 @@ class Row:
     expires_at: str
 
 
-def register(sub: Any) -> None:
-    """Add the ``status`` sub-command."""
-    parser = sub.add_parser("status", help="list agent pods and how they ended")
-    parser.add_argument("--namespace", "-n", help="namespace (default $SPECKIT_PODS_NAMESPACE)")
-    parser.add_argument("--context", help="kubeconfig context")
+CODES = (
+    ExitCode.SUCCEEDED,
+    ExitCode.USAGE,
+    ExitCode.NO_KUBECONFIG,
+    ExitCode.CLUSTER_UNREACHABLE,
+    ExitCode.API_REFUSED,
+    ExitCode.MISSING_DEPENDENCY,
+    ExitCode.INTERRUPTED,
+)
+DESCRIPTION = paragraph(
+    "List the agent pods: task, feature, state, age, result, branch. Kept pods whose "
+    "--keep-for has passed are deleted first."
+)
+EXAMPLES = """\
+# every agent pod of one feature, as JSON
+%(prog)s --feature 001-photo-albums --json
+"""
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Make PARSER the ``status`` sub-command."""
+    parser.description = DESCRIPTION
+    parser.epilog = epilog(CODES, examples=EXAMPLES)
+    parser.add_argument(
+        "--namespace", "-n", metavar="NS", help="namespace (default $SPECKIT_PODS_NAMESPACE)"
+    )
+    parser.add_argument("--context", metavar="CTX", help="kubeconfig context")
     parser.add_argument("--feature", metavar="NAME", help="only pods of this feature")
     parser.add_argument("--json", action="store_true", help="print one JSON array")
     parser.set_defaults(func=run)

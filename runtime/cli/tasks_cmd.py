@@ -17,9 +17,10 @@ import json
 import shutil
 import sys
 from pathlib import Path
-from typing import Any
 
+from runtime.cli.helptext import HelpFormatter, add_verbose, epilog
 from runtime.common.tables import render_table
+from runtime.contract.exit_codes import ExitCode
 from runtime.tasks.edit import mark_done
 from runtime.tasks.feature import feature_name, find_tasks_file
 from runtime.tasks.parse import (
@@ -34,18 +35,36 @@ from runtime.tasks.parse import (
 _STATE_BOX = {TaskState.PENDING: "[ ]", TaskState.DONE: "[X]", TaskState.SKIPPED: "[-]"}
 
 
-def register(subparsers: Any) -> None:
-    """Add the ``tasks`` sub-command and its ``list``/``show``/``done`` actions."""
-    parser = subparsers.add_parser(
-        "tasks",
-        help="list, show or check off tasks.md tasks",
-        description="Read the feature's tasks.md (found like spec-kit does).",
-    )
+CODES = (
+    ExitCode.SUCCEEDED,
+    ExitCode.USAGE,
+    ExitCode.TASKS_FILE_NOT_FOUND,
+    ExitCode.TASKS_MALFORMED,
+    ExitCode.DUPLICATE_TASK,
+    ExitCode.UNKNOWN_TASK,
+    ExitCode.INTERRUPTED,
+)
+EXAMPLES = """\
+# the pending [ASYNC] tasks of the current feature
+%(prog)s list --async --pending
+
+# one task in full; tick it off
+%(prog)s show T012
+%(prog)s done T012 --tasks specs/001-photo-albums
+"""
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Make PARSER the ``tasks`` sub-command, with ``list``/``show``/``done`` actions."""
+    parser.description = "Read the feature's tasks.md (found like spec-kit does)."
+    parser.epilog = epilog(CODES, examples=EXAMPLES)
     actions = parser.add_subparsers(dest="tasks_action", required=True, metavar="ACTION")
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--tasks", type=Path, help="tasks.md or feature dir (default: current)")
+    common.add_argument(
+        "--tasks", type=Path, metavar="PATH", help="tasks.md or feature dir (default: current)"
+    )
     common.add_argument("--json", action="store_true", help="print one JSON object")
-
+    add_verbose(common)
     lister = actions.add_parser("list", parents=[common], help="list tasks")
     lister.add_argument("--async", dest="async_only", action="store_true", help="[ASYNC] only")
     lister.add_argument("--pending", action="store_true", help="pending tasks only")
@@ -59,6 +78,8 @@ def register(subparsers: Any) -> None:
     done = actions.add_parser("done", parents=[common], help="mark a task done in place")
     done.add_argument("task_id", metavar="ID")
     done.set_defaults(func=run_done)
+    for action in (lister, show, done):
+        action.formatter_class, action.epilog = HelpFormatter, epilog(CODES)
 
 
 def _load(args: argparse.Namespace) -> TaskList:

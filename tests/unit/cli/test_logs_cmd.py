@@ -47,7 +47,7 @@ def test_usage_errors_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]
 def test_help_lists_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["logs", "--help"]) == 0
     out = capsys.readouterr().out
-    assert "27 not ended yet" in out and "--verify-remote" in out
+    assert "27 still-running" in out and "--verify-remote" in out
 
 
 def pods_of(core: FakeClusterCore) -> ClusterPods:
