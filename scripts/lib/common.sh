@@ -13,10 +13,12 @@
 #   die MSG [CODE]       log_error MSG, then exit CODE (default 1)
 #   require_cmd CMD [HINT]  exit 1 with HINT when CMD is not on PATH
 #   python_bin           print the Python interpreter to use ($SPECKIT_PODS_PYTHON or python3)
-#   exec_runtime CMD ARGS...  exec `python -m runtime CMD ARGS...` from this checkout
-#   help_or_exec_runtime CMD ARGS...  `usage` on -h/--help, else exec_runtime
+#   exec_runtime CMD ARGS...  exec `python -m runtime CMD ARGS...` from this checkout; the
+#                        runtime parses everything, -h/--help included (its help names the
+#                        script: SPECKIT_PODS_PROG), and reports a missing package itself
 #
 # Env read: SPECKIT_PODS_PYTHON (interpreter, default python3), PYTHONPATH (kept, REPO_ROOT prepended).
+# Env set:  SPECKIT_PODS_PROG (the script's name as invoked, for the runtime's --help).
 
 if [[ -n "${_SPECKIT_PODS_COMMON_SH:-}" ]]; then
   return 0
@@ -55,22 +57,5 @@ exec_runtime() {
   python="$(python_bin)"
   require_cmd "$python" "install Python >= 3.11 or set SPECKIT_PODS_PYTHON"
   export PYTHONPATH="${REPO_ROOT}${PYTHONPATH:+:${PYTHONPATH}}"
-  exec "$python" -m runtime "$@"
-}
-
-# help_or_exec_runtime CMD ARGS...: run the caller's `usage` on -h/--help (before any
-# `--`), otherwise exec `python -m runtime CMD ARGS...`.
-help_or_exec_runtime() {
-  local cmd="$1" arg
-  shift
-  for arg in "$@"; do
-    case "$arg" in
-      -h | --help)
-        usage
-        exit 0
-        ;;
-      --) break ;;
-    esac
-  done
-  exec_runtime "$cmd" "$@"
+  SPECKIT_PODS_PROG="${0##*/}" exec "$python" -m runtime "$@"
 }

@@ -16,11 +16,13 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_help_has_examples_and_exit_codes() -> None:
+def test_help_is_the_runtimes_with_examples_and_exit_codes() -> None:
     result = run("--help")
     assert result.returncode == 0 and result.stderr == ""
-    assert "EXAMPLES:" in result.stdout and "run-async.sh plan" in result.stdout
-    assert "28 some tasks wait for unfinished tasks" in result.stdout
+    assert result.stdout.startswith("Usage: run-async.sh [run|plan|status|cancel] [OPTIONS]\n")
+    assert "examples:\n" in result.stdout and "  run-async.sh plan\n" in result.stdout
+    assert "--max-parallel N" in result.stdout and "(default 3)" in result.stdout
+    assert "28 held," in result.stdout and "held: nothing failed" in result.stdout
 
 
 @pytest.mark.parametrize("flag", ["--bogus", "--max-parallel=x"])

@@ -59,8 +59,20 @@ def stderr(result: sh.RunningCommand) -> str:
 def test_help_exits_0_with_examples(tmp_path: Path, env: dict[str, str], flag: str) -> None:
     result = spawn(tmp_path, env, "T012", flag)
     assert result.exit_code == 0
-    assert "EXAMPLES:" in str(result) and "--task-id" in str(result)
+    out = str(result)
+    assert out.startswith("Usage: spawn-pod.sh --task-id TID ")
+    assert "Start a pod that clones REPO_URL at --base, runs OpenCode on" in out
+    assert "examples:\n" in out and "  spawn-pod.sh T012 --dry-run | less" in out
+    assert "--task-id TID" in out and "(default 2h)" in out and "13 unknown-task" in out
     assert stderr(result) == ""
+
+
+def test_verbose_after_the_script_name_turns_debug_logging_on(
+    checkout: Path, env: dict[str, str]
+) -> None:
+    result = spawn(checkout, env, "-v", "T012", "--dry-run")
+    assert result.exit_code == 0, stderr(result)
+    assert stderr(result).startswith("DEBUG: speckit-pods ")
 
 
 def test_unknown_flag_is_a_one_line_usage_error(checkout: Path, env: dict[str, str]) -> None:
@@ -170,7 +182,12 @@ def test_missing_python_is_reported(checkout: Path, env: dict[str, str]) -> None
 @pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck not installed")
 def test_scripts_are_shellcheck_clean() -> None:
     done = subprocess.run(
-        ["shellcheck", "-x", "scripts/spawn-pod.sh", "scripts/lib/common.sh"],
+        [
+            "shellcheck",
+            "-x",
+            *sorted(str(p.relative_to(ROOT)) for p in ROOT.glob("scripts/*.sh")),
+            "scripts/lib/common.sh",
+        ],  # fmt: skip
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -22,11 +22,12 @@ def run(*args: str, env: dict[str, str] | None = None) -> sh.RunningCommand:
     )
 
 
-def test_help_has_examples_and_exit_codes() -> None:
+def test_help_is_the_runtimes_with_examples_and_exit_codes() -> None:
     result = run("--help")
     assert result.exit_code == 0
-    assert "EXAMPLES:" in result and "tail-logs.sh --task T012" in result
-    assert "27 not ended yet" in result
+    assert str(result).startswith("Usage: tail-logs.sh POD | --task TID | --all [OPTIONS]\n")
+    assert "examples:\n" in result and "  tail-logs.sh --task T012 --verify-remote" in result
+    assert "--no-follow" in result and "27 still-running" in result
     assert result.stderr == b""
 
 
@@ -90,3 +91,18 @@ def test_runs_through_a_symlink(tmp_path: Path) -> None:
     done = sh.bash(str(link), "--all", _env=env, _cwd=str(tmp_path), _ok_code=[7], _return_cmd=True)
     repo = str(SCRIPT.parents[1])
     assert str(done).splitlines() == [f"PYTHONPATH={repo}", "-m", "runtime", "logs", "--all"]
+
+
+@pytest.mark.parametrize("name", ["tail-logs.sh", "tail-logs"])
+def test_help_is_the_runtimes_under_the_name_the_script_was_called_by(
+    tmp_path: Path, name: str
+) -> None:
+    python = tmp_path / "python"
+    python.write_text('#!/usr/bin/env bash\nprintf "%s\\n" "$SPECKIT_PODS_PROG" "$@"\n')
+    python.chmod(0o755)
+    script = SCRIPT if name == SCRIPT.name else tmp_path / name
+    if script != SCRIPT:
+        script.symlink_to(SCRIPT)
+    env = {**os.environ, "SPECKIT_PODS_PYTHON": str(python)}
+    done = sh.bash(str(script), "--task", "T1", "-h", _env=env, _return_cmd=True)
+    assert str(done).splitlines() == [name, "-m", "runtime", "logs", "--task", "T1", "-h"]
