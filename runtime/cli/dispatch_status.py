@@ -53,10 +53,12 @@ def plan_state(plan: DispatchPlan, task_id: str) -> str:
     return "done" if task_id in plan.done else "-"
 
 
-def _pod_rows(args: argparse.Namespace, feature: str) -> dict[str, PodRow] | None:
+def _pod_rows(args: argparse.Namespace, feature: str, tasks_file: Path) -> dict[str, PodRow] | None:
+    from runtime.cli.pod_options import spawn_options
     from runtime.kube.client import connect
     from runtime.kube.logs import ClusterLogs
     from runtime.kube.podwatch import ClusterPods
+    from runtime.spawn.create import repo_url_of
 
     try:
         kube = connect(args.namespace, args.kube_context)
@@ -65,7 +67,8 @@ def _pod_rows(args: argparse.Namespace, feature: str) -> dict[str, PodRow] | Non
         return None
     pods, logs = ClusterPods(kube), ClusterLogs(kube)
     now = datetime.datetime.now(datetime.UTC)
-    newest = newest_per_task(pods.select(feature_selector(feature)))
+    repo = repo_url_of(spawn_options(args, tasks_file=tasks_file))
+    newest = newest_per_task(pods.select(feature_selector(feature, repo)))
     return {task: make_row(pod, logs, now) for task, pod in newest.items()}
 
 
@@ -99,7 +102,7 @@ def render(rows: list[TaskStatus]) -> str:
 def print_status(plan: DispatchPlan, tasks_file: Path, args: argparse.Namespace) -> int:
     """Print the status table (or JSON); 0 unless the cluster answered with an error."""
     feature = feature_name(tasks_file)
-    pods = _pod_rows(args, feature)
+    pods = _pod_rows(args, feature, tasks_file)
     rows = collect(plan, pods)
     if args.json:
         data = {

@@ -23,14 +23,15 @@ from runtime.kube.pod import Pod, PodView, terminated
 from runtime.kube.pods import is_active
 from runtime.kube.podwatch import ClusterPods, Deadline
 from runtime.spawn import create as spawn
-from runtime.spawn.names import label_value
+from runtime.spawn.names import label_value, repo_id
 
 __all__ = ["ClusterBackend", "feature_selector", "newest_per_task"]
 
 
-def feature_selector(feature: str) -> str:
-    """Label selector of every agent pod of ``feature``."""
-    return f"{labels.SELECTOR},{labels.FEATURE}={label_value(feature)}"
+def feature_selector(feature: str, repo: str | None = None) -> str:
+    """Label selector of every agent pod of ``feature`` (of repository ``repo`` if given)."""
+    selector = f"{labels.SELECTOR},{labels.FEATURE}={label_value(feature)}"
+    return f"{selector},{labels.REPO_ID}={repo_id(repo)}" if repo else selector
 
 
 def _task(pod: Pod) -> str:
@@ -66,9 +67,10 @@ class ClusterBackend:
         self.cluster = cluster or Cluster(pods=ClusterPods(kube), logs=ClusterLogs(kube))
         tasks_file = str(template.tasks_file or "")
         self.options = Options(verify_remote=verify_remote, mark_done=True, tasks_file=tasks_file)
+        self.selector = feature_selector(feature, spawn.repo_url_of(template))
 
     def _pods(self) -> dict[str, Pod]:
-        return newest_per_task(self.cluster.pods.select(feature_selector(self.feature)))
+        return newest_per_task(self.cluster.pods.select(self.selector))
 
     def attachable(self) -> dict[str, str]:
         """Running pods, and pods that succeeded but were never reported (detached)."""
@@ -105,9 +107,7 @@ class ClusterBackend:
     def cancel(self) -> list[str]:
         """Delete the feature's active pods (they push WIP on SIGTERM); return their names."""
         names = [
-            PodView(pod).name
-            for pod in self.cluster.pods.select(feature_selector(self.feature))
-            if is_active(pod)
+            PodView(pod).name for pod in self.cluster.pods.select(self.selector) if is_active(pod)
         ]
         return [name for name in sorted(names) if delete_pod(self.cluster.pods, name)]
 

@@ -17,7 +17,8 @@ FEATURE = f"{DOMAIN}/feature"  # the feature dir name, sanitised, e.g. "001-phot
 RUN = f"{DOMAIN}/run"  # one id per spawn
 
 # annotations
-REPO = f"{DOMAIN}/repo"
+REPO = f"{DOMAIN}/repo"  # annotation: the repository URL
+REPO_ID = f"{DOMAIN}/repo-id"  # label: runtime.spawn.names.repo_id of that URL
 BRANCH = f"{DOMAIN}/branch"
 BASE = f"{DOMAIN}/base"
 TASK_TITLE = f"{DOMAIN}/title"

@@ -96,6 +96,17 @@ def _check_task(task: Task) -> None:
         log.warning("task %s is already checked off in tasks.md; spawning it anyway", task.id)
 
 
+def repo_url_of(opts: SpawnOptions) -> str | None:
+    """The repository the pods of ``opts`` clone, or ``None`` when it cannot be told."""
+    try:
+        if opts.repo:
+            return repo.check_repo_url(opts.repo)
+        tasks_file = _tasks_file(opts, Path.cwd(), os.environ).resolve()
+        return _repo_url(opts, tasks_file.parent)
+    except SpeckitPodsError:
+        return None
+
+
 def _repo_url(opts: SpawnOptions, repo_dir: Path) -> str:
     if opts.repo:
         return repo.check_repo_url(opts.repo)
@@ -151,15 +162,16 @@ def plan(
     files = context.collect(opts.context_dir or feature_dir(tasks_file), opts.max_context_bytes)
     extra = prompt.PromptInput(feature, branch, base, tuple(f.rel_path for f in files))
     now = clock.now()
+    repo_url = _repo_url(opts, repo_dir)
     spec = manifests.PodSpecInput(
-        name=names.pod_name(feature, task.id),
+        name=names.pod_name(feature, task.id, repo_url),
         namespace=opts.namespace,
         run_id=names.run_id(now),
         task_id=task.id,
         task_title=task.title,
         task_label=names.label_value(task.id),
         feature_label=names.label_value(feature),
-        repo_url=_repo_url(opts, repo_dir),
+        repo_url=repo_url,
         branch=branch,
         base=base,
         tasks_file=str(tasks_file),

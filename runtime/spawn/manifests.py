@@ -20,7 +20,7 @@ from runtime.contract import pod
 from runtime.contract.pod import Env
 from runtime.kube import labels
 from runtime.spawn.context import ContextFile
-from runtime.spawn.names import configmap_name
+from runtime.spawn.names import configmap_name, repo_id
 from runtime.spawn.resources import Resources as Resources
 from runtime.spawn.resources import cpu_millis as cpu_millis
 from runtime.spawn.resources import memory_bytes as memory_bytes
@@ -100,6 +100,7 @@ def object_labels(spec: PodSpecInput) -> dict[str, str]:
         labels.COMPONENT: "agent",
         labels.TASK: spec.task_label,
         labels.FEATURE: spec.feature_label,
+        labels.REPO_ID: repo_id(spec.repo_url),
         labels.RUN: spec.run_id,
     }
 

@@ -44,17 +44,35 @@ def _dns_chunk(text: str, limit: int) -> str:
     return chunk[:limit].strip("-")
 
 
-def pod_name(feature: str, task_id: str) -> str:
-    """Return the pod name for one task of one feature.
+def repo_id(url: str) -> str:
+    """A short stable id of a repository: the same for ``https://Host/o/r.git`` and ``…/o/r``.
+
+    Scheme and host are compared case-insensitively; a trailing ``/`` or ``.git`` is
+    dropped. Empty for an empty URL.
+    """
+    text = url.strip().rstrip("/")
+    if not text:
+        return ""
+    text = text[:-4] if text.endswith(".git") else text
+    scheme, sep, rest = text.partition("://")
+    if sep:
+        host, slash, path = rest.partition("/")
+        text = f"{scheme.lower()}://{host.lower()}{slash}{path}"
+    return short_hash(text, length=10)
+
+
+def pod_name(feature: str, task_id: str, repo: str = "") -> str:
+    """Return the pod name for one task of one feature of one repository.
 
     Shape: ``sp-<feature>-<task>-<hash6>``; the feature part is truncated so the
     whole fits in 63 characters, and the hash (of the untruncated, unsanitised
-    feature and task) keeps truncated or sanitised names distinct.
+    feature and task, and of the repository's :func:`repo_id`) keeps truncated or
+    sanitised names distinct, and features of the same name in two repositories apart.
 
     Example: ``pod_name("001-photo-albums", "T012") == "sp-001-photo-albums-t012-<hash6>"``.
     """
     task = _dns_chunk(task_id, _TASK_MAX) or "task"
-    digest = short_hash(feature, task_id)
+    digest = short_hash(feature, task_id, repo_id(repo)) if repo else short_hash(feature, task_id)
     room = MAX_LABEL - len(NAME_PREFIX) - len(task) - len(digest) - 3  # three dashes
     feat = _dns_chunk(feature, room)
     parts = [NAME_PREFIX, feat, task, digest] if feat else [NAME_PREFIX, task, digest]

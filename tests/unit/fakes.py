@@ -66,6 +66,7 @@ def make_pod(
     conditions: list[dict[str, Any]] | None = None,
     created: str = "2025-01-01T00:00:00Z",
     namespace: str = "ns",
+    repo_id: str = "",
 ) -> Pod:
     """An agent pod dict in the API's JSON shape; ``container`` is the agent's state."""
     status: dict[str, Any] = {"phase": phase, "startTime": created}
@@ -87,6 +88,7 @@ def make_pod(
                 labels.MANAGED_BY: labels.TOOL_NAME,
                 labels.TASK: task,
                 labels.FEATURE: feature,
+                **({labels.REPO_ID: repo_id} if repo_id else {}),
             },
             "annotations": dict(annotations or {}),
         },

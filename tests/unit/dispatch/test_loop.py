@@ -294,6 +294,33 @@ def test_cluster_backend_reattaches_active_and_unreported_pods_and_cancels() -> 
     assert "q2" in core.pods and "p3" in core.pods
 
 
+def test_the_backend_sees_only_its_own_repositorys_pods_of_a_feature() -> None:
+    import sys
+
+    from runtime.dispatch.backend import ClusterBackend
+    from runtime.kube.client import Kube
+    from runtime.spawn.create import SpawnOptions
+    from runtime.spawn.names import repo_id
+    from tests.unit.fakes import FakeClusterCore, make_pod, running
+
+    mine, theirs = "https://git.example.com/acme/one.git", "https://git.example.com/acme/two.git"
+    core = FakeClusterCore()
+    core.add(
+        make_pod("a2", task="T002", feature="001-x", repo_id=repo_id(mine), container=running())
+    )
+    core.add(
+        make_pod("b2", task="T002", feature="001-x", repo_id=repo_id(theirs), container=running())
+    )
+    backend = ClusterBackend(
+        Kube(core=core, namespace="ns"),
+        SpawnOptions(task_id="", repo=mine),
+        "001-x",
+        Printer(sys.stdout, sys.stderr, color=False),
+    )
+    assert backend.attachable() == {"T002": "a2"}
+    assert backend.cancel() == ["a2"] and "b2" in core.pods
+
+
 # --- CLI --------------------------------------------------------------------------------
 
 

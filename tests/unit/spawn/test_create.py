@@ -23,7 +23,7 @@ from runtime.spawn import create as spawn
 from runtime.spawn import names
 from tests.unit.fakes import SpawnClock, SpawnCore, api_exception, feature_repo, git, spawn_pod
 
-POD = names.pod_name("001-photo-albums", "T012")
+POD = names.pod_name("001-photo-albums", "T012", "https://git.example.com/acme/photos.git")
 TASK_LABELS = {
     labels.MANAGED_BY: "speckit-pods",
     labels.TASK: "T012",

@@ -142,6 +142,7 @@ def test_labels_and_annotations() -> None:
         labels.COMPONENT: "agent",
         labels.TASK: "T012",
         labels.FEATURE: "001-photo-albums",
+        labels.REPO_ID: names.repo_id("https://git.example.com/acme/photos.git"),
         labels.RUN: "20261125t120000-abc123",
     }
     assert all(names.is_label_value(v) for v in meta["labels"].values())

@@ -112,3 +112,23 @@ def test_run_id_is_a_label_value_sorted_by_time_and_unique() -> None:
     assert early < late
     assert names.is_label_value(early)
     assert len({names.run_id() for _ in range(50)}) == 50
+
+
+def test_the_same_feature_in_two_repositories_gets_two_pod_names() -> None:
+    one = names.pod_name("001-x", "T001", "https://git.example.com/acme/one.git")
+    two = names.pod_name("001-x", "T001", "https://git.example.com/acme/two.git")
+    assert one != two and names.is_dns_label(one) and names.is_dns_label(two)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://Git.Example.com/acme/one",
+        "https://git.example.com/acme/one/",
+        "HTTPS://git.example.com/acme/one.git",
+    ],
+)
+def test_repo_id_is_the_same_for_spellings_of_one_repository(url: str) -> None:
+    assert names.repo_id(url) == names.repo_id("https://git.example.com/acme/one.git")
+    assert names.is_label_value(names.repo_id(url))
+    assert names.repo_id(url) != names.repo_id("https://git.example.com/acme/One.git")
