@@ -1,9 +1,10 @@
 # SPDX-License-Identifier: Apache-2.0
 # SPDX-FileCopyrightText: speckit-pods contributors
 #
-# The speckit-pods agent image: `tini -- python3 -m runtime.agent` clones the repo,
-# runs `opencode run` on one task, commits and pushes (see docs/architecture.md,
-# "Contract: agent pod").
+# The speckit-pods agent image, run as both containers of an agent pod (see
+# docs/architecture.md, "Contract: agent pod"): `tini -- python3 -m runtime.agent git-side`
+# (container `git`, UID 10002: clone, then commit, push and the result line) and
+# `... run` (container `agent`, UID 10001: `opencode run` on one task).
 #
 # Build (BuildKit):
 #   hack/bootstrap/agent-image.sh                      # what CI and the e2e use
@@ -23,8 +24,9 @@
 # CPU (x64 with AVX2 -> opencode-linux-x64, else the -baseline build): build on the
 # same CPU family as the cluster nodes.
 #
-# Runtime: UID/GID 10001, HOME=/home/agent, WORKDIR /workspace; works with a
-# read-only root filesystem when /home/agent, /workspace and /tmp are writable.
+# Runtime: agent UID/GID 10001, HOME=/home/agent; git side UID 10002 (a passwd entry:
+# ssh refuses a UID without one), GID 10001, HOME=/home/git; WORKDIR /workspace; works
+# with a read-only root filesystem when the pod mounts its emptyDirs there.
 
 ARG BASE_IMAGE=debian:bookworm-slim
 
@@ -53,7 +55,9 @@ RUN apt-get update -q \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin \
  && groupadd --gid 10001 agent \
  && useradd --uid 10001 --gid 10001 --home-dir /home/agent --no-create-home --shell /bin/bash agent \
- && install -d -o 10001 -g 10001 -m 0755 /home/agent /workspace
+ && useradd --uid 10002 --gid 10001 --home-dir /home/git --no-create-home --shell /usr/sbin/nologin speckit-git \
+ && install -d -o 10001 -g 10001 -m 0755 /home/agent /workspace \
+ && install -d -o 10002 -g 10001 -m 0755 /home/git /gitdir /handoff
 
 COPY --from=opencode /out/opencode /usr/local/bin/opencode
 COPY manifests/agent-config/opencode.json /etc/speckit-pods/opencode/opencode.json

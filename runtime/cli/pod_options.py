@@ -105,6 +105,14 @@ def add_pod_options(parser: argparse.ArgumentParser, title: str = "each pod") ->
     limits = manifests.Resources()
     pod.add_argument("--cpu", metavar="Q", help=f"CPU limit (default {limits.cpu_limit})")
     pod.add_argument("--memory", metavar="Q", help=f"memory limit (default {limits.memory_limit})")
+    insecure = os.environ.get("SPECKIT_PODS_ALLOW_INSECURE_HTTP", "") == "1"
+    pod.add_argument(
+        "--allow-insecure-http",
+        action="store_true",
+        default=insecure,
+        help="let the pod send the git token over a cleartext http:// repository URL "
+        "(test servers only; default: SPECKIT_PODS_ALLOW_INSECURE_HTTP=1)",
+    )
 
 
 def _check_text(value: str, what: str) -> str:
@@ -151,6 +159,7 @@ def spawn_options(
         "requested_by": _check_text(requested_by, "--requested-by") if requested_by else None,
         "cpu": args.cpu,
         "memory": args.memory,
+        "allow_insecure_http": bool(getattr(args, "allow_insecure_http", False)),
     }
     known = {f.name for f in dataclasses.fields(SpawnOptions)}
     unknown = set(extra) - known

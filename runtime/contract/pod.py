@@ -1,8 +1,19 @@
-"""Paths, defaults and environment variable names of the agent pod.
+"""Containers, paths, users, defaults and environment variable names of the agent pod.
 
-The host side renders them into the pod manifest (``runtime.spawn.manifests``); the
-agent reads them (``runtime.agent.config``).  See "Contract: agent pod" in
-docs/architecture.md.
+The host side renders them into the pod manifest (``runtime.spawn.manifests``) and
+reads the pod through them (``runtime.kube``); the two sides inside the pod read
+them too (``runtime.agent``).  See "Contract: agent pod" in docs/architecture.md.
+
+Two containers of one image share the pod:
+
+* ``git`` (:data:`GIT_CONTAINER`), the TRUSTED side: a native sidecar (an init
+  container with ``restartPolicy: Always``) running as :data:`GIT_UID`.  It alone
+  holds the git Secret; it clones, waits for SIGTERM (sent by the kubelet only after
+  the ``agent`` container has exited), then commits, pushes and prints the result
+  line.  Its log is the pod's log: the host follows it and trusts its last line.
+* ``agent`` (:data:`AGENT_CONTAINER`), UNTRUSTED: runs opencode as :data:`AGENT_UID`
+  in the work tree, with the git dir read-only, and hands its claimed verdict and its
+  output lines over in :data:`HANDOFF_DIR`.
 """
 
 from __future__ import annotations
@@ -10,19 +21,42 @@ from __future__ import annotations
 from typing import Final
 
 AGENT_CONTAINER: Final = "agent"
-UID: Final = 10001
+GIT_CONTAINER: Final = "git"
+RESULT_CONTAINER: Final = GIT_CONTAINER  # whose log is followed and holds the result line
+
+AGENT_UID: Final = 10001
+GIT_UID: Final = 10002
+GID: Final = 10001  # both containers' group: the work tree is group-writable (umask 0002)
+UID: Final = AGENT_UID  # the pod-level runAsUser; the git container overrides it
+
 TASK_DIR: Final = "/etc/speckit-pods/task"
 OPENCODE_DIR: Final = "/etc/speckit-pods/opencode"
-GIT_CREDENTIALS_DIR: Final = "/var/run/secrets/speckit-pods/git"
-WORKSPACE: Final = "/workspace"
-HOME: Final = "/home/agent"
+GIT_CREDENTIALS_DIR: Final = "/var/run/secrets/speckit-pods/git"  # mounted in `git` only
+WORKSPACE: Final = "/workspace"  # shared; the work tree is WORKSPACE/repo
+CLONE_DIR_NAME: Final = "repo"
+GIT_DIR_MOUNT: Final = "/gitdir"  # the git dir's own emptyDir: rw in `git`, read-only in `agent`
+GIT_DIR: Final = f"{GIT_DIR_MOUNT}/repo.git"  # (clone --separate-git-dir refuses an existing dir)
+HANDOFF_DIR: Final = "/handoff"  # shared; every file in it is written by an untrusted party
+HOME: Final = "/home/agent"  # the agent's HOME
+GIT_HOME: Final = "/home/git"  # the git side's HOME: its git config, ssh key copy, state
 DEFAULT_AUTHOR_NAME: Final = "speckit-pods agent"
 DEFAULT_AUTHOR_EMAIL: Final = "agent@speckit-pods.invalid"
 DEFAULT_STALL_SECONDS: Final = 600
+SIGTERM_BUDGET_SECONDS: Final = 45  # the git side's commit + push after SIGTERM (grace is 60)
+CLONE_BUDGET_SECONDS: Final = 900  # the startupProbe holds the agent this long at most
+
+
+class Handoff:
+    """File names in :data:`HANDOFF_DIR`."""
+
+    READY: Final = "ready"  # by `git`: the clone is ready (or failed: see ABORT)
+    ABORT: Final = "abort"  # by `git`: nothing to work on; the agent exits at once
+    VERDICT: Final = "verdict.json"  # by `agent`: its claimed status and reason
+    AGENT_LOG: Final = "agent.log"  # by `agent`: its output lines, relayed by `git`
 
 
 class Env:
-    """Names of the environment variables the manifest sets and the agent reads."""
+    """Names of the environment variables the manifest sets and the two sides read."""
 
     TASK_ID: Final = "TASK_ID"
     TASK_TITLE: Final = "TASK_TITLE"
@@ -32,8 +66,11 @@ class Env:
     MODEL: Final = "MODEL"
     TASK_DIR: Final = "TASK_DIR"
     WORKSPACE: Final = "WORKSPACE"
+    CLONE_GIT_DIR: Final = "CLONE_GIT_DIR"  # not GIT_DIR: git itself would read that
+    HANDOFF_DIR: Final = "HANDOFF_DIR"
     HOME: Final = "HOME"
     GIT_CREDENTIALS_DIR: Final = "GIT_CREDENTIALS_DIR"
+    ALLOW_INSECURE_HTTP: Final = "ALLOW_INSECURE_HTTP"  # "1": send the token over http://
     GIT_AUTHOR_NAME: Final = "GIT_AUTHOR_NAME"
     GIT_AUTHOR_EMAIL: Final = "GIT_AUTHOR_EMAIL"
     REQUESTED_BY: Final = "REQUESTED_BY"
@@ -44,3 +81,6 @@ class Env:
 
 
 REQUIRED: Final = (Env.TASK_ID, Env.TASK_TITLE, Env.REPO_URL, Env.BASE_BRANCH, Env.TASK_BRANCH)
+"""What the ``git`` side needs."""
+AGENT_REQUIRED: Final = (Env.TASK_ID, Env.TASK_TITLE)
+"""What the ``agent`` side needs: it never sees the repository URL or pushes."""

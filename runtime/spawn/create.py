@@ -53,6 +53,7 @@ class SpawnOptions:
     dry_run: bool = False
     cpu: str | None = None
     memory: str | None = None
+    allow_insecure_http: bool = False
     max_context_bytes: int = context.DEFAULT_MAX_BYTES
 
 
@@ -188,6 +189,7 @@ def plan(
         llm_secret=opts.llm_secret,
         requested_by=opts.requested_by or repo.user_ident(repo_dir) or "",
         resources=manifests.resources_with_limits(opts.cpu, opts.memory),
+        allow_insecure_http=opts.allow_insecure_http,
     )
     return Plan(spec=spec, task=task)
 

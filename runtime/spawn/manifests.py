@@ -30,14 +30,34 @@ DEFAULT_IMAGE = "ghcr.io/speckit-pods/agent:0.1.0"
 SERVICE_ACCOUNT = "speckit-pods-agent"
 AGENT_CONFIG_MAP = "speckit-pods-agent-config"
 CONTAINER = pod.AGENT_CONTAINER
+GIT_CONTAINER = pod.GIT_CONTAINER
 UID = pod.UID
 TASK_DIR = pod.TASK_DIR
 OPENCODE_DIR = pod.OPENCODE_DIR
 GIT_CREDENTIALS_DIR = pod.GIT_CREDENTIALS_DIR
 WORKSPACE = pod.WORKSPACE
 HOME = pod.HOME
-GRACE_SECONDS = 60  # SIGTERM -> SIGKILL: time for the entrypoint's WIP commit and push
+GRACE_SECONDS = 60  # SIGTERM -> SIGKILL, shared: the agent stops in seconds, git pushes the WIP
 DEFAULT_AUTHOR = (pod.DEFAULT_AUTHOR_NAME, pod.DEFAULT_AUTHOR_EMAIL)
+DEFAULT_CONTAINER_ANNOTATION = "kubectl.kubernetes.io/default-container"
+PROBE_PERIOD_SECONDS = 1
+# emptyDir size limits; each container's ephemeral-storage limit covers its share, so the
+# pod's total (the sum of the containers' limits) is above the sum of the volumes
+VOLUME_SIZES = {
+    "workspace": "4Gi",
+    "gitdir": "2Gi",
+    "handoff": "64Mi",
+    "agent-home": "2Gi",
+    "agent-tmp": "1Gi",
+    "git-home": "16Mi",
+    "git-tmp": "256Mi",
+}
+AGENT_STORAGE = {"requests": "1Gi", "limits": "8Gi"}
+GIT_STORAGE = {"requests": "256Mi", "limits": "2Gi"}
+GIT_RESOURCES = {
+    "requests": {"cpu": "50m", "memory": "64Mi"},
+    "limits": {"cpu": "1", "memory": "1Gi"},  # git clone of a large repository
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,6 +88,7 @@ class PodSpecInput:
     llm_secret: str = "speckit-pods-llm"
     requested_by: str = ""
     resources: Resources = Resources()
+    allow_insecure_http: bool = False  # let the git side send the token over http://
 
 
 def deadline_margin(timeout_s: int) -> int:
@@ -114,6 +135,7 @@ def _annotations(spec: PodSpecInput) -> dict[str, str]:
         labels.CLEANUP: spec.cleanup,
         labels.EXPIRES_AT: expires_at(spec),
         labels.TASKS_FILE: spec.tasks_file,
+        DEFAULT_CONTAINER_ANNOTATION: GIT_CONTAINER,  # `kubectl logs <pod>` shows the result
     }
 
 
@@ -145,35 +167,63 @@ def render_configmap(spec: PodSpecInput, owner_uid: str | None = None) -> dict[s
     return body
 
 
-def _env(spec: PodSpecInput) -> list[dict[str, str]]:
-    values = {
-        Env.TASK_ID: spec.task_id,
-        Env.TASK_TITLE: spec.task_title,
-        Env.REPO_URL: spec.repo_url,
-        Env.BASE_BRANCH: spec.base,
-        Env.TASK_BRANCH: spec.branch,
-        Env.MODEL: spec.model,
-        Env.TASK_DIR: TASK_DIR,
-        Env.WORKSPACE: WORKSPACE,
-        Env.HOME: HOME,
-        Env.GIT_CREDENTIALS_DIR: GIT_CREDENTIALS_DIR,
-        Env.GIT_AUTHOR_NAME: DEFAULT_AUTHOR[0],
-        Env.GIT_AUTHOR_EMAIL: DEFAULT_AUTHOR[1],
-        Env.REQUESTED_BY: spec.requested_by,
-        Env.AGENT_DEADLINE_SECONDS: str(agent_deadline(spec.timeout_s)),
-        Env.AGENT_STALL_SECONDS: str(spec.stall_s),
-        Env.OPENCODE_CONFIG: f"{OPENCODE_DIR}/opencode.json",
-    }
+def _listed(values: dict[str, str]) -> list[dict[str, str]]:
     return [{"name": key, "value": value} for key, value in values.items() if value]
+
+
+def _git_env(spec: PodSpecInput) -> list[dict[str, str]]:
+    """The trusted side's environment: what to clone, where to push, who commits."""
+    return _listed(
+        {
+            Env.TASK_ID: spec.task_id,
+            Env.TASK_TITLE: spec.task_title,
+            Env.REPO_URL: spec.repo_url,
+            Env.BASE_BRANCH: spec.base,
+            Env.TASK_BRANCH: spec.branch,
+            Env.TASK_DIR: TASK_DIR,
+            Env.WORKSPACE: WORKSPACE,
+            Env.CLONE_GIT_DIR: pod.GIT_DIR,
+            Env.HANDOFF_DIR: pod.HANDOFF_DIR,
+            Env.HOME: pod.GIT_HOME,
+            Env.GIT_CREDENTIALS_DIR: GIT_CREDENTIALS_DIR,
+            Env.ALLOW_INSECURE_HTTP: "1" if spec.allow_insecure_http else "",
+            Env.GIT_AUTHOR_NAME: DEFAULT_AUTHOR[0],
+            Env.GIT_AUTHOR_EMAIL: DEFAULT_AUTHOR[1],
+            Env.REQUESTED_BY: spec.requested_by,
+        }
+    )
+
+
+def _agent_env(spec: PodSpecInput) -> list[dict[str, str]]:
+    """The untrusted side's environment: no repository URL, no credentials."""
+    return _listed(
+        {
+            Env.TASK_ID: spec.task_id,
+            Env.TASK_TITLE: spec.task_title,
+            Env.MODEL: spec.model,
+            Env.TASK_DIR: TASK_DIR,
+            Env.WORKSPACE: WORKSPACE,
+            Env.HANDOFF_DIR: pod.HANDOFF_DIR,
+            Env.HOME: HOME,
+            Env.AGENT_DEADLINE_SECONDS: str(agent_deadline(spec.timeout_s)),
+            Env.AGENT_STALL_SECONDS: str(spec.stall_s),
+            Env.OPENCODE_CONFIG: f"{OPENCODE_DIR}/opencode.json",
+            # the repository's own opencode.json / .opencode/ cannot override the operator's
+            "OPENCODE_DISABLE_PROJECT_CONFIG": "1",
+            # `git status/diff/log` in the work tree: the git dir belongs to the git side
+            "GIT_CONFIG_COUNT": "1",
+            "GIT_CONFIG_KEY_0": "safe.directory",
+            "GIT_CONFIG_VALUE_0": "*",
+        }
+    )
 
 
 def _volumes(spec: PodSpecInput) -> list[dict[str, Any]]:
     task_items = [{"key": "prompt.md", "path": "prompt.md"}]
     task_items += [{"key": f.key, "path": f"context/{f.rel_path}"} for f in spec.context]
+    empty = [{"name": name, "emptyDir": {"sizeLimit": size}} for name, size in VOLUME_SIZES.items()]
     return [
-        {"name": "workspace", "emptyDir": {}},
-        {"name": "home", "emptyDir": {}},
-        {"name": "tmp", "emptyDir": {}},
+        *empty,
         {
             "name": "task",
             "configMap": {
@@ -190,7 +240,7 @@ def _volumes(spec: PodSpecInput) -> list[dict[str, Any]]:
                 "defaultMode": 0o444,
             },
         },
-        # 0440 + fsGroup: files are root:10001, readable by the agent's group only
+        # 0440 + fsGroup: root:10001, readable by the group; mounted in the git container only
         {
             "name": "git-credentials",
             "secret": {"secretName": spec.git_secret, "defaultMode": 0o440},
@@ -198,45 +248,104 @@ def _volumes(spec: PodSpecInput) -> list[dict[str, Any]]:
     ]
 
 
-_MOUNTS = (
+GIT_MOUNTS = (
     ("workspace", WORKSPACE, False),
-    ("home", HOME, False),
-    ("tmp", "/tmp", False),
+    ("gitdir", pod.GIT_DIR_MOUNT, False),
+    ("handoff", pod.HANDOFF_DIR, False),
+    ("git-home", pod.GIT_HOME, False),
+    ("git-tmp", "/tmp", False),
+    ("task", TASK_DIR, True),
+    ("git-credentials", GIT_CREDENTIALS_DIR, True),
+)
+AGENT_MOUNTS = (
+    ("workspace", WORKSPACE, False),
+    ("gitdir", pod.GIT_DIR_MOUNT, True),  # the agent reads the history, never writes it
+    ("handoff", pod.HANDOFF_DIR, False),
+    ("agent-home", HOME, False),
+    ("agent-tmp", "/tmp", False),
     ("task", TASK_DIR, True),
     ("opencode", OPENCODE_DIR, True),
-    ("git-credentials", GIT_CREDENTIALS_DIR, True),
 )
 
 
-def _container(spec: PodSpecInput) -> dict[str, Any]:
+def _mounts(mounts: tuple[tuple[str, str, bool], ...]) -> list[dict[str, Any]]:
+    return [
+        {"name": name, "mountPath": path, "readOnly": True}
+        if ro
+        else {"name": name, "mountPath": path}
+        for name, path, ro in mounts
+    ]
+
+
+def _security_context(uid: int | None = None) -> dict[str, Any]:
+    context: dict[str, Any] = {
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+    }
+    if uid is not None:
+        context["runAsUser"] = uid
+    return context
+
+
+def _git_container(spec: PodSpecInput) -> dict[str, Any]:
+    """The trusted side: a native sidecar, started first, stopped after the agent."""
+    limits = {**GIT_RESOURCES["limits"], "ephemeral-storage": GIT_STORAGE["limits"]}
+    requests = {**GIT_RESOURCES["requests"], "ephemeral-storage": GIT_STORAGE["requests"]}
+    ready = f"{pod.HANDOFF_DIR}/{pod.Handoff.READY}"
+    return {
+        "name": GIT_CONTAINER,
+        "image": spec.image,
+        "imagePullPolicy": "IfNotPresent",
+        "restartPolicy": "Always",
+        "args": ["git-side"],
+        "env": _git_env(spec),
+        "resources": {"requests": requests, "limits": limits},
+        # holds the agent container until the clone is ready (or has failed)
+        "startupProbe": {
+            "exec": {"command": ["test", "-e", ready]},
+            "periodSeconds": PROBE_PERIOD_SECONDS,
+            "failureThreshold": pod.CLONE_BUDGET_SECONDS // PROBE_PERIOD_SECONDS,
+        },
+        "securityContext": {**_security_context(pod.GIT_UID), "runAsGroup": pod.GID},
+        "volumeMounts": _mounts(GIT_MOUNTS),
+    }
+
+
+def _agent_container(spec: PodSpecInput) -> dict[str, Any]:
+    """The untrusted side: opencode with the LLM keys, no git credentials."""
     res = spec.resources
     return {
         "name": CONTAINER,
         "image": spec.image,
         "imagePullPolicy": "IfNotPresent",
-        "env": _env(spec),
+        "args": ["run"],
+        "env": _agent_env(spec),
         "envFrom": [{"secretRef": {"name": spec.llm_secret, "optional": True}}],
         "resources": {
-            "requests": {"cpu": res.cpu_request, "memory": res.memory_request},
-            "limits": {"cpu": res.cpu_limit, "memory": res.memory_limit},
+            "requests": {
+                "cpu": res.cpu_request,
+                "memory": res.memory_request,
+                "ephemeral-storage": AGENT_STORAGE["requests"],
+            },
+            "limits": {
+                "cpu": res.cpu_limit,
+                "memory": res.memory_limit,
+                "ephemeral-storage": AGENT_STORAGE["limits"],
+            },
         },
-        "securityContext": {
-            "allowPrivilegeEscalation": False,
-            "capabilities": {"drop": ["ALL"]},
-            "readOnlyRootFilesystem": True,
-            "runAsNonRoot": True,
-        },
-        "volumeMounts": [
-            {"name": name, "mountPath": path, "readOnly": True}
-            if ro
-            else {"name": name, "mountPath": path}
-            for name, path, ro in _MOUNTS
-        ],
+        "securityContext": _security_context(),
+        "volumeMounts": _mounts(AGENT_MOUNTS),
     }
 
 
 def render_pod(spec: PodSpecInput) -> dict[str, Any]:
-    """Render the bare agent Pod (``restartPolicy: Never``, pod-level deadline)."""
+    """Render the bare agent Pod (``restartPolicy: Never``, pod-level deadline).
+
+    Two containers of one image: ``git`` (trusted, a native sidecar) and ``agent``
+    (untrusted); no shared process namespace, so no agent process outlives its container.
+    """
     return {
         "apiVersion": "v1",
         "kind": "Pod",
@@ -256,11 +365,12 @@ def render_pod(spec: PodSpecInput) -> dict[str, Any]:
             "securityContext": {
                 "runAsNonRoot": True,
                 "runAsUser": UID,
-                "runAsGroup": UID,
-                "fsGroup": UID,
+                "runAsGroup": pod.GID,
+                "fsGroup": pod.GID,
                 "seccompProfile": {"type": "RuntimeDefault"},
             },
-            "containers": [_container(spec)],
+            "initContainers": [_git_container(spec)],
+            "containers": [_agent_container(spec)],
             "volumes": _volumes(spec),
         },
     }

@@ -21,10 +21,15 @@ from tests.support.tools import require_tool
 
 GOLDEN = Path(__file__).parent / "golden"
 K8S_VERSION = "1.34.0"
-CONTRACT_ENV = {
-    "TASK_ID", "TASK_TITLE", "REPO_URL", "BASE_BRANCH", "TASK_BRANCH", "MODEL", "TASK_DIR",
-    "WORKSPACE", "GIT_CREDENTIALS_DIR", "GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "REQUESTED_BY",
+GIT_ENV = {
+    "TASK_ID", "TASK_TITLE", "REPO_URL", "BASE_BRANCH", "TASK_BRANCH", "TASK_DIR", "WORKSPACE",
+    "CLONE_GIT_DIR", "HANDOFF_DIR", "HOME", "GIT_CREDENTIALS_DIR", "GIT_AUTHOR_NAME",
+    "GIT_AUTHOR_EMAIL", "REQUESTED_BY",
+}  # fmt: skip
+AGENT_ENV = {
+    "TASK_ID", "TASK_TITLE", "MODEL", "TASK_DIR", "WORKSPACE", "HANDOFF_DIR", "HOME",
     "AGENT_DEADLINE_SECONDS", "AGENT_STALL_SECONDS", "OPENCODE_CONFIG",
+    "OPENCODE_DISABLE_PROJECT_CONFIG", "GIT_CONFIG_COUNT", "GIT_CONFIG_KEY_0", "GIT_CONFIG_VALUE_0",
 }  # fmt: skip
 
 
@@ -62,8 +67,24 @@ def validate(obj: dict[str, Any]) -> None:
         pytest.fail(f"{obj['kind']} is not valid for Kubernetes {K8S_VERSION}: {err.message}")
 
 
+def agent_of(pod: dict[str, Any]) -> dict[str, Any]:
+    (container,) = pod["spec"]["containers"]
+    assert container["name"] == "agent"
+    return dict(container)
+
+
+def git_of(pod: dict[str, Any]) -> dict[str, Any]:
+    (container,) = pod["spec"]["initContainers"]
+    assert container["name"] == "git"
+    return dict(container)
+
+
 def env_of(pod: dict[str, Any]) -> dict[str, str]:
-    return {e["name"]: e["value"] for e in pod["spec"]["containers"][0]["env"]}
+    return {e["name"]: e["value"] for e in agent_of(pod)["env"]}
+
+
+def git_env_of(pod: dict[str, Any]) -> dict[str, str]:
+    return {e["name"]: e["value"] for e in git_of(pod)["env"]}
 
 
 # --- golden files ----------------------------------------------------------------------
@@ -111,7 +132,7 @@ def test_pod_meets_pod_security_restricted() -> None:
     assert pod["securityContext"]["runAsUser"] == 10001
     assert pod["securityContext"]["fsGroup"] == 10001
     assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
-    for container in pod["containers"]:
+    for container in [*pod["initContainers"], *pod["containers"]]:
         sc = container["securityContext"]
         assert sc["allowPrivilegeEscalation"] is False
         assert sc["capabilities"] == {"drop": ["ALL"]}
@@ -119,6 +140,42 @@ def test_pod_meets_pod_security_restricted() -> None:
     allowed = {"configMap", "emptyDir", "secret", "name"}  # restricted allows these types
     assert all(set(v) <= allowed for v in pod["volumes"])
     assert "hostNetwork" not in pod and "hostPID" not in pod
+    assert "shareProcessNamespace" not in pod  # no agent process outlives its container
+
+
+def test_git_is_a_native_sidecar_holding_the_agent_until_the_clone_is_ready() -> None:
+    pod = manifests.render_pod(spec())
+    git, agent = git_of(pod), agent_of(pod)
+    assert git["restartPolicy"] == "Always"  # a sidecar: SIGTERM only after the agent exited
+    assert git["args"] == ["git-side"] and agent["args"] == ["run"]
+    assert git["image"] == agent["image"]
+    probe = git["startupProbe"]
+    assert probe["exec"]["command"] == ["test", "-e", "/handoff/ready"]
+    assert probe["periodSeconds"] == 1
+    assert probe["periodSeconds"] * probe["failureThreshold"] >= 600  # the clone's own timeout
+    assert "lifecycle" not in git  # a preStop hook would run at the agent's SIGTERM
+    assert pod["metadata"]["annotations"]["kubectl.kubernetes.io/default-container"] == "git"
+
+
+def test_the_two_sides_run_as_different_users_of_one_group() -> None:
+    pod = manifests.render_pod(spec())
+    assert pod["spec"]["securityContext"]["runAsUser"] == 10001  # the agent
+    git = git_of(pod)["securityContext"]
+    assert (git["runAsUser"], git["runAsGroup"]) == (10002, 10001)
+    assert "runAsUser" not in agent_of(pod)["securityContext"]
+
+
+def test_only_the_git_side_holds_the_git_secret_only_the_agent_the_llm_keys() -> None:
+    pod = manifests.render_pod(spec())
+    git, agent = git_of(pod), agent_of(pod)
+    agent_mounts = {m["name"] for m in agent["volumeMounts"]}
+    git_mounts = {m["name"] for m in git["volumeMounts"]}
+    assert "git-credentials" in git_mounts and "git-credentials" not in agent_mounts
+    assert "envFrom" not in git
+    assert "REPO_URL" not in env_of(pod) and "GIT_CREDENTIALS_DIR" not in env_of(pod)
+    # the agent's HOME and /tmp are not the git side's, and the git side's HOME is its own
+    assert not {"git-home", "git-tmp"} & agent_mounts
+    assert not {"agent-home", "agent-tmp", "opencode"} & git_mounts
 
 
 def test_pod_is_a_bare_never_restarting_pod_without_api_token() -> None:
@@ -128,8 +185,7 @@ def test_pod_is_a_bare_never_restarting_pod_without_api_token() -> None:
     assert pod["spec"]["terminationGracePeriodSeconds"] == 60
     assert pod["spec"]["serviceAccountName"] == "speckit-pods-agent"
     assert pod["spec"]["automountServiceAccountToken"] is False
-    container = pod["spec"]["containers"][0]
-    assert container["name"] == "agent"
+    container = agent_of(pod)
     assert container["imagePullPolicy"] == "IfNotPresent"
     assert container["envFrom"] == [{"secretRef": {"name": "speckit-pods-llm", "optional": True}}]
 
@@ -158,19 +214,34 @@ def test_labels_and_annotations() -> None:
 
 
 def test_env_carries_the_whole_contract() -> None:
-    env = env_of(manifests.render_pod(spec()))
-    assert set(env) - {"HOME"} == CONTRACT_ENV
-    assert env["TASK_DIR"] == "/etc/speckit-pods/task"
-    assert env["WORKSPACE"] == "/workspace"
-    assert env["GIT_CREDENTIALS_DIR"] == "/var/run/secrets/speckit-pods/git"
+    pod = manifests.render_pod(spec())
+    env, git = env_of(pod), git_env_of(pod)
+    assert set(env) == AGENT_ENV
+    assert set(git) == GIT_ENV
+    assert env["TASK_DIR"] == git["TASK_DIR"] == "/etc/speckit-pods/task"
+    assert env["WORKSPACE"] == git["WORKSPACE"] == "/workspace"
+    assert env["HANDOFF_DIR"] == git["HANDOFF_DIR"] == "/handoff"
+    assert (env["HOME"], git["HOME"]) == ("/home/agent", "/home/git")
+    assert git["CLONE_GIT_DIR"] == "/gitdir/repo.git"
+    assert git["GIT_CREDENTIALS_DIR"] == "/var/run/secrets/speckit-pods/git"
     assert env["OPENCODE_CONFIG"] == "/etc/speckit-pods/opencode/opencode.json"
+    assert env["OPENCODE_DISABLE_PROJECT_CONFIG"] == "1"
+    assert (env["GIT_CONFIG_KEY_0"], env["GIT_CONFIG_VALUE_0"]) == ("safe.directory", "*")
     assert env["MODEL"] == "anthropic/claude-sonnet-4-5"
-    assert env["REQUESTED_BY"] == "Ada Lovelace <ada@example.com>"
+    assert git["REQUESTED_BY"] == "Ada Lovelace <ada@example.com>"
 
 
 def test_optional_env_is_left_out_when_empty() -> None:
-    env = env_of(manifests.render_pod(spec(model="", requested_by="")))
-    assert "MODEL" not in env and "REQUESTED_BY" not in env
+    pod = manifests.render_pod(spec(model="", requested_by=""))
+    assert "MODEL" not in env_of(pod) and "REQUESTED_BY" not in git_env_of(pod)
+    assert "ALLOW_INSECURE_HTTP" not in git_env_of(pod)
+
+
+def test_cleartext_http_needs_an_explicit_opt_in() -> None:
+    pod = manifests.render_pod(spec(repo_url="http://gitea:3000/a/b.git", allow_insecure_http=True))
+    assert git_env_of(pod)["ALLOW_INSECURE_HTTP"] == "1"
+    assert "ALLOW_INSECURE_HTTP" not in env_of(pod)
+    validate(pod)
 
 
 @pytest.mark.parametrize("timeout", [10, 60, 300, 7200, 86400])
@@ -182,19 +253,35 @@ def test_agent_deadline_is_before_the_timeout_and_the_pod_deadline_after(timeout
 
 
 def test_mounts_match_the_contract() -> None:
-    pod = manifests.render_pod(spec())["spec"]
-    mounts = {m["mountPath"]: m for m in pod["containers"][0]["volumeMounts"]}
+    pod = manifests.render_pod(spec())
+    mounts = {m["mountPath"]: m for m in agent_of(pod)["volumeMounts"]}
     assert set(mounts) == {
         "/workspace",
+        "/gitdir",
+        "/handoff",
         "/home/agent",
         "/tmp",
         "/etc/speckit-pods/task",
         "/etc/speckit-pods/opencode",
-        "/var/run/secrets/speckit-pods/git",
     }
     writable = {p for p, m in mounts.items() if not m.get("readOnly")}
-    assert writable == {"/workspace", "/home/agent", "/tmp"}
-    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert writable == {"/workspace", "/handoff", "/home/agent", "/tmp"}  # not /gitdir
+    git_mounts = {m["mountPath"]: m for m in git_of(pod)["volumeMounts"]}
+    assert set(git_mounts) == {
+        "/workspace",
+        "/gitdir",
+        "/handoff",
+        "/home/git",
+        "/tmp",
+        "/etc/speckit-pods/task",
+        "/var/run/secrets/speckit-pods/git",
+    }
+    git_writable = {p for p, m in git_mounts.items() if not m.get("readOnly")}
+    assert git_writable == {"/workspace", "/gitdir", "/handoff", "/home/git", "/tmp"}
+    volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
+    assert all(v["emptyDir"].get("sizeLimit") for v in volumes.values() if "emptyDir" in v)
+    for container in (agent_of(pod), git_of(pod)):
+        assert container["resources"]["limits"]["ephemeral-storage"]
     assert volumes["git-credentials"]["secret"] == {
         "secretName": "speckit-pods-git",
         "defaultMode": 0o440,
@@ -441,3 +528,19 @@ def test_network_policy_sends_dns_only_to_the_cluster_dns(
     dns = [r for r in policy["egress"] if any(p["port"] == 53 for p in r["ports"])]
     assert len(dns) == 1 and all("ipBlock" not in peer for peer in dns[0]["to"])
     assert dns[0]["to"][0]["podSelector"]["matchLabels"] == {"k8s-app": "kube-dns"}
+
+
+def test_the_containers_storage_limits_cover_the_volumes() -> None:
+    # the kubelet evicts a pod whose emptyDirs and logs outgrow the sum of its containers'
+    # ephemeral-storage limits: that sum must leave room for full volumes
+    pod = manifests.render_pod(spec())
+    limits = sum(
+        manifests.memory_bytes(c["resources"]["limits"]["ephemeral-storage"])
+        for c in (agent_of(pod), git_of(pod))
+    )
+    sizes = sum(
+        manifests.memory_bytes(v["emptyDir"]["sizeLimit"])
+        for v in pod["spec"]["volumes"]
+        if "emptyDir" in v
+    )
+    assert limits > sizes
