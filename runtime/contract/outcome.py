@@ -21,6 +21,9 @@ from typing import Any
 from runtime.contract.exit_codes import ExitCode
 
 RESULT_PREFIX = "SPECKIT_POD_RESULT "
+# json.dumps(ensure_ascii=False) leaves these raw, and str.splitlines() breaks a line at
+# them: a file name holding one could split the result line and forge a second one
+_LINE_BREAKERS = {c: f"\\u{c:04x}" for c in (*range(0x7F, 0xA0), 0x2028, 0x2029)}
 
 
 class Status(enum.StrEnum):
@@ -77,7 +80,8 @@ class Result:
         payload["status"] = self.status.value
         payload["files_changed"] = list(self.files_changed)
         payload["duration_s"] = round(self.duration_s, 1)
-        return RESULT_PREFIX + json.dumps(payload, sort_keys=True, ensure_ascii=False)
+        text = json.dumps(payload, sort_keys=True, ensure_ascii=False)
+        return RESULT_PREFIX + text.translate(_LINE_BREAKERS)
 
     @classmethod
     def from_line(cls, line: str) -> Result | None:
