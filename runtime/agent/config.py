@@ -1,13 +1,15 @@
-"""The agent's settings, read from the environment the pod manifest sets.
+"""The settings of either side of the pod, read from the environment the manifest sets.
 
-See "Contract: agent pod" in ``docs/architecture.md`` for every variable.
+The ``git`` side needs the repository (:data:`~runtime.contract.pod.REQUIRED`), the
+``agent`` side only the task (:data:`~runtime.contract.pod.AGENT_REQUIRED`).  See
+"Contract: agent pod" in ``docs/architecture.md`` for every variable.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from runtime.contract import pod
@@ -23,7 +25,7 @@ class ConfigError(Exception):
 
 @dataclasses.dataclass(frozen=True)
 class AgentConfig:
-    """Everything one agent run needs to know."""
+    """Everything one side of an agent run needs to know."""
 
     task_id: str
     task_title: str
@@ -34,6 +36,9 @@ class AgentConfig:
     workspace: Path = Path(pod.WORKSPACE)
     credentials_dir: Path = Path(pod.GIT_CREDENTIALS_DIR)
     home: Path = Path(pod.HOME)
+    git_dir: Path = Path(pod.GIT_DIR)
+    handoff_dir: Path = Path(pod.HANDOFF_DIR)
+    allow_insecure_http: bool = False
     author_name: str = DEFAULT_AUTHOR_NAME
     author_email: str = DEFAULT_AUTHOR_EMAIL
     requested_by: str = ""
@@ -44,18 +49,18 @@ class AgentConfig:
 
     @property
     def clone_dir(self) -> Path:
-        """Where the repository is cloned (inside the workspace)."""
-        return self.workspace / "repo"
+        """The work tree (inside the workspace); its git dir is :attr:`git_dir`."""
+        return self.workspace / pod.CLONE_DIR_NAME
 
 
-def load(env: Mapping[str, str] | None = None) -> AgentConfig:
-    """Build the config from ``env`` (default ``os.environ``).
+def load(env: Mapping[str, str] | None = None, required: Sequence[str] = REQUIRED) -> AgentConfig:
+    """Build the config from ``env`` (default ``os.environ``), requiring ``required``.
 
     Raises:
         ConfigError: listing every missing or invalid variable at once.
     """
     env = os.environ if env is None else env
-    problems = [f"{name} is not set" for name in REQUIRED if not env.get(name, "").strip()]
+    problems = [f"{name} is not set" for name in required if not env.get(name, "").strip()]
     deadline = _seconds(env, Env.AGENT_DEADLINE_SECONDS, None, problems)
     stall = _seconds(env, Env.AGENT_STALL_SECONDS, DEFAULT_STALL_SECONDS, problems)
     repo_url = env.get(Env.REPO_URL, "").strip()
@@ -71,12 +76,15 @@ def load(env: Mapping[str, str] | None = None) -> AgentConfig:
         task_id=env[Env.TASK_ID].strip(),
         task_title=env[Env.TASK_TITLE].strip().splitlines()[0],
         repo_url=repo_url,
-        base_branch=env[Env.BASE_BRANCH].strip(),
-        task_branch=env[Env.TASK_BRANCH].strip(),
+        base_branch=env.get(Env.BASE_BRANCH, "").strip(),
+        task_branch=env.get(Env.TASK_BRANCH, "").strip(),
         task_dir=Path(env.get(Env.TASK_DIR) or pod.TASK_DIR),
         workspace=Path(env.get(Env.WORKSPACE) or pod.WORKSPACE),
         credentials_dir=Path(env.get(Env.GIT_CREDENTIALS_DIR) or pod.GIT_CREDENTIALS_DIR),
         home=Path(env.get(Env.HOME) or pod.HOME),
+        git_dir=Path(env.get(Env.CLONE_GIT_DIR) or pod.GIT_DIR),
+        handoff_dir=Path(env.get(Env.HANDOFF_DIR) or pod.HANDOFF_DIR),
+        allow_insecure_http=env.get(Env.ALLOW_INSECURE_HTTP, "").strip() == "1",
         author_name=env.get(Env.GIT_AUTHOR_NAME) or DEFAULT_AUTHOR_NAME,
         author_email=env.get(Env.GIT_AUTHOR_EMAIL) or DEFAULT_AUTHOR_EMAIL,
         requested_by=env.get(Env.REQUESTED_BY, "").strip(),

@@ -1,12 +1,14 @@
-"""Git authentication without the secret ever reaching argv, URLs, logs or ``.git/config``.
+"""Git authentication of the trusted side, the only container that mounts the git Secret.
 
-HTTPS: a global git config file under ``$HOME`` (``GIT_CONFIG_GLOBAL``) holds a
-credential helper that reads the mounted token file *when git asks*; the file
-path is in the config, the token is not.  SSH: ``GIT_SSH_COMMAND`` points at a
-private copy (mode 0600) of the mounted key, with ``known_hosts`` from the Secret
-(strict checking) or a HOME file with ``accept-new``.
-
-Only our own git commands get this environment; opencode's does not.
+The secret never reaches argv, URLs, logs or the git dir's config.  HTTPS: a global
+git config file under the git side's ``$HOME`` (``GIT_CONFIG_GLOBAL``; a volume the
+agent container never mounts) holds a credential helper that reads the mounted token
+file *when git asks* -- and it is configured for the spawn URL's scheme and host only
+(``credential.https://host.helper``), so no redirect or rewritten URL gets the token.
+Cleartext ``http://`` gets no helper unless ``ALLOW_INSECURE_HTTP=1`` (test servers).
+SSH: ``GIT_SSH_COMMAND`` points at a private copy (mode 0600) of the mounted key,
+with ``known_hosts`` from the Secret (strict checking) or a HOME file with
+``accept-new``.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import os
 import shlex
 import shutil
 import subprocess
+import urllib.parse
+from collections.abc import Callable
 from pathlib import Path
 
 from runtime.agent.config import AgentConfig
@@ -45,6 +49,13 @@ def helper_command(credentials_dir: Path) -> str:
     )
 
 
+def credential_scope(url: str) -> str:
+    """``scheme://host[:port]`` of an http(s) URL: the only place the helper answers for."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.netloc.rsplit("@", 1)[-1]
+    return f"{parts.scheme.lower()}://{host.lower()}"
+
+
 def read_token(credentials_dir: Path) -> str:
     """The token, for redaction only; empty when there is none."""
     try:
@@ -53,7 +64,7 @@ def read_token(credentials_dir: Path) -> str:
         return ""
 
 
-def setup(config: AgentConfig) -> dict[str, str]:
+def setup(config: AgentConfig, warn: Callable[[str], None] = print) -> dict[str, str]:
     """Write the global git config (and ssh key copy); return the env for our git calls."""
     state = config.home / ".speckit-pods"
     state.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -67,6 +78,7 @@ def setup(config: AgentConfig) -> dict[str, str]:
     }
     env = {
         "GIT_CONFIG_GLOBAL": str(gitconfig),
+        "GIT_CONFIG_NOSYSTEM": "1",
         "GIT_TERMINAL_PROMPT": "0",
         "GIT_AUTHOR_NAME": config.author_name,
         "GIT_AUTHOR_EMAIL": config.author_email,
@@ -78,10 +90,18 @@ def setup(config: AgentConfig) -> dict[str, str]:
         if ssh:
             env["GIT_SSH_COMMAND"] = ssh
     elif (config.credentials_dir / TOKEN_KEY).is_file():
-        settings["credential.helper"] = helper_command(config.credentials_dir)
+        scheme = urllib.parse.urlsplit(config.repo_url).scheme.lower()
+        if scheme == "https" or (scheme == "http" and config.allow_insecure_http):
+            scope = credential_scope(config.repo_url)
+            settings[f"credential.{scope}.helper"] = helper_command(config.credentials_dir)
+        elif scheme == "http":
+            warn(
+                "[git] WARNING: not sending the git token over cleartext http:// "
+                "(spawn with --allow-insecure-http to allow it)"
+            )
     for key, value in settings.items():
         subprocess.run(
-            ["git", "config", "--file", str(gitconfig), key, value],
+            ["git", "config", "--file", str(gitconfig), "--", key, value],
             check=True,
             capture_output=True,
         )

@@ -1,4 +1,14 @@
-"""The git side of a run: clone, task branch, context files, commit, push.
+"""The git steps of the trusted side: clone, task branch, context files, commit, push.
+
+The clone is split: its git dir (:attr:`Repo.git_dir`) lives on a volume the agent
+mounts read-only, its work tree (:attr:`Repo.work_tree`) in the shared workspace.
+Every git command names both explicitly (``GIT_DIR``, ``GIT_WORK_TREE``), so the
+work tree's ``.git`` file, which the agent can rewrite, is never read; every command
+runs with hooks and fsmonitor off and no system config (:data:`HARDENING`), and reads
+only config the agent cannot write: the git dir's (read-only for it) and the git side's
+own global file (``GIT_CONFIG_GLOBAL``, in a HOME the agent never mounts), so no
+``url.*.insteadOf`` of the agent's applies.  Pushes go to the spawn URL itself (never
+a remote name, so no ``pushurl``), with ``--`` before it, fast-forward only.
 
 A rerun continues the work in progress: when the remote already has
 ``TASK_BRANCH`` (e.g. a WIP commit pushed after a timeout) the clone starts from
@@ -8,8 +18,10 @@ that branch instead of ``BASE_BRANCH``.
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 import shutil
+import stat
 import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -20,6 +32,16 @@ from runtime.contract.redact import scrub
 
 CONTEXT_DIR = ".speckit-pods/context"
 EXCLUDES = ("/.speckit-pods/", "/.opencode/")
+# before every subcommand: nothing the agent wrote is executed, paths are C-quoted
+HARDENING = (
+    "-c", "core.hooksPath=/dev/null",
+    "-c", "core.fsmonitor=false",
+    "-c", "core.symlinks=true",  # a symlink is committed as a link, never as its target
+    "-c", "core.quotePath=true",
+    "-c", "commit.gpgSign=false",
+    "-c", "protocol.ext.allow=never",
+)  # fmt: skip
+SAFE_ENV = {"GIT_CONFIG_NOSYSTEM": "1", "GIT_TERMINAL_PROMPT": "0"}
 AUTH_PATTERNS = (
     "authentication failed",
     "could not read username",
@@ -86,6 +108,19 @@ def reason_line(text: str) -> str:
 
 
 @dataclasses.dataclass(frozen=True)
+class Repo:
+    """The clone: its git dir and its work tree, always named explicitly."""
+
+    git_dir: Path
+    work_tree: Path
+
+    @property
+    def env(self) -> dict[str, str]:
+        """``GIT_DIR`` and ``GIT_WORK_TREE``: git never looks for ``.git`` itself."""
+        return {"GIT_DIR": str(self.git_dir), "GIT_WORK_TREE": str(self.work_tree)}
+
+
+@dataclasses.dataclass(frozen=True)
 class Git:
     """Runs git with the credential environment; secrets in ``redact`` never leave."""
 
@@ -97,19 +132,22 @@ class Git:
         args: Sequence[str],
         cwd: Path,
         *,
+        repo: Repo | None = None,
         timeout: float = 120.0,
         stdin: str | None = None,
         failure: Status | None = None,
     ) -> str:
-        """Run ``git args``; return stdout; raise :class:`GitError` on failure."""
+        """Run ``git args`` (in ``repo`` if given); return stdout; raise :class:`GitError`."""
+        env = {**self.env, **SAFE_ENV, **(repo.env if repo else {})}
         try:
             proc = subprocess.run(
-                ["git", *args],
+                ["git", *HARDENING, *args],
                 cwd=cwd,
-                env=dict(self.env),
+                env=env,
                 input=stdin,
                 capture_output=True,
                 text=True,
+                errors="replace",
                 timeout=timeout,
                 stdin=None if stdin is not None else subprocess.DEVNULL,
             )
@@ -131,41 +169,60 @@ class Git:
 class Checkout:
     """The clone, on the task branch, and the commit the run starts from."""
 
-    path: Path
+    repo: Repo
     start: str
     resumed: bool
+
+    @property
+    def path(self) -> Path:
+        """The work tree."""
+        return self.repo.work_tree
 
 
 def remote_heads(git: Git, url: str, cwd: Path) -> set[str]:
     """Branch names on the remote (also proves that auth and the URL work)."""
-    out = git.run(["ls-remote", "--heads", url], cwd, timeout=120)
+    out = git.run(["ls-remote", "--heads", "--", url], cwd, timeout=120)
     return {line.split("refs/heads/", 1)[1] for line in out.splitlines() if "refs/heads/" in line}
 
 
-def prepare(git: Git, url: str, base: str, task: str, dest: Path) -> Checkout:
+def _empty(path: Path) -> None:
+    """Remove ``path`` (a directory or file) if it exists; a mount point's parent stays."""
+    if path.is_symlink() or path.is_file():
+        path.unlink()
+    elif path.exists():
+        shutil.rmtree(path)
+
+
+def prepare(git: Git, url: str, base: str, task: str, repo: Repo) -> Checkout:
     """Clone shallow, on ``task`` (continued if the remote has it, else new from ``base``)."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    heads = remote_heads(git, url, dest.parent)
+    repo.work_tree.parent.mkdir(parents=True, exist_ok=True)
+    repo.git_dir.parent.mkdir(parents=True, exist_ok=True)
+    heads = remote_heads(git, url, repo.work_tree.parent)
     if base not in heads:
         raise GitError(Status.REPO_NOT_FOUND, f"base branch {base!r} not found in {url}")
     resumed = task in heads
     start_from = task if resumed else base
-    if dest.exists():
-        shutil.rmtree(dest)
+    _empty(repo.work_tree)
+    _empty(repo.git_dir)
     clone = ["clone", "--quiet", "--depth", "1", "--single-branch", "--no-tags"]
-    git.run([*clone, "--branch", start_from, url, str(dest)], dest.parent, timeout=600)
+    where = ["--separate-git-dir", str(repo.git_dir), "--", url, str(repo.work_tree)]
+    git.run([*clone, "--branch", start_from, *where], repo.work_tree.parent, timeout=600)
     if not resumed:
-        git.run(["checkout", "--quiet", "-b", task], dest)
-    start = git.run(["rev-parse", "HEAD"], dest).strip()
-    return Checkout(dest, start, resumed)
+        git.run(["checkout", "--quiet", "-b", task], repo.work_tree, repo=repo)
+    start = git.run(["rev-parse", "HEAD"], repo.work_tree, repo=repo).strip()
+    return Checkout(repo, start, resumed)
 
 
-def place_context(source: Path, clone: Path) -> int:
-    """Copy the task's context files into the clone (git-excluded); return how many."""
-    exclude = clone / ".git" / "info" / "exclude"
+def write_excludes(repo: Repo) -> None:
+    """Keep the context copy and opencode's dir out of every commit (in the git dir)."""
+    exclude = repo.git_dir / "info" / "exclude"
     exclude.parent.mkdir(parents=True, exist_ok=True)
     with exclude.open("a", encoding="utf-8") as handle:
         handle.write("\n# speckit-pods\n" + "\n".join(EXCLUDES) + "\n")
+
+
+def place_context(source: Path, clone: Path) -> int:
+    """Copy the task's context files into the work tree (git-excluded); return how many."""
     if not source.is_dir():
         return 0
     target = clone / CONTEXT_DIR
@@ -187,49 +244,68 @@ def commit_message(task_id: str, title: str, requested_by: str, wip: str = "") -
     return "\n\n".join(part for part in parts if part) + "\n"
 
 
-def commit_all(git: Git, clone: Path, message: str) -> bool:
+def check_work_tree(repo: Repo) -> None:
+    """Refuse a work tree that is not a plain directory.
+
+    The agent can replace the work tree with a symlink (to the Secret's mount, say);
+    git would then commit what it points at.  Checked after the agent container has
+    exited, so nothing can swap it back in between.
+    """
+    try:
+        mode = os.lstat(repo.work_tree).st_mode
+    except OSError as err:
+        raise GitError(Status.FAILED, f"the work tree is gone: {err.strerror}") from err
+    if not stat.S_ISDIR(mode):
+        raise GitError(Status.FAILED, "the work tree was replaced by something not a directory")
+
+
+def commit_all(git: Git, repo: Repo, message: str) -> bool:
     """Stage everything not excluded and commit; False when there was nothing."""
-    git.run(["add", "--all"], clone)
-    if not git.run(["diff", "--cached", "--name-only"], clone).strip():
+    check_work_tree(repo)
+    git.run(["add", "--all"], repo.work_tree, repo=repo)
+    if not git.run(["diff", "--cached", "--name-only"], repo.work_tree, repo=repo).strip():
         return False
-    git.run(["commit", "--quiet", "--no-verify", "--file", "-"], clone, stdin=message)
+    commit = ["commit", "--quiet", "--no-verify", "--file", "-"]
+    git.run(commit, repo.work_tree, repo=repo, stdin=message)
     return True
 
 
-def head(git: Git, clone: Path) -> str:
+def head(git: Git, repo: Repo) -> str:
     """The current commit id."""
-    return git.run(["rev-parse", "HEAD"], clone).strip()
+    return git.run(["rev-parse", "HEAD"], repo.work_tree, repo=repo).strip()
 
 
-def changed_files(git: Git, clone: Path, start: str) -> tuple[str, ...]:
-    """Files that differ between ``start`` and HEAD."""
-    out = git.run(["diff", "--name-only", start, "HEAD"], clone)
+def changed_files(git: Git, repo: Repo, start: str) -> tuple[str, ...]:
+    """Files that differ between ``start`` and HEAD (C-quoted when unusual)."""
+    out = git.run(["diff", "--name-only", start, "HEAD", "--"], repo.work_tree, repo=repo)
     return tuple(line for line in out.splitlines() if line)
 
 
 def push(
     git: Git,
-    clone: Path,
+    repo: Repo,
+    url: str,
     branch: str,
     deadline: Callable[[], float],
     *,
     attempts: int = 4,
     sleep: Callable[[float], None] = time.sleep,
 ) -> None:
-    """Push HEAD to ``branch`` with retries and backoff, before ``deadline()`` (monotonic).
+    """Push HEAD to ``url``'s ``branch``, fast-forward only, with retries, before ``deadline()``.
 
     ``deadline`` is asked again before every attempt, so a SIGTERM arriving during
     the push shortens the remaining budget.
     """
     delay = 2.0
     error = GitError(Status.PUSH_REJECTED, f"push to {branch!r} was not attempted")
+    refspec = f"HEAD:refs/heads/{branch}"  # no "+": a rewritten history is refused
     for attempt in range(1, attempts + 1):
         left = deadline() - time.monotonic()
         if left < 1:
             break
         try:
-            refspec = f"HEAD:refs/heads/{branch}"
-            git.run(["push", "--quiet", "origin", refspec], clone, timeout=min(60, left))
+            argv = ["push", "--quiet", "--no-verify", "--", url, refspec]
+            git.run(argv, repo.work_tree, repo=repo, timeout=min(60, left))
             return
         except GitError as err:
             error = err

@@ -87,3 +87,21 @@ def test_the_agent_refuses_every_branch_the_host_refuses(branch: str) -> None:
 def test_the_agent_accepts_every_branch_the_host_accepts(branch: str) -> None:
     assert load({**MINIMAL, "BASE_BRANCH": branch}).base_branch == branch
     assert check_branch(branch) == branch
+
+
+def test_the_agent_side_needs_no_repository() -> None:
+    from runtime.contract.pod import AGENT_REQUIRED
+
+    cfg = load({"TASK_ID": "T1", "TASK_TITLE": "x", "HANDOFF_DIR": "/h"}, required=AGENT_REQUIRED)
+    assert (cfg.repo_url, cfg.task_branch) == ("", "")
+    assert str(cfg.handoff_dir) == "/h"
+    with pytest.raises(ConfigError):
+        load({"TASK_ID": "T1", "TASK_TITLE": "x"})  # the git side's requirements
+
+
+def test_insecure_http_is_an_explicit_one() -> None:
+    base = {"TASK_ID": "T1", "TASK_TITLE": "x", "REPO_URL": "http://h/r.git"}
+    base |= {"BASE_BRANCH": "main", "TASK_BRANCH": "t"}
+    assert not load(base).allow_insecure_http
+    assert not load({**base, "ALLOW_INSECURE_HTTP": "true"}).allow_insecure_http
+    assert load({**base, "ALLOW_INSECURE_HTTP": "1"}).allow_insecure_http

@@ -3,6 +3,7 @@ from __future__ import annotations
 import os
 import shlex
 import subprocess
+import urllib.parse
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from runtime.agent.config import AgentConfig
 TOKEN = "ghp_exampletoken1234567890"
 
 
-def config(tmp_path: Path, url: str) -> AgentConfig:
+def config(tmp_path: Path, url: str, insecure: bool = False) -> AgentConfig:
     return AgentConfig(
         task_id="T1",
         task_title="x",
@@ -22,18 +23,20 @@ def config(tmp_path: Path, url: str) -> AgentConfig:
         task_branch="t",
         credentials_dir=tmp_path / "creds",
         home=tmp_path / "home",
+        allow_insecure_http=insecure,
     )
 
 
-def fill(env: dict[str, str], url: str) -> str:
-    request = "protocol=https\nhost=git.example.com\npath=org/repo.git\n\n"
+def fill(env: dict[str, str], url: str, *, check: bool = True) -> str:
+    parts = urllib.parse.urlsplit(url)
+    request = f"protocol={parts.scheme}\nhost={parts.netloc}\npath={parts.path[1:]}\n\n"
     proc = subprocess.run(
         ["git", "credential", "fill"],
         input=request,
-        env={"PATH": os.environ["PATH"], **env},
+        env={"PATH": os.environ["PATH"], "GIT_ASKPASS": "/bin/false", **env},
         capture_output=True,
         text=True,
-        check=True,
+        check=check,
     )
     return proc.stdout
 
@@ -115,3 +118,38 @@ def test_ssh_known_hosts_from_the_secret_is_strict(tmp_path: Path) -> None:
 )
 def test_is_ssh_url(url: str, ssh: bool) -> None:
     assert credentials.is_ssh_url(url) is ssh
+
+
+@pytest.mark.parametrize(
+    "elsewhere",
+    [
+        "https://evil.example.com/org/repo.git",
+        "http://git.example.com/org/repo.git",  # same host, cleartext
+        "https://git.example.com:8443/org/repo.git",  # same host, other port
+        "https://git.example.com.evil.io/org/repo.git",
+    ],
+)
+def test_the_helper_answers_for_the_spawn_urls_host_only(tmp_path: Path, elsewhere: str) -> None:
+    (tmp_path / "creds").mkdir()
+    (tmp_path / "creds" / "token").write_text(TOKEN)
+    env = credentials.setup(config(tmp_path, "https://git.example.com/org/repo.git"))
+
+    assert f"password={TOKEN}" in fill(env, "https://git.example.com/other/repo.git")
+    assert TOKEN not in fill(env, elsewhere, check=False)
+    gitconfig = Path(env["GIT_CONFIG_GLOBAL"]).read_text()
+    assert '[credential "https://git.example.com"]' in gitconfig
+    assert env["GIT_CONFIG_NOSYSTEM"] == "1"
+
+
+def test_cleartext_http_gets_the_token_only_when_allowed(tmp_path: Path) -> None:
+    (tmp_path / "creds").mkdir()
+    (tmp_path / "creds" / "token").write_text(TOKEN)
+    url = "http://gitea:3000/org/repo.git"
+    warnings: list[str] = []
+
+    env = credentials.setup(config(tmp_path, url), warn=warnings.append)
+    assert TOKEN not in fill(env, url, check=False)
+    assert warnings and "--allow-insecure-http" in warnings[0]
+
+    env = credentials.setup(config(tmp_path, url, insecure=True))
+    assert f"password={TOKEN}" in fill(env, url)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from runtime.agent import gitops
-from runtime.agent.gitops import Git, GitError
+from runtime.agent.gitops import Git, GitError, Repo
 from runtime.contract.outcome import Status
 from tests.support.git_http import make_bare_repo
 
@@ -98,26 +98,36 @@ def bare(tmp_path: Path) -> Path:
     return make_bare_repo(tmp_path, "r", {"a.txt": "a\n"})
 
 
+def split(tmp_path: Path, name: str) -> Repo:
+    """A git dir apart from its work tree, as in the pod (``/gitdir``, ``/workspace/repo``)."""
+    return Repo(tmp_path / name / "gitdir" / "repo.git", tmp_path / name / "ws" / "repo")
+
+
 def test_prepare_starts_a_new_branch_from_base(tmp_path: Path, bare: Path) -> None:
     git = Git(GIT_ENV)
-    checkout = gitops.prepare(git, f"file://{bare}", "main", "task/t1", tmp_path / "ws" / "repo")
+    checkout = gitops.prepare(git, f"file://{bare}", "main", "task/t1", split(tmp_path, "c"))
 
     assert not checkout.resumed
-    assert git.run(["branch", "--show-current"], checkout.path).strip() == "task/t1"
+    assert (
+        git.run(["branch", "--show-current"], checkout.path, repo=checkout.repo).strip()
+        == "task/t1"
+    )
     assert checkout.start == git.run(["rev-parse", "main"], bare).strip()
-    shallow = git.run(["rev-parse", "--is-shallow-repository"], checkout.path).strip()
+    shallow = git.run(
+        ["rev-parse", "--is-shallow-repository"], checkout.path, repo=checkout.repo
+    ).strip()
     assert shallow == "true"
 
 
 def test_prepare_continues_an_existing_task_branch(tmp_path: Path, bare: Path) -> None:
     git = Git(GIT_ENV)
-    first = gitops.prepare(git, f"file://{bare}", "main", "task/t1", tmp_path / "one")
+    first = gitops.prepare(git, f"file://{bare}", "main", "task/t1", split(tmp_path, "one"))
     (first.path / "wip.txt").write_text("wip\n")
-    assert gitops.commit_all(git, first.path, "WIP T1: x\n")
+    assert gitops.commit_all(git, first.repo, "WIP T1: x\n")
     end = time.monotonic() + 60
-    gitops.push(git, first.path, "task/t1", lambda: end)
+    gitops.push(git, first.repo, f"file://{bare}", "task/t1", lambda: end)
 
-    again = gitops.prepare(git, f"file://{bare}", "main", "task/t1", tmp_path / "two")
+    again = gitops.prepare(git, f"file://{bare}", "main", "task/t1", split(tmp_path, "two"))
 
     assert again.resumed
     assert (again.path / "wip.txt").read_text() == "wip\n"
@@ -125,7 +135,7 @@ def test_prepare_continues_an_existing_task_branch(tmp_path: Path, bare: Path) -
 
 def test_prepare_reports_a_missing_base_branch(tmp_path: Path, bare: Path) -> None:
     with pytest.raises(GitError) as err:
-        gitops.prepare(Git(GIT_ENV), f"file://{bare}", "develop", "t", tmp_path / "c")
+        gitops.prepare(Git(GIT_ENV), f"file://{bare}", "develop", "t", split(tmp_path, "c"))
 
     assert err.value.status is Status.REPO_NOT_FOUND
     assert "'develop'" in err.value.message
@@ -133,14 +143,16 @@ def test_prepare_reports_a_missing_base_branch(tmp_path: Path, bare: Path) -> No
 
 def test_prepare_reports_a_missing_repository(tmp_path: Path) -> None:
     with pytest.raises(GitError) as err:
-        gitops.prepare(Git(GIT_ENV), f"file://{tmp_path}/nope.git", "main", "t", tmp_path / "c")
+        gitops.prepare(
+            Git(GIT_ENV), f"file://{tmp_path}/nope.git", "main", "t", split(tmp_path, "c")
+        )
 
     assert err.value.status is Status.REPO_NOT_FOUND
 
 
 def test_context_is_copied_without_configmap_internals(tmp_path: Path, bare: Path) -> None:
     git = Git(GIT_ENV)
-    checkout = gitops.prepare(git, f"file://{bare}", "main", "t", tmp_path / "c")
+    checkout = gitops.prepare(git, f"file://{bare}", "main", "t", split(tmp_path, "c"))
     source = tmp_path / "context"
     (source / "..2026_11_25" / "contracts").mkdir(parents=True)
     (source / "..2026_11_25" / "spec.md").write_text("spec\n")
@@ -149,30 +161,32 @@ def test_context_is_copied_without_configmap_internals(tmp_path: Path, bare: Pat
     (source / "spec.md").symlink_to("..data/spec.md")
     (source / "contracts").symlink_to("..data/contracts")
 
+    gitops.write_excludes(checkout.repo)
     assert gitops.place_context(source, checkout.path) == 2
     context = checkout.path / gitops.CONTEXT_DIR
     assert (context / "contracts" / "api.yaml").read_text() == "a: 1\n"
     assert not (context / "..data").exists()
-    assert not gitops.commit_all(git, checkout.path, "nothing\n")
+    assert not gitops.commit_all(git, checkout.repo, "nothing\n")
 
 
 def test_excluded_dirs_are_not_committed(tmp_path: Path, bare: Path) -> None:
     git = Git(GIT_ENV)
-    checkout = gitops.prepare(git, f"file://{bare}", "main", "t", tmp_path / "c")
-    gitops.place_context(tmp_path / "missing", checkout.path)
+    checkout = gitops.prepare(git, f"file://{bare}", "main", "t", split(tmp_path, "c"))
+    gitops.write_excludes(checkout.repo)
+    assert gitops.place_context(tmp_path / "missing", checkout.path) == 0
     (checkout.path / ".opencode").mkdir()
     (checkout.path / ".opencode" / "package-lock.json").write_text("{}")
     (checkout.path / "new.txt").write_text("n\n")
 
-    assert gitops.commit_all(git, checkout.path, "T1: x\n")
-    assert gitops.changed_files(git, checkout.path, checkout.start) == ("new.txt",)
+    assert gitops.commit_all(git, checkout.repo, "T1: x\n")
+    assert gitops.changed_files(git, checkout.repo, checkout.start) == ("new.txt",)
 
 
 def test_push_retries_with_backoff_then_reports_the_branch(tmp_path: Path, bare: Path) -> None:
     git = Git(GIT_ENV)
-    checkout = gitops.prepare(git, f"file://{bare}", "main", "t/x", tmp_path / "c")
+    checkout = gitops.prepare(git, f"file://{bare}", "main", "t/x", split(tmp_path, "c"))
     (checkout.path / "n.txt").write_text("n\n")
-    gitops.commit_all(git, checkout.path, "T1: x\n")
+    gitops.commit_all(git, checkout.repo, "T1: x\n")
     hook = bare / "hooks" / "pre-receive"
     hook.write_text("#!/bin/sh\nexit 1\n")
     hook.chmod(0o755)
@@ -180,7 +194,7 @@ def test_push_retries_with_backoff_then_reports_the_branch(tmp_path: Path, bare:
 
     with pytest.raises(GitError) as err:
         end = time.monotonic() + 60
-        gitops.push(git, checkout.path, "t/x", lambda: end, sleep=sleeps.append)
+        gitops.push(git, checkout.repo, f"file://{bare}", "t/x", lambda: end, sleep=sleeps.append)
 
     assert err.value.status is Status.PUSH_REJECTED
     assert "'t/x'" in err.value.message
@@ -189,10 +203,10 @@ def test_push_retries_with_backoff_then_reports_the_branch(tmp_path: Path, bare:
 
 def test_push_gives_up_at_the_deadline(tmp_path: Path, bare: Path) -> None:
     git = Git(GIT_ENV)
-    checkout = gitops.prepare(git, f"file://{bare}", "main", "t/x", tmp_path / "c")
+    checkout = gitops.prepare(git, f"file://{bare}", "main", "t/x", split(tmp_path, "c"))
 
     with pytest.raises(GitError) as err:
-        gitops.push(git, checkout.path, "t/x", lambda: time.monotonic() - 1)
+        gitops.push(git, checkout.repo, f"file://{bare}", "t/x", lambda: time.monotonic() - 1)
 
     assert err.value.status is Status.PUSH_REJECTED
     assert "not attempted" in err.value.message
@@ -200,12 +214,124 @@ def test_push_gives_up_at_the_deadline(tmp_path: Path, bare: Path) -> None:
 
 def test_commit_reads_the_message_from_stdin(tmp_path: Path, bare: Path) -> None:
     git = Git(GIT_ENV)
-    checkout = gitops.prepare(git, f"file://{bare}", "main", "t", tmp_path / "c")
+    checkout = gitops.prepare(git, f"file://{bare}", "main", "t", split(tmp_path, "c"))
     (checkout.path / "n.txt").write_text("n\n")
     message = gitops.commit_message("T9", "Quote ' and \" and $HOME", "")
 
-    assert gitops.commit_all(git, checkout.path, message)
-    log = subprocess.run(
-        ["git", "log", "-1", "--format=%B"], cwd=checkout.path, capture_output=True, text=True
+    assert gitops.commit_all(git, checkout.repo, message)
+    log = git.run(["log", "-1", "--format=%B"], checkout.path, repo=checkout.repo)
+    assert log.strip() == "T9: Quote ' and \" and $HOME"
+
+
+def test_the_clone_keeps_its_git_dir_apart_from_the_work_tree(tmp_path: Path, bare: Path) -> None:
+    repo = split(tmp_path, "c")
+    checkout = gitops.prepare(Git(GIT_ENV), f"file://{bare}", "main", "t", repo)
+
+    assert (repo.git_dir / "HEAD").is_file()
+    assert (repo.work_tree / ".git").read_text().strip() == f"gitdir: {repo.git_dir}"
+    assert (repo.work_tree / "a.txt").read_text() == "a\n"
+    assert checkout.path == repo.work_tree
+
+
+def test_commit_ignores_a_rewritten_dot_git_file(tmp_path: Path, bare: Path) -> None:
+    git = Git(GIT_ENV)
+    checkout = gitops.prepare(git, f"file://{bare}", "main", "t", split(tmp_path, "c"))
+    evil = tmp_path / "evil.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(evil)], check=True)
+    marker = tmp_path / "hook-ran"
+    hook = evil / "hooks" / "pre-commit"
+    hook.write_text(f"#!/bin/sh\ntouch {marker}\n")
+    hook.chmod(0o755)
+    (checkout.path / ".git").write_text(f"gitdir: {evil}\n")
+    (checkout.path / "n.txt").write_text("n\n")
+
+    assert gitops.commit_all(git, checkout.repo, "T1: x\n")
+    assert not marker.exists()
+    assert gitops.changed_files(git, checkout.repo, checkout.start) == ("n.txt",)
+    evil_refs = subprocess.run(
+        ["git", "--git-dir", str(evil), "for-each-ref"], capture_output=True, text=True, check=True
     )
-    assert log.stdout.strip() == "T9: Quote ' and \" and $HOME"
+    assert evil_refs.stdout == ""
+
+
+def test_no_hook_or_fsmonitor_of_the_git_dir_runs(tmp_path: Path, bare: Path) -> None:
+    git = Git(GIT_ENV)
+    checkout = gitops.prepare(git, f"file://{bare}", "main", "t", split(tmp_path, "c"))
+    ran = tmp_path / "ran"
+    ran.mkdir()
+    for name in ("pre-commit", "commit-msg", "post-commit", "pre-push", "reference-transaction"):
+        hook = checkout.repo.git_dir / "hooks" / name
+        hook.write_text(f"#!/bin/sh\ntouch {ran}/{name}\n")
+        hook.chmod(0o755)
+    monitor = tmp_path / "fsmonitor"
+    monitor.write_text(f"#!/bin/sh\ntouch {ran}/fsmonitor\n")
+    monitor.chmod(0o755)
+    config = ["git", "--git-dir", str(checkout.repo.git_dir), "config", "core.fsmonitor"]
+    subprocess.run([*config, str(monitor)], check=True)
+    (checkout.path / "n.txt").write_text("n\n")
+
+    assert gitops.commit_all(git, checkout.repo, "T1: x\n")
+    gitops.push(git, checkout.repo, f"file://{bare}", "t", lambda: time.monotonic() + 60)
+
+    assert sorted(p.name for p in ran.iterdir()) == []
+
+
+def test_a_work_tree_replaced_by_a_symlink_is_refused(tmp_path: Path, bare: Path) -> None:
+    git = Git(GIT_ENV)
+    checkout = gitops.prepare(git, f"file://{bare}", "main", "t", split(tmp_path, "c"))
+    secret = tmp_path / "secret"
+    secret.mkdir()
+    (secret / "token").write_text("s3cr3t-token-value\n")
+    checkout.path.rename(tmp_path / "moved")
+    checkout.path.symlink_to(secret)
+
+    with pytest.raises(GitError) as err:
+        gitops.commit_all(git, checkout.repo, "T1: x\n")
+
+    assert "replaced" in err.value.message
+
+
+def test_a_symlink_to_a_secret_is_committed_as_a_link(tmp_path: Path, bare: Path) -> None:
+    git = Git(GIT_ENV)
+    checkout = gitops.prepare(git, f"file://{bare}", "main", "t", split(tmp_path, "c"))
+    secret = tmp_path / "token"
+    secret.write_text("s3cr3t-token-value\n")
+    (checkout.path / "leak").symlink_to(secret)
+
+    assert gitops.commit_all(git, checkout.repo, "T1: x\n")
+    blob = git.run(["cat-file", "-p", "HEAD:leak"], checkout.path, repo=checkout.repo)
+    assert blob == str(secret)
+
+
+def test_push_is_fast_forward_only(tmp_path: Path, bare: Path) -> None:
+    git = Git(GIT_ENV)
+    url = f"file://{bare}"
+    checkout = gitops.prepare(git, url, "main", "t/x", split(tmp_path, "c"))
+    (checkout.path / "n.txt").write_text("n\n")
+    gitops.commit_all(git, checkout.repo, "T1: x\n")
+    # meanwhile the task branch on the remote got a history of its own
+    other = make_bare_repo(tmp_path / "other", "o", {"z.txt": "z\n"})
+    subprocess.run(["git", "--git-dir", str(other), "push", "-q", url, "main:t/x"], check=True)
+    theirs = git.run(["rev-parse", "t/x"], bare).strip()
+
+    with pytest.raises(GitError) as err:
+        end = time.monotonic() + 60
+        gitops.push(git, checkout.repo, url, "t/x", lambda: end, sleep=lambda _: None)
+
+    assert err.value.status is Status.PUSH_REJECTED
+    assert git.run(["rev-parse", "t/x"], bare).strip() == theirs  # not overwritten
+
+
+def test_push_goes_to_the_url_not_to_a_remote_of_that_name(tmp_path: Path, bare: Path) -> None:
+    git = Git(GIT_ENV)
+    checkout = gitops.prepare(git, f"file://{bare}", "main", "t", split(tmp_path, "c"))
+    decoy = make_bare_repo(tmp_path / "decoy", "d", {"d.txt": "d\n"})
+    config = ["git", "--git-dir", str(checkout.repo.git_dir), "config"]
+    subprocess.run([*config, "remote.origin.pushurl", f"file://{decoy}"], check=True)
+    (checkout.path / "n.txt").write_text("n\n")
+    gitops.commit_all(git, checkout.repo, "T1: x\n")
+
+    gitops.push(git, checkout.repo, f"file://{bare}", "t", lambda: time.monotonic() + 60)
+
+    assert git.run(["rev-parse", "t"], bare).strip() == gitops.head(git, checkout.repo)
+    assert "t" not in git.run(["branch", "--list", "t"], decoy)
