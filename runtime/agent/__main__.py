@@ -1,4 +1,4 @@
-"""Entry point of the agent container: ``tini -- python3 -m runtime.agent``."""
+"""Entry point of both containers: ``tini -- python3 -m runtime.agent {git-side|run}``."""
 
 from __future__ import annotations
 

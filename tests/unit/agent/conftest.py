@@ -1,4 +1,4 @@
-"""Fixtures for runtime.agent: a token-protected git remote, the scripted LLM, a runner."""
+"""Fixtures for runtime.agent: a token-protected git remote, the scripted LLM, the harness."""
 
 from __future__ import annotations
 
@@ -27,13 +27,31 @@ def llm() -> Iterator[scripted_llm.ScriptedLLMServer]:
 
 
 @pytest.fixture()
-def harness(
-    tmp_path: Path, opencode_bin: str, llm: scripted_llm.ScriptedLLMServer
-) -> Iterator[Harness]:
+def remote(tmp_path: Path) -> Iterator[tuple[git_http.GitHTTPServer, str]]:
+    """The bare repository ``demo`` behind token auth, and the token."""
     token = "tok-" + secrets.token_hex(12)
     root = tmp_path / "remote"
     root.mkdir()
     git_http.make_bare_repo(root, "demo", BASE_FILES)
     server = git_http.start(root, token)
-    yield Harness(tmp_path, server, llm.url, opencode_bin, token)
+    yield server, token
     server.stop()
+
+
+@pytest.fixture()
+def harness(
+    tmp_path: Path,
+    opencode_bin: str,
+    llm: scripted_llm.ScriptedLLMServer,
+    remote: tuple[git_http.GitHTTPServer, str],
+) -> Harness:
+    """Both sides with the REAL opencode and the scripted LLM."""
+    server, token = remote
+    return Harness(tmp_path, server, llm.url, opencode_bin, token)
+
+
+@pytest.fixture()
+def pod(tmp_path: Path, remote: tuple[git_http.GitHTTPServer, str]) -> Harness:
+    """Both sides with no opencode: tests give the agent a fake one (``fake_opencode``)."""
+    server, token = remote
+    return Harness(tmp_path, server, "http://127.0.0.1:9/v1", "/nonexistent/opencode", token)

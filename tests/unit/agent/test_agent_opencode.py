@@ -1,12 +1,11 @@
-"""End-to-end runs of ``python3 -m runtime.agent`` with the REAL opencode binary.
+"""End-to-end runs of both sides of the pod with the REAL opencode binary.
 
 The LLM is the scripted server, the remote a bare repository behind
-``git http-backend`` with token auth; no docker, no cluster.
+``git http-backend`` with token auth; no docker, no cluster.  See ``harness.py``.
 """
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import time
 
@@ -14,7 +13,7 @@ import pytest
 
 from runtime.contract.outcome import Status
 from tests.support.scripted_llm import parse_marker, write_target
-from tests.unit.agent.harness import Harness, LineReader, finished
+from tests.unit.agent.harness import Harness
 
 pytestmark = pytest.mark.opencode
 
@@ -45,19 +44,20 @@ def test_token_stays_out_of_output_config_and_argv(harness: Harness) -> None:
     assert run.result.status is Status.SUCCEEDED, run.output
     path, content = write_target(parse_marker(prompt_for("scripted:write")) or pytest.fail())
     assert harness.remote_file("speckit/t012", path) == content
-    clone_config = (harness.tmp / "workspace" / "repo" / ".git" / "config").read_text()
+    clone_config = (harness.git_dir / "config").read_text()
     assert harness.token not in clone_config
     assert harness.server.url in clone_config  # plain URL, no user info
-    home_files = [p for p in (harness.tmp / "home").rglob("*") if p.is_file()]
-    assert not [p for p in home_files if harness.token.encode() in p.read_bytes()]
-    assert harness.token not in run.output
+    for home in (harness.agent_home, harness.git_home, harness.handoff, harness.workspace):
+        files = [p for p in home.rglob("*") if p.is_file()]
+        assert not [p for p in files if harness.token.encode() in p.read_bytes()], home
+    assert harness.token not in run.output and harness.token not in run.agent_output
     assert any(h.startswith("Basic ") for h in harness.server.auth_headers)
 
 
 def test_context_files_are_placed_but_never_committed(harness: Harness) -> None:
     run = harness.run(prompt_for("scripted:write"))
 
-    clone = harness.tmp / "workspace" / "repo"
+    clone = harness.work_tree
     assert (clone / ".speckit-pods/context/contracts/api.yaml").read_text() == "a: 1\n"
     tree = harness.git("ls-tree", "-r", "--name-only", "speckit/t012").split()
     assert sorted(tree) == ["README.md", "scripted/T012.txt", "src/app.py"], run.output
@@ -123,17 +123,16 @@ def test_endless_tool_loop_is_ended_by_the_deadline(harness: Harness) -> None:
 
 
 def test_sigterm_stops_commits_wip_and_reports_killed(harness: Harness) -> None:
-    proc = harness.start(prompt_for("scripted:write-then-stall"))
-    reader = LineReader(proc)
-    reader.wait_for("[tool] write scripted/T012.txt", timeout=60)
+    pod = harness.start(prompt_for("scripted:write-then-stall"))
+    pod.wait_for("[tool] write scripted/T012.txt", timeout=60)
     sent = time.monotonic()
-    proc.send_signal(signal.SIGTERM)
-    proc.wait(timeout=50)
+    pod.delete()  # SIGTERM to the agent; the git side gets its own once the agent is gone
+    run = pod.wait(timeout=50)
     took = time.monotonic() - sent
-    run = finished(proc.returncode, reader.join(timeout=5))
 
     assert run.result.status is Status.KILLED, run.output
     assert run.returncode == 5
+    assert run.agent_returncode == 5
     assert took < 20
     subject = harness.git("log", "-1", "--format=%s", "speckit/t012").strip()
     assert subject == "WIP T012: Implement T012"

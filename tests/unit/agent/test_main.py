@@ -1,75 +1,59 @@
-"""The entrypoint as a subprocess, in cases that need no opencode."""
+"""Both sides of the pod as processes, in cases that need no opencode (a fake one at most)."""
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from runtime.contract.outcome import Status
-from tests.support.git_http import make_bare_repo
-from tests.unit.agent.harness import REPO_ROOT, LineReader, finished
+from tests.unit.agent.harness import REPO_ROOT, Harness, LineReader, PodRun, fake_opencode
 
 
-def agent_env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    (tmp_path / "home").mkdir(exist_ok=True)
-    env = {
-        "PATH": os.environ["PATH"],
-        "HOME": str(tmp_path / "home"),
-        "PYTHONPATH": str(REPO_ROOT),
-        "TASK_ID": "T007",
-        "TASK_TITLE": "Seven",
-        "BASE_BRANCH": "main",
-        "TASK_BRANCH": "speckit/t007",
-        "TASK_DIR": str(tmp_path / "task"),
-        "WORKSPACE": str(tmp_path / "ws"),
-        "GIT_CREDENTIALS_DIR": str(tmp_path / "creds"),
-        "OPENCODE_BIN": "/nonexistent/opencode",
-    }
-    return {**env, **extra}
+def test_no_side_named_is_a_usage_error() -> None:
+    for args in ([], ["both"], ["run", "git-side"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "runtime.agent", *args],
+            cwd=REPO_ROOT, capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
+        assert done.returncode == 2, args
+        assert "git-side|run" in done.stderr
 
 
-def start(env: dict[str, str]) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "runtime.agent"],
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-
-
-def test_missing_env_still_prints_a_result_line(tmp_path: Path) -> None:
-    env = agent_env(tmp_path)
-    del env["TASK_BRANCH"]
-    proc = start(env)
-    out, _ = proc.communicate(timeout=30)
-    run = finished(proc.returncode, out.splitlines())
+def test_missing_env_still_prints_a_result_line(pod: Harness) -> None:
+    git_env, agent_env = pod.envs("do it\n")
+    del git_env["TASK_BRANCH"], git_env["REPO_URL"]
+    run = PodRun(pod, git_env, agent_env).wait(60)
 
     assert run.result.status is Status.FAILED
     assert run.returncode == 1
-    assert run.result.task == "T007"
+    assert run.result.task == "T012"
     assert "TASK_BRANCH is not set" in run.result.reason
     assert "REPO_URL is not set" in run.result.reason
-    assert "ERROR: invalid environment" in out
+    assert "ERROR: invalid environment" in run.output
+    assert "nothing to work on" in run.agent_output  # the agent saw abort and left at once
 
 
-def test_missing_prompt_fails_after_the_clone(tmp_path: Path) -> None:
-    bare = make_bare_repo(tmp_path, "r", {"a.txt": "a\n"})
-    proc = start(agent_env(tmp_path, REPO_URL=f"file://{bare}"))
-    out, _ = proc.communicate(timeout=30)
-    run = finished(proc.returncode, out.splitlines())
+def test_missing_prompt_fails_after_the_clone(pod: Harness) -> None:
+    run = pod.run("x", timeout=60, TASK_DIR=str(pod.tmp / "no-task"))
 
     assert run.result.status is Status.FAILED
     assert "prompt not found" in run.result.reason
+
+
+def test_a_failed_clone_is_reported_and_the_agent_exits_at_once(pod: Harness) -> None:
+    pod.repo = "does-not-exist"
+    run = pod.run("do it\n", timeout=60)
+
+    assert run.result.status is Status.REPO_NOT_FOUND
+    assert run.returncode == 7
+    assert "nothing to work on" in run.agent_output and run.agent_returncode == 1
+    assert "running opencode" not in run.agent_output
 
 
 @pytest.fixture()
@@ -82,27 +66,123 @@ def black_hole() -> Iterator[int]:
     sock.close()
 
 
-def test_sigterm_during_the_clone_is_killed_quickly(tmp_path: Path, black_hole: int) -> None:
-    proc = start(agent_env(tmp_path, REPO_URL=f"http://127.0.0.1:{black_hole}/r.git"))
-    reader = LineReader(proc)
-    reader.wait_for("[agent] cloning", timeout=30)
+def test_sigterm_during_the_clone_is_killed_quickly(pod: Harness, black_hole: int) -> None:
+    run_ = pod.start("do it\n", REPO_URL=f"http://127.0.0.1:{black_hole}/r.git")
+    run_.wait_for("[git] cloning", timeout=30)
     sent = time.monotonic()
-    proc.send_signal(signal.SIGTERM)
-    proc.wait(timeout=30)
-    run = finished(proc.returncode, reader.join(timeout=5))
+    run_.delete()
+    run = run_.wait(30)
 
     assert run.result.status is Status.KILLED
     assert run.returncode == 5
     assert time.monotonic() - sent < 10
+    assert run.agent_returncode is None  # the agent never started
 
 
-def test_missing_opencode_binary_is_a_failure_with_a_result_line(tmp_path: Path) -> None:
-    bare = make_bare_repo(tmp_path, "r", {"a.txt": "a\n"})
-    (tmp_path / "task").mkdir()
-    (tmp_path / "task" / "prompt.md").write_text("do it\n")
-    proc = start(agent_env(tmp_path, REPO_URL=f"file://{bare}"))
-    out, _ = proc.communicate(timeout=30)
-    run = finished(proc.returncode, out.splitlines())
+def test_missing_opencode_binary_is_a_failure_with_a_result_line(pod: Harness) -> None:
+    run = pod.run("do it\n", timeout=60)
 
     assert run.result.status is Status.FAILED
     assert "cannot start /nonexistent/opencode" in run.result.reason
+    assert run.agent_returncode == 1
+
+
+def test_a_fake_agent_that_writes_a_file_gets_it_pushed(pod: Harness) -> None:
+    pod.opencode_bin = fake_opencode(pod.tmp / "oc", "echo hello > new.txt")
+    run = pod.run("do it\n", timeout=60, REQUESTED_BY="Dev One <dev@example.com>")
+
+    assert run.result.status is Status.SUCCEEDED, run.output
+    assert run.result.files_changed == ("new.txt",)
+    assert pod.remote_file("speckit/t012", "new.txt") == "hello\n"
+    assert pod.git("rev-parse", "speckit/t012").strip() == run.result.commit
+    message = pod.git("log", "-1", "--format=%B", "speckit/t012")
+    assert message.strip() == "T012: Implement T012\n\nCo-authored-by: Dev One <dev@example.com>"
+    # the agent's lines are in the pod's log (relayed), before the git side's end
+    assert run.output.index("[agent] running opencode") < run.output.index("[git] pushing")
+
+
+def test_the_agent_reads_the_history_with_git(pod: Harness) -> None:
+    script = "git log --oneline -1 > log.txt; git status --short >> log.txt"
+    pod.opencode_bin = fake_opencode(pod.tmp / "oc", script)
+    run = pod.run("do it\n", timeout=60)
+
+    assert run.result.status is Status.SUCCEEDED, run.output
+    assert "seed" in pod.remote_file("speckit/t012", "log.txt")
+
+
+def test_the_agent_cannot_commit(pod: Harness) -> None:
+    if not pod.isolated:
+        pytest.skip("needs a mount namespace for the read-only git dir (root or user namespaces)")
+    script = "echo x > x.txt; git add x.txt 2>add.err; git commit -qm mine 2>commit.err; true"
+    pod.opencode_bin = fake_opencode(pod.tmp / "oc", script)
+    run = pod.run("do it\n", timeout=60)
+
+    assert run.result.status is Status.SUCCEEDED, run.output
+    assert "Read-only file system" in pod.remote_file("speckit/t012", "add.err")
+    assert pod.git("log", "-1", "--format=%s", "speckit/t012").strip() == "T012: Implement T012"
+
+
+def test_a_restarted_git_side_keeps_the_clone_and_the_agents_work(pod: Harness) -> None:
+    git_env, _ = pod.envs("do it\n")
+    argv = [sys.executable, "-m", "runtime.agent", "git-side"]
+    first = subprocess.Popen(argv, env=git_env, stdout=subprocess.DEVNULL)
+    end = time.monotonic() + 60
+    while not (pod.handoff / "ready").exists() and time.monotonic() < end:
+        time.sleep(0.05)
+    first.kill()  # e.g. OOM-killed: the kubelet restarts a sidecar
+    first.wait()
+    (pod.work_tree / "work.txt").write_text("the agent's work\n")
+    (pod.handoff / "ready").unlink()  # the restarted container's startupProbe runs again
+
+    second = subprocess.Popen(argv, env=git_env, stdout=subprocess.PIPE, text=True)
+    reader = LineReader(second)
+    reader.wait_for("[git] ready", timeout=30)
+    assert (pod.handoff / "ready").exists()
+    second.send_signal(signal.SIGTERM)
+    second.wait(timeout=60)
+    lines = reader.join(timeout=5)
+
+    assert any("restarted: continuing with the clone" in line for line in lines)
+    assert not any("[git] cloning" in line for line in lines)
+    assert pod.remote_file("speckit/t012", "work.txt") == "the agent's work\n"
+    assert "ended without a verdict" in lines[-1]  # the agent never wrote one here
+
+
+# the agent side's stops with a fake opencode that writes a file, then hangs
+WRITE_THEN_HANG = (
+    'echo wip > wip.txt\necho \'{"type":"text","part":{"text":"wrote"}}\'\nexec sleep 600'
+)
+
+
+def test_the_deadline_times_out_and_the_git_side_pushes_the_wip(pod: Harness) -> None:
+    pod.opencode_bin = fake_opencode(pod.tmp / "oc", WRITE_THEN_HANG, events=())
+    run = pod.run("do it\n", timeout=90, AGENT_DEADLINE_SECONDS="4")
+
+    assert run.result.status is Status.TIMEOUT, run.output
+    assert run.returncode == 124 and run.agent_returncode == 124
+    assert pod.remote_file("speckit/t012", "wip.txt") == "wip\n"
+    assert pod.git("log", "-1", "--format=%s", "speckit/t012").strip() == "WIP T012: Implement T012"
+    assert "WIP commit pushed to speckit/t012" in run.result.reason
+
+
+def test_no_output_is_stalled_and_the_wip_pushed(pod: Harness) -> None:
+    pod.opencode_bin = fake_opencode(pod.tmp / "oc", WRITE_THEN_HANG, events=())
+    run = pod.run("do it\n", timeout=90, AGENT_STALL_SECONDS="3")
+
+    assert run.result.status is Status.STALLED, run.output
+    assert run.returncode == 4
+    assert pod.remote_file("speckit/t012", "wip.txt") == "wip\n"
+
+
+def test_deleting_the_pod_stops_the_agent_fast_and_pushes_the_wip(pod: Harness) -> None:
+    pod.opencode_bin = fake_opencode(pod.tmp / "oc", WRITE_THEN_HANG, events=())
+    started = pod.start("do it\n")
+    started.wait_for("[text] wrote", timeout=60)
+    sent = time.monotonic()
+    started.delete()
+    run = started.wait(60)
+
+    assert run.result.status is Status.KILLED, run.output
+    assert run.returncode == 5 and run.agent_returncode == 5
+    assert time.monotonic() - sent < 20  # opencode gets 5 s after SIGTERM; git the rest
+    assert pod.remote_file("speckit/t012", "wip.txt") == "wip\n"

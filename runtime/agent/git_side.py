@@ -1,0 +1,276 @@
+"""The trusted side of the pod (container ``git``): clone, wait, commit, push, result line.
+
+Runs as a native sidecar: started before the ``agent`` container, which the kubelet
+holds back until ``ready`` is in the handoff directory (the startupProbe), and sent
+SIGTERM only after the ``agent`` container has exited -- whether it ended by itself,
+the pod was deleted or its deadline passed.  So when this side commits and pushes, no
+agent process runs any more (the two containers share no process namespace), and what
+it checks in the work tree stays checked.
+
+Everything this side prints goes to stdout, which is the pod's log the host follows:
+its own lines, the agent's lines relayed from the handoff directory (cleaned, never a
+result line), and the result line last.  The result's task, branch, commit and files
+are this side's own; the agent's verdict only picks among the statuses an agent run
+can end with (:data:`runtime.agent.handoff.CLAIMABLE`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sys
+import time
+import traceback
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from runtime.agent import credentials, gitops, handoff
+from runtime.agent.config import AgentConfig, ConfigError, load
+from runtime.agent.gitops import Checkout, Git, GitError, Repo
+from runtime.agent.handoff import Verdict
+from runtime.agent.shutdown import Shutdown, TerminatedError
+from runtime.contract.outcome import Result, Status
+from runtime.contract.pod import HANDOFF_DIR, SIGTERM_BUDGET_SECONDS, Env
+from runtime.contract.redact import scrub
+
+POLL_SECONDS = 0.5
+UMASK = 0o002  # the work tree is group-writable: the agent (same group) edits it
+STATE_FILE = ".speckit-pods/state.json"
+
+Emit = Callable[[str], None]
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+    """One run's fixed inputs."""
+
+    config: AgentConfig
+    started: float
+    shutdown: Shutdown
+    emit: Emit
+
+    @property
+    def repo(self) -> Repo:
+        """The clone: git dir on its own volume, work tree in the workspace."""
+        return Repo(self.config.git_dir, self.config.clone_dir)
+
+    def result(
+        self, status: Status, reason: str = "", commit: str = "", files: tuple[str, ...] = ()
+    ) -> Result:
+        """The result line's data, with the duration so far."""
+        return Result(
+            task=self.config.task_id,
+            status=status,
+            branch=self.config.task_branch,
+            commit=commit,
+            files_changed=files,
+            duration_s=time.monotonic() - self.started,
+            reason=reason,
+        )
+
+
+# --- start: clone, or pick up after a restart of this container ------------------------
+
+
+def _state_path(cfg: AgentConfig) -> Path:
+    return cfg.home / STATE_FILE
+
+
+def _save_state(cfg: AgentConfig, checkout: Checkout | None, failed: Result | None) -> None:
+    path = _state_path(cfg)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    data = {
+        "start": checkout.start if checkout else "",
+        "resumed": checkout.resumed if checkout else False,
+        "failed": failed.to_line() if failed else "",
+    }
+    path.write_text(json.dumps(data), encoding="utf-8")
+
+
+def _load_state(run: Run) -> tuple[Checkout | None, Result | None] | None:
+    """After a restart of this container (the kubelet restarts sidecars): the saved start."""
+    try:
+        data = json.loads(_state_path(run.config).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    failed = Result.from_line(str(data.get("failed", "")))
+    if failed is not None:
+        return None, failed
+    return Checkout(run.repo, str(data["start"]), bool(data.get("resumed"))), None
+
+
+def _clone(run: Run, git: Git) -> Checkout:
+    cfg = run.config
+    run.emit(f"[git] cloning {cfg.repo_url} ({cfg.base_branch} -> {cfg.task_branch})")
+    checkout = gitops.prepare(git, cfg.repo_url, cfg.base_branch, cfg.task_branch, run.repo)
+    if checkout.resumed:
+        run.emit(f"[git] {cfg.task_branch} already exists on the remote: continuing from it")
+    gitops.write_excludes(run.repo)
+    count = gitops.place_context(cfg.task_dir / "context", checkout.path)
+    run.emit(f"[git] {count} context file(s) in {gitops.CONTEXT_DIR}")
+    return checkout
+
+
+def start(run: Run, git: Git) -> tuple[Checkout | None, Result | None]:
+    """Clone (or reuse the clone after a restart); exactly one of the two is set.
+
+    Raises:
+        TerminatedError: SIGTERM arrived during the clone.
+    """
+    saved = _load_state(run)
+    if saved is not None:
+        run.emit("[git] restarted: continuing with the clone made before")
+        return saved
+    run.shutdown.interruptible = True
+    try:
+        checkout = _clone(run, git)
+    except GitError as err:
+        run.shutdown.interruptible = False
+        failed = run.result(err.status, err.message)
+        _save_state(run.config, None, failed)
+        return None, failed
+    run.shutdown.interruptible = False
+    _save_state(run.config, checkout, None)
+    return checkout, None
+
+
+# --- end: the agent's claim, commit, push ----------------------------------------------
+
+
+def claimed(verdict: Verdict | None) -> tuple[Status, str]:
+    """The status the agent's verdict may choose; no verdict is a failure."""
+    if verdict is None:
+        return Status.FAILED, handoff.NO_VERDICT
+    if verdict.status is Status.NO_CHANGES:  # the work tree decides that, below
+        return Status.SUCCEEDED, verdict.reason
+    return verdict.status, verdict.reason
+
+
+def finish(run: Run, git: Git, checkout: Checkout, verdict: Verdict | None) -> Result:
+    """Commit everything in the work tree and push it to the task branch."""
+    cfg = run.config
+    status, reason = claimed(verdict)
+    if status is not Status.SUCCEEDED:
+        run.emit(f"[git] the agent ended {status.value}: {reason}")
+    wip = "" if status.ok else f"{status.value}: {reason}"
+    message = gitops.commit_message(cfg.task_id, cfg.task_title, cfg.requested_by, wip)
+    gitops.commit_all(git, checkout.repo, message)
+    commit = gitops.head(git, checkout.repo)
+    if commit == checkout.start:
+        if status.ok:
+            return run.result(Status.NO_CHANGES, "opencode finished without changing any file")
+        return run.result(status, f"{reason}; no changes to save")
+    files = gitops.changed_files(git, checkout.repo, checkout.start)
+    run.emit(f"[git] pushing {commit[:12]} ({len(files)} file(s)) to {cfg.task_branch}")
+    end = (run.shutdown.at or time.monotonic()) + SIGTERM_BUDGET_SECONDS  # of the grace period
+    try:
+        gitops.push(git, checkout.repo, cfg.repo_url, cfg.task_branch, lambda: end)
+    except GitError as err:
+        if status.ok:
+            return run.result(err.status, err.message, commit, files)
+        # not timeout/killed: those promise a pushed WIP; the work is only in this pod
+        return run.result(err.status, f"{reason}; WIP not saved: {err.message}", commit, files)
+    if not status.ok:
+        reason = f"{reason}; WIP commit pushed to {cfg.task_branch}"
+    return run.result(status, reason, commit, files)
+
+
+def _finish_safely(run: Run, git: Git, checkout: Checkout, verdict: Verdict | None) -> Result:
+    try:
+        return finish(run, git, checkout, verdict)
+    except GitError as err:
+        status, reason = claimed(verdict)
+        status = status if not status.ok else Status.FAILED
+        return run.result(status, f"{reason} {err.message}".strip())
+
+
+# --- the whole side --------------------------------------------------------------------
+
+
+def _wait_for_sigterm(run: Run, relay: handoff.Relay) -> None:
+    """Relay the agent's lines until SIGTERM: the agent container has exited then."""
+    while not run.shutdown.requested.wait(POLL_SECONDS):
+        relay.poll()
+    relay.finish()
+
+
+def run_git_side(run: Run) -> Result:
+    """Clone, let the agent start, wait for SIGTERM, then commit, push; the result."""
+    cfg = run.config
+    env = {**os.environ, **credentials.setup(cfg, warn=run.emit)}
+    git = Git(env, redact=(credentials.read_token(cfg.credentials_dir),))
+    try:
+        checkout, failed = start(run, git)
+    except TerminatedError:
+        return run.result(Status.KILLED, "terminated before opencode started")
+    if checkout is None:
+        assert failed is not None
+        run.emit(f"[git] ERROR: {failed.reason}")
+        # the agent sees abort and exits at once; then the kubelet sends us SIGTERM
+        _abort(cfg.handoff_dir, failed.reason or "the clone failed", run.shutdown)
+        return dataclasses.replace(failed, duration_s=time.monotonic() - run.started)
+    handoff.mark_ready(cfg.handoff_dir, time.time() - (time.monotonic() - run.started))
+    run.emit("[git] ready: the agent starts; its lines follow")
+    relay = handoff.Relay(cfg.handoff_dir / "agent.log", run.emit)
+    _wait_for_sigterm(run, relay)
+    verdict = handoff.read_verdict(cfg.handoff_dir)
+    run.emit("[git] the agent container has ended: committing and pushing its work")
+    return _finish_safely(run, git, checkout, verdict)
+
+
+def _printer(redact: tuple[str, ...]) -> Emit:
+    def emit(line: str) -> None:
+        print(handoff.clean_line(scrub(line, redact)), flush=True)
+
+    return emit
+
+
+def _abort(directory: Path, reason: str, shutdown: Shutdown) -> None:
+    """Let the agent container start and exit at once; wait for our SIGTERM.
+
+    A sidecar that exits early is restarted by the kubelet, so even a failed start
+    waits for the end of the pod like a successful one.
+    """
+    try:
+        handoff.mark_ready(directory, time.time(), abort=reason)
+    except OSError:
+        pass
+    while not shutdown.requested.wait(POLL_SECONDS):
+        pass
+
+
+def _failed_config(env: Mapping[str, str], err: ConfigError, shutdown: Shutdown) -> Result:
+    print(f"[git] ERROR: invalid environment: {err}", flush=True)
+    print("[git] Hint: the pod manifest (runtime/spawn/manifests.py) sets these.", flush=True)
+    task = env.get(Env.TASK_ID, "").strip() or "unknown"
+    result = Result(task, Status.FAILED, reason=f"invalid environment: {err}")
+    _abort(Path(env.get(Env.HANDOFF_DIR) or HANDOFF_DIR), result.reason, shutdown)
+    return result
+
+
+def main(env: Mapping[str, str] | None = None) -> int:
+    """Run the git side; print the result line last; return its exit code."""
+    started = time.monotonic()
+    os.umask(UMASK)
+    shutdown = Shutdown()
+    shutdown.install()
+    env = os.environ if env is None else env
+    try:
+        cfg = load(env)
+    except ConfigError as err:
+        result = _failed_config(env, err, shutdown)
+        print(result.to_line(), flush=True)
+        return result.status.exit_code
+    emit = _printer((credentials.read_token(cfg.credentials_dir),))
+    run = Run(cfg, started, shutdown, emit)
+    try:
+        result = run_git_side(run)
+    except Exception as err:  # the result line must be printed whatever happens
+        traceback.print_exc(file=sys.stdout)
+        result = run.result(Status.FAILED, f"internal error: {type(err).__name__}: {err}")
+        if not shutdown.requested.is_set():  # exiting now would be restarted: wait as usual
+            _abort(cfg.handoff_dir, result.reason, shutdown)
+    sys.stderr.flush()
+    print(result.to_line(), flush=True)
+    return result.status.exit_code
