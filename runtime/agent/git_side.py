@@ -30,7 +30,7 @@ from runtime.agent.config import AgentConfig, ConfigError, load
 from runtime.agent.gitops import Checkout, Git, GitError, Repo
 from runtime.agent.handoff import Verdict
 from runtime.agent.shutdown import Shutdown, TerminatedError
-from runtime.contract.outcome import Result, Status
+from runtime.contract.outcome import NO_VERDICT, Result, Status
 from runtime.contract.pod import HANDOFF_DIR, SIGTERM_BUDGET_SECONDS, Env
 from runtime.contract.redact import scrub
 
@@ -141,7 +141,7 @@ def start(run: Run, git: Git) -> tuple[Checkout | None, Result | None]:
 def claimed(verdict: Verdict | None) -> tuple[Status, str]:
     """The status the agent's verdict may choose; no verdict is a failure."""
     if verdict is None:
-        return Status.FAILED, handoff.NO_VERDICT
+        return Status.FAILED, NO_VERDICT
     if verdict.status is Status.NO_CHANGES:  # the work tree decides that, below
         return Status.SUCCEEDED, verdict.reason
     return verdict.status, verdict.reason

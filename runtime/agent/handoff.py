@@ -32,7 +32,6 @@ MAX_REASON_CHARS = 500
 MAX_RELAY_BYTES = 32 * 1024 * 1024
 READ_CHUNK = 64 * 1024
 FORGED_PREFIX = "[agent:forged] "
-NO_VERDICT = "the agent container ended without a verdict"
 # what the agent may claim; everything else (git-auth-failed, push-rejected...) is the
 # git side's to say
 CLAIMABLE = (

@@ -29,7 +29,7 @@ from runtime.follow.classify import classify
 from runtime.kube import labels
 from runtime.kube.cleanup import sweep_expired
 from runtime.kube.logs import ClusterLogs
-from runtime.kube.pod import Pod, PodView, agent_status, terminated
+from runtime.kube.pod import Pod, PodView, terminated
 from runtime.kube.podwatch import ClusterPods, StuckPolicy, diagnose
 
 TAIL_LINES = 5
@@ -95,9 +95,12 @@ def _state(pod: Pod) -> str:
     if end is not None:
         why = f", {end['reason']}" if end.get("reason") else ""
         return f"terminated (exit {end.get('exitCode', '?')}{why})"
-    container = agent_status(pod).get("state") or {}
+    view = PodView(pod)
+    container = view.agent.get("state") or {}
     if container.get("running"):
         return "running"
+    if view.has_git_side and (view.result_status.get("state") or {}).get("running"):
+        return "pushing" if container.get("terminated") else "cloning"
     diagnosis = diagnose(pod, [], StuckPolicy())
     if diagnosis is not None:
         return diagnosis.message

@@ -21,6 +21,7 @@ from typing import Any
 from runtime.contract.exit_codes import ExitCode
 
 RESULT_PREFIX = "SPECKIT_POD_RESULT "
+NO_VERDICT = "the agent container ended without a verdict"  # the reason, when it did
 # json.dumps(ensure_ascii=False) leaves these raw, and str.splitlines() breaks a line at
 # them: a file name holding one could split the result line and forge a second one
 _LINE_BREAKERS = {c: f"\\u{c:04x}" for c in (*range(0x7F, 0xA0), 0x2028, 0x2029)}

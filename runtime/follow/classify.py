@@ -1,9 +1,12 @@
 """Classify how an agent pod ended.
 
-The pod's own result line (``runtime.contract.outcome``) is the best evidence and wins when
-present.  Without it the pod status is read: the pod-level reason
-(``DeadlineExceeded``, ``Evicted``), then the ``agent`` container's terminated
-state (``OOMKilled``, signal exit codes, our own exit codes).
+The pod's own result line (``runtime.contract.outcome``), the last line of the ``git``
+container's log, is the best evidence and wins when present -- if it is about this
+pod: its task and branch must match the pod's task label and branch annotation, else
+it is ignored as forged.  Without it the pod status is read: the pod-level reason
+(``DeadlineExceeded``, ``Evicted``), then the ``git`` container's terminated state
+(``OOMKilled``, signal exit codes, our own exit codes).  When the result says the agent
+ended without a verdict and the ``agent`` container was OOM-killed, that is said.
 
 Pods are read through :class:`runtime.kube.pod.PodView`.
 """
@@ -11,11 +14,13 @@ Pods are read through :class:`runtime.kube.pod.PodView`.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Sequence
 from typing import Any
 
-from runtime.contract.outcome import Result, Status, status_for_exit_code
-from runtime.kube.pod import ENDED_PHASES, Pod, PodView, as_plain
+from runtime.contract.outcome import NO_VERDICT, Result, Status, status_for_exit_code
+from runtime.kube import labels
+from runtime.kube.pod import ENDED_PHASES, RESULT_CONTAINER, Pod, PodView, as_plain
 
 SIGNAL_EXIT_CODES = {137: "SIGKILL", 143: "SIGTERM"}
 LAST_LINES = 5
@@ -35,8 +40,25 @@ def _tail(last_lines: Sequence[str]) -> str:
     return "; last lines: " + " | ".join(lines) if lines else "; no log output"
 
 
-def _from_result(result: Result) -> Outcome:
+def _label_value(text: str) -> str:
+    """The task label made of a task ID (as ``runtime.spawn.names.label_value`` for IDs)."""
+    return re.sub(r"[^A-Za-z0-9._-]", "-", text).strip("-_.")
+
+
+def is_about(result: Result, pod: Pod) -> bool:
+    """Whether ``result`` names the pod's own task and branch (where the pod says them)."""
+    view = PodView(pod)
+    task, branch = view.label(labels.TASK), view.annotation(labels.BRANCH)
+    task_ok = not task or task in (result.task, _label_value(result.task))
+    return task_ok and (not branch or branch == result.branch)
+
+
+def _from_result(result: Result, pod: Pod) -> Outcome:
     reason = result.reason or f"the agent reported {result.status.value}"
+    agent_end = PodView(pod).agent_terminated or {}
+    if reason.startswith(NO_VERDICT) and agent_end.get("reason") == "OOMKilled":
+        limit = PodView(pod).memory_limit
+        reason = f"out of memory (limit {limit}): {reason}"
     return Outcome(result.status, reason, result)
 
 
@@ -59,7 +81,8 @@ def _from_container(pod: Pod, last_lines: Sequence[str]) -> Outcome | None:
         return None
     code = int(state.get("exitCode", -1))
     if state.get("reason") == "OOMKilled":
-        return Outcome(Status.FAILED, f"out of memory (limit {view.memory_limit})")
+        name = RESULT_CONTAINER if view.has_git_side else "agent"
+        return Outcome(Status.FAILED, f"out of memory (limit {view.limit_of(name)})")
     if code in SIGNAL_EXIT_CODES:
         signal = SIGNAL_EXIT_CODES[code]
         return Outcome(Status.KILLED, f"killed by {signal} (exit {code}) before a result")
@@ -87,9 +110,11 @@ def classify(
     Returns:
         The outcome; ``UNKNOWN`` when nothing explains it.
     """
-    if result is not None:
-        return _from_result(result)
     plain = as_plain(pod) if pod is not None else {}
+    if result is not None and not is_about(result, plain):
+        result = None  # forged: a result line about another task or branch
+    if result is not None:
+        return _from_result(result, plain)
     if deleted or not plain:
         return Outcome(Status.KILLED, "the pod was deleted before it finished")
     for outcome in (_from_pod_reason(plain), _from_container(plain, last_lines)):

@@ -1,5 +1,8 @@
 """Stream an agent pod's log with reconnects, and print lines with a coloured prefix.
 
+The log is the ``git`` container's (:data:`~runtime.kube.pod.RESULT_CONTAINER`): the
+trusted side prints its own lines, relays the agent's, and prints the result line last.
+
 Reconnect without loss or duplication: every request asks for ``timestamps=True``.
 :class:`LogCursor` remembers the timestamp of the last line printed and how many
 printed lines carried exactly that timestamp.  The log API only resumes with
@@ -28,7 +31,7 @@ from urllib3.exceptions import HTTPError
 
 from runtime.contract.redact import printable
 from runtime.kube.client import Kube, api_error
-from runtime.kube.pod import AGENT_CONTAINER, is_finished
+from runtime.kube.pod import RESULT_CONTAINER, is_finished
 from runtime.kube.podwatch import DENIED, Clock, ClusterPods, Deadline, Recovery, read_recovering
 
 RESUME_MARGIN_S = 5
@@ -102,7 +105,7 @@ class LogSource(Protocol):
     def open(
         self, name: str, *, follow: bool, since_seconds: int | None, read_timeout: float
     ) -> Iterable[bytes]:
-        """Open the agent container's log of pod ``name``."""
+        """Open the log of pod ``name``'s result container (``git``)."""
         ...
 
 
@@ -116,7 +119,7 @@ class ClusterLogs:
         self, name: str, *, follow: bool, since_seconds: int | None, read_timeout: float
     ) -> Iterator[bytes]:
         """Stream the log as byte chunks (raises ``ApiException`` / urllib3 errors)."""
-        kwargs: dict[str, Any] = {"container": AGENT_CONTAINER, "follow": follow}
+        kwargs: dict[str, Any] = {"container": RESULT_CONTAINER, "follow": follow}
         if since_seconds is not None:
             kwargs["since_seconds"] = max(1, since_seconds)
         response = self.core.read_namespaced_pod_log(
@@ -136,7 +139,7 @@ class ClusterLogs:
         """Return the last ``lines`` lines of the log (empty when unreadable)."""
         try:
             text = self.core.read_namespaced_pod_log(
-                name, self.namespace, container=AGENT_CONTAINER, tail_lines=lines
+                name, self.namespace, container=RESULT_CONTAINER, tail_lines=lines
             )
         except ApiException:
             return []

@@ -4,6 +4,11 @@ Pods are handled as plain dicts in the API's JSON shape (camelCase keys), as the
 watch's ``raw_object`` gives them; :func:`as_plain` converts client models.  Every
 read of a pod's fields goes through :class:`PodView`, so a missing ``metadata`` or
 ``status`` is handled once, here.
+
+An agent pod has two containers (docs/architecture.md, "Contract: agent pod"): ``git``,
+a native sidecar listed in ``status.initContainerStatuses``, whose log holds the result
+line and whose end is the pod's end; and ``agent``, in ``status.containerStatuses``.
+A pod without a ``git`` container (made by an older version) is read by its ``agent``.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from typing import Any
 from runtime.contract import pod as pod_contract
 
 AGENT_CONTAINER = pod_contract.AGENT_CONTAINER
+RESULT_CONTAINER = pod_contract.RESULT_CONTAINER  # `git`: its log and its end are the pod's
 ENDED_PHASES = ("Succeeded", "Failed")
 
 Pod = dict[str, Any]
@@ -131,38 +137,82 @@ class PodView:
         return int(value) if value is not None else None
 
     @property
+    def statuses(self) -> list[dict[str, Any]]:
+        """Every container's status: init containers (the ``git`` sidecar) first."""
+        found: list[dict[str, Any]] = []
+        for key in ("initContainerStatuses", "containerStatuses"):
+            listed = _dig(self.raw, "status", key) or []
+            found += [dict(s) for s in listed if isinstance(s, Mapping)]
+        return found
+
+    def status_of(self, name: str) -> dict[str, Any]:
+        """The status of container ``name``, or ``{}``."""
+        return next((s for s in self.statuses if s.get("name") == name), {})
+
+    @property
+    def has_git_side(self) -> bool:
+        """Whether the pod has the ``git`` container (in its spec or its status)."""
+        spec = _dig(self.raw, "spec", "initContainers") or []
+        in_spec = any(c.get("name") == RESULT_CONTAINER for c in spec if isinstance(c, Mapping))
+        return in_spec or bool(self.status_of(RESULT_CONTAINER))
+
+    @property
     def agent(self) -> dict[str, Any]:
-        """The ``agent`` container's status (or the first container's), or ``{}``."""
-        statuses = _dig(self.raw, "status", "containerStatuses") or []
+        """The ``agent`` container's status (or the first main container's), or ``{}``."""
+        statuses = [dict(s) for s in _dig(self.raw, "status", "containerStatuses") or []]
         for status in statuses:
             if status.get("name") == AGENT_CONTAINER:
-                return dict(status)
-        return dict(statuses[0]) if statuses else {}
+                return status
+        return statuses[0] if statuses else {}
+
+    @property
+    def result_status(self) -> dict[str, Any]:
+        """The status of the container whose log holds the result: ``git`` (else ``agent``)."""
+        return self.status_of(RESULT_CONTAINER) if self.has_git_side else self.agent
 
     @property
     def terminated(self) -> dict[str, Any] | None:
-        """The agent container's terminated state, if it has terminated."""
+        """The result container's terminated state, if it has terminated."""
+        state = _dig(self.result_status, "state", "terminated")
+        return dict(state) if isinstance(state, Mapping) else None
+
+    @property
+    def agent_terminated(self) -> dict[str, Any] | None:
+        """The ``agent`` container's terminated state (e.g. ``OOMKilled``), if any."""
         state = _dig(self.agent, "state", "terminated")
         return dict(state) if isinstance(state, Mapping) else None
 
     @property
     def finished(self) -> bool:
-        """Whether the pod has ended: the container terminated, or the phase is final."""
-        return self.terminated is not None or self.phase in ENDED_PHASES
+        """Whether the pod has ended: the phase is final, or its result container ended.
+
+        The ``git`` sidecar ends after the agent; a ``git`` that terminated while the
+        agent has not (yet) is being restarted by the kubelet, unless the pod is deleted.
+        """
+        if self.phase in ENDED_PHASES:
+            return True
+        if self.terminated is None:
+            return False
+        return not self.has_git_side or self.agent_terminated is not None or self.deleting
 
     @property
     def started(self) -> bool:
-        """Whether the agent container runs or ran (its logs can be read)."""
-        state = _dig(self.agent, "state") or {}
+        """Whether the result container runs or ran (its logs can be read)."""
+        state = _dig(self.result_status, "state") or {}
         return bool(state.get("running") or state.get("terminated")) or self.finished
+
+    def limit_of(self, name: str, resource: str = "memory") -> str:
+        """Container ``name``'s limit of ``resource``, e.g. ``2Gi``, or ``unknown``."""
+        for key in ("containers", "initContainers"):
+            for container in _dig(self.raw, "spec", key) or []:
+                if container.get("name") == name:
+                    return str(_dig(container, "resources", "limits", resource) or "unknown")
+        return "unknown"
 
     @property
     def memory_limit(self) -> str:
         """The agent container's memory limit, e.g. ``2Gi``, or ``unknown``."""
-        for container in _dig(self.raw, "spec", "containers") or []:
-            if container.get("name") == AGENT_CONTAINER:
-                return str(_dig(container, "resources", "limits", "memory") or "unknown")
-        return "unknown"
+        return self.limit_of(AGENT_CONTAINER)
 
 
 def agent_status(pod: Pod) -> dict[str, Any]:
@@ -171,15 +221,15 @@ def agent_status(pod: Pod) -> dict[str, Any]:
 
 
 def terminated(pod: Pod) -> dict[str, Any] | None:
-    """Return the agent container's terminated state, if it has terminated."""
+    """Return the result container's terminated state, if it has terminated."""
     return PodView(pod).terminated
 
 
 def is_finished(pod: Pod) -> bool:
-    """Whether the pod has ended: the container terminated, or the phase is final."""
+    """Whether the pod has ended (see :attr:`PodView.finished`)."""
     return PodView(pod).finished
 
 
 def has_started(pod: Pod) -> bool:
-    """Whether the agent container runs or ran (its logs can be read)."""
+    """Whether the result container runs or ran (its logs can be read)."""
     return PodView(pod).started

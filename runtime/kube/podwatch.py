@@ -22,7 +22,7 @@ from urllib3.exceptions import HTTPError
 
 from runtime.errors import KubeApiError, PodStuckError, StillRunningError
 from runtime.kube.client import Kube, api_error
-from runtime.kube.pod import Pod, PodView, agent_status, as_plain, has_started
+from runtime.kube.pod import Pod, PodView, as_plain, has_started
 
 log = logging.getLogger(__name__)
 
@@ -194,14 +194,14 @@ def _image_diagnosis(reason: str, message: str, image: str, policy: StuckPolicy)
 
 
 def _from_container(pod: Pod, policy: StuckPolicy, namespace: str) -> Diagnosis | None:
-    status = agent_status(pod)
-    waiting = (status.get("state") or {}).get("waiting") or {}
-    reason, message = str(waiting.get("reason") or ""), str(waiting.get("message") or "")
-    if reason in IMAGE_PULL_REASONS or reason in NEVER_PULLABLE:
-        return _image_diagnosis(reason, message, str(status.get("image") or "?"), policy)
-    if reason in ("CreateContainerConfigError", "CreateContainerError"):
-        missing = _missing_object(message, namespace, policy)
-        return missing or Diagnosis("create:" + reason, f"{reason}: {message}")
+    for status in PodView(pod).statuses:  # the git sidecar first: it starts first
+        waiting = (status.get("state") or {}).get("waiting") or {}
+        reason, message = str(waiting.get("reason") or ""), str(waiting.get("message") or "")
+        if reason in IMAGE_PULL_REASONS or reason in NEVER_PULLABLE:
+            return _image_diagnosis(reason, message, str(status.get("image") or "?"), policy)
+        if reason in ("CreateContainerConfigError", "CreateContainerError"):
+            missing = _missing_object(message, namespace, policy)
+            return missing or Diagnosis("create:" + reason, f"{reason}: {message}")
     return None
 
 

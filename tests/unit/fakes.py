@@ -67,11 +67,18 @@ def make_pod(
     created: str = "2025-01-01T00:00:00Z",
     namespace: str = "ns",
     repo_id: str = "",
+    git: dict[str, Any] | None = None,
 ) -> Pod:
-    """An agent pod dict in the API's JSON shape; ``container`` is the agent's state."""
+    """An agent pod dict in the API's JSON shape; ``container`` is the agent's state.
+
+    ``git`` is the state of the ``git`` sidecar: given, the pod has two containers as
+    spawn makes them; without it, it is a pod of one ``agent`` container (older ones).
+    """
     status: dict[str, Any] = {"phase": phase, "startTime": created}
     if container is not None:
         status["containerStatuses"] = [{"name": "agent", "image": "agent:1", "state": container}]
+    if git is not None:
+        status["initContainerStatuses"] = [{"name": "git", "image": "agent:1", "state": git}]
     if reason:
         status["reason"] = reason
     if message:
@@ -92,9 +99,21 @@ def make_pod(
             },
             "annotations": dict(annotations or {}),
         },
-        "spec": {"containers": [{"name": "agent", "resources": {"limits": {"memory": "2Gi"}}}]},
+        "spec": _spec(git is not None),
         "status": status,
     }
+
+
+def _spec(two_containers: bool) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "containers": [{"name": "agent", "resources": {"limits": {"memory": "2Gi"}}}]
+    }
+    if two_containers:
+        limits = {"memory": "1Gi"}
+        spec["initContainers"] = [
+            {"name": "git", "restartPolicy": "Always", "resources": {"limits": limits}}
+        ]
+    return spec
 
 
 def running() -> dict[str, Any]:

@@ -106,3 +106,19 @@ def test_empty(capsys: pytest.CaptureFixture[str]) -> None:
     assert status([], FakeClusterCore()) == 0
     captured = capsys.readouterr()
     assert captured.out == "" and "no agent pods" in captured.err
+
+
+def test_two_container_pods_say_cloning_running_pushing(capsys: pytest.CaptureFixture[str]) -> None:
+    core = FakeClusterCore()
+    core.add(make_pod("a", task="T001", container=waiting("PodInitializing"), git=running()))
+    core.add(make_pod("b", task="T002", container=running(), git=running()))
+    core.add(make_pod("c", task="T003", container=exited(0), git=running()))
+    core.add(make_pod("d", task="T004", phase="Failed", container=exited(0), git=exited(8)))
+    status(["--json"], core)
+    states = {row["task"]: row["state"] for row in json.loads(capsys.readouterr().out)}
+    assert states == {
+        "T001": "cloning",
+        "T002": "running",
+        "T003": "pushing",
+        "T004": "terminated (exit 8)",
+    }

@@ -5,8 +5,9 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from runtime.contract.outcome import Result, Status
+from runtime.contract.outcome import NO_VERDICT, Result, Status
 from runtime.follow.classify import classify
+from runtime.kube import labels
 from runtime.kube.pod import as_plain, has_started, is_finished
 from tests.unit.fakes import exited, make_pod, running, waiting
 
@@ -122,3 +123,51 @@ def test_client_models_are_accepted() -> None:
 def test_started_and_finished(pod: dict[str, Any], started: bool, finished: bool) -> None:
     assert has_started(pod) is started
     assert is_finished(pod) is finished
+
+
+BRANCH = "specs/001-demo/T012-async"
+
+
+def spawned(agent: dict[str, Any] | None, git: dict[str, Any] | None, **kw: Any) -> dict[str, Any]:
+    """A pod as spawn makes it: two containers, the task label and the branch annotation."""
+    return make_pod("p", container=agent, git=git, annotations={labels.BRANCH: BRANCH}, **kw)
+
+
+def test_a_result_about_this_pod_counts() -> None:
+    result = Result(task="T012", status=Status.SUCCEEDED, branch=BRANCH, commit="c" * 40)
+    outcome = classify(spawned(exited(0), exited(0), phase="Succeeded"), result)
+    assert outcome.status is Status.SUCCEEDED and outcome.result is result
+
+
+@pytest.mark.parametrize(
+    "forged",
+    [
+        Result(task="T012", status=Status.SUCCEEDED, branch="main"),
+        Result(task="T099", status=Status.SUCCEEDED, branch=BRANCH),
+    ],
+)
+def test_a_result_about_another_task_or_branch_is_ignored_as_forged(forged: Result) -> None:
+    pod = spawned(exited(1), exited(8), phase="Failed")
+    outcome = classify(pod, forged)
+    assert outcome.result is None
+    assert outcome.status is Status.PUSH_REJECTED  # from the git container's exit code
+
+
+def test_no_verdict_from_an_oom_killed_agent_says_out_of_memory() -> None:
+    result = Result(task="T012", status=Status.FAILED, branch=BRANCH, reason=NO_VERDICT)
+    pod = spawned(exited(137, "OOMKilled"), exited(1), phase="Failed")
+    outcome = classify(pod, result)
+    assert outcome.status is Status.FAILED
+    assert outcome.reason.startswith("out of memory (limit 2Gi)")
+    # not OOM-killed: the reason stays the git side's
+    assert classify(spawned(exited(137), exited(1)), result).reason == NO_VERDICT
+
+
+def test_an_oom_killed_git_container_names_its_own_limit() -> None:
+    outcome = classify(spawned(exited(0), exited(137, "OOMKilled"), phase="Failed"), None)
+    assert outcome.reason == "out of memory (limit 1Gi)"
+
+
+def test_the_end_is_the_git_containers_exit_code() -> None:
+    outcome = classify(spawned(exited(0), exited(6), phase="Succeeded"), None)
+    assert outcome.status is Status.GIT_AUTH_FAILED  # the agent's 0 says nothing

@@ -248,3 +248,10 @@ def test_a_denial_without_a_drop_is_reported_at_once() -> None:
     with pytest.raises(KubeApiError, match="HTTP 403"):
         list(stream_logs(logs, pods, "p", deadline=Deadline(None, clock), sleep=clock.sleep))
     assert not clock.slept
+
+
+def test_the_log_followed_is_the_git_containers() -> None:
+    core, pods, logs, clock = setup(lines(3), [])
+    list(stream_logs(logs, pods, "p", deadline=Deadline(None, clock), sleep=clock.sleep))
+    logs.tail("p", 5)
+    assert core.log_calls and {call["container"] for call in core.log_calls} == {"git"}
