@@ -73,6 +73,22 @@ def kubeconfig(e2e_cluster: KindCluster) -> Iterator[Path]:
         os.environ["KUBECONFIG"] = previous
 
 
+@pytest.fixture(scope="session", autouse=True)
+def insecure_http_to_gitea() -> Iterator[None]:
+    """Gitea speaks http://: every spawn in this session lets the git side send the token.
+
+    Without the opt-in the pod's git side refuses to send it over cleartext (the
+    ``--allow-insecure-http`` spawn flag, read from the environment by default).
+    """
+    previous = os.environ.get("SPECKIT_PODS_ALLOW_INSECURE_HTTP")
+    os.environ["SPECKIT_PODS_ALLOW_INSECURE_HTTP"] = "1"
+    yield
+    if previous is None:
+        os.environ.pop("SPECKIT_PODS_ALLOW_INSECURE_HTTP", None)
+    else:
+        os.environ["SPECKIT_PODS_ALLOW_INSECURE_HTTP"] = previous
+
+
 @pytest.fixture(scope="session")
 def kubectl(kubeconfig: Path) -> Kubectl:
     return Kubectl(kubeconfig)

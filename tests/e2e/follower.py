@@ -1,8 +1,8 @@
 """Helpers for the log-stream e2e: ``tail-logs.sh`` in the background, and printer pods.
 
 A printer pod is the agent Pod of ``spawn-pod.sh --dry-run`` (same image, security
-context and ConfigMap) whose command prints numbered lines at a steady pace, so a
-test knows exactly what the full log must be.
+context and ConfigMap) reduced to its ``git`` container, whose command prints numbered
+lines at a steady pace, so a test knows exactly what the full log must be.
 """
 
 from __future__ import annotations
@@ -32,7 +32,13 @@ def printer_pod(feature: Feature, task_id: str, kubectl: Kubectl, lines: int) ->
         "    print(f'line {i:03d} ' + 'x' * 40, flush=True)\n"
         "    time.sleep(0.1)\n"
     )
-    pod["spec"]["containers"][0]["command"] = ["python3", "-u", "-c", program]
+    # one plain container named git (the log the host follows), printing and exiting: a
+    # sidecar that exits would be restarted, and its startupProbe waits for a clone
+    git = pod["spec"].pop("initContainers")[0]
+    for key in ("restartPolicy", "startupProbe"):
+        git.pop(key)
+    git["command"] = ["python3", "-u", "-c", program]
+    pod["spec"]["containers"] = [git]
     kubectl.run("apply", "-f", "-", input_text=yaml.safe_dump_all(docs))
     return str(pod["metadata"]["name"])
 

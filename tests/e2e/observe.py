@@ -29,11 +29,11 @@ ENDED_PHASES = ("Succeeded", "Failed")
 
 
 def _alive(pod: Any) -> bool:
-    """Pending or Running, not deleted, and its agent container not terminated."""
+    """Pending or Running, not deleted, and its git container (the last to end) not terminated."""
     if (pod.status.phase or "Pending") in ENDED_PHASES:
         return False
-    statuses = pod.status.container_statuses or []
-    return not any(s.name == "agent" and s.state and s.state.terminated for s in statuses)
+    statuses = pod.status.init_container_statuses or []
+    return not any(s.name == "git" and s.state and s.state.terminated for s in statuses)
 
 
 class PodCensus:

@@ -96,7 +96,7 @@ def test_wip_push_during_git_outage_is_push_rejected_and_pod_kept(
         assert len(summary) == 1, tail.dump()
         assert rc == 8 and "status=push-rejected" in summary[0], tail.dump()
         assert f"push to branch {branch!r} failed" in summary[0], tail.dump()
-        assert tail.saw("[agent] pushing "), tail.dump()
+        assert tail.saw("[git] pushing "), tail.dump()
         assert gitea.branch_commit(feature.repo, branch) is None, "the push went through"
         kept = installed.run("get", "pod", pod, "-n", NAMESPACE, "-o", "name", check=False)
         assert kept.returncode == 0 and kept.stdout.strip() == f"pod/{pod}", kept.stderr
