@@ -65,10 +65,8 @@ def wait_ready(directory: Path, shutdown: Shutdown, timeout: float) -> Ready | N
 def _run_opencode(run: Run, prompt: Path) -> opencode.RunOutcome:
     cfg = run.config
     env = opencode.environment(os.environ, cfg.home)
-    config_dirs = [Path(env["XDG_CONFIG_HOME"]) / "opencode"]
-    if (cfg.clone_dir / ".opencode").is_dir():
-        config_dirs.append(cfg.clone_dir / ".opencode")
-    opencode.seed_config_dirs(config_dirs)
+    # the repository's .opencode/ is not read (OPENCODE_DISABLE_PROJECT_CONFIG): only HOME's
+    opencode.seed_config_dirs([Path(env["XDG_CONFIG_HOME"]) / "opencode"])
     argv = opencode.command(cfg.opencode_bin, f"{cfg.task_id}: {cfg.task_title}", cfg.model)
     run.emit(f"[agent] running opencode (model {cfg.model or 'from config'})")
     try:

@@ -33,6 +33,9 @@ DEFAULT_PERMISSION = {
     "doom_loop": "deny",
 }
 QUIET_ENV = {
+    # the repository's opencode.json, .opencode/ and AGENTS.md are input, not configuration:
+    # they could grant permissions, load plugins or point the provider elsewhere
+    "OPENCODE_DISABLE_PROJECT_CONFIG": "1",
     "OPENCODE_DISABLE_MODELS_FETCH": "1",
     "OPENCODE_DISABLE_AUTOUPDATE": "1",
     "OPENCODE_DISABLE_SHARE": "1",

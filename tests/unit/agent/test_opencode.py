@@ -135,6 +135,7 @@ def test_environment_sets_no_download_switches_and_permissions(tmp_path: Path) -
 
     assert env["XDG_CONFIG_HOME"] == str(tmp_path / ".config")
     assert env["OPENCODE_DISABLE_MODELS_FETCH"] == "1"
+    assert env["OPENCODE_DISABLE_PROJECT_CONFIG"] == "1"  # the repository configures nothing
     assert env["OPENCODE_DISABLE_SHARE"] == "0"  # an explicit setting wins
     permission = json.loads(env["OPENCODE_PERMISSION"])
     assert set(permission.values()) <= {"allow", "deny"}
