@@ -31,10 +31,11 @@ from runtime.agent.gitops import Checkout, Git, GitError, Repo
 from runtime.agent.handoff import Verdict
 from runtime.agent.shutdown import Shutdown, TerminatedError
 from runtime.contract.outcome import NO_VERDICT, Result, Status
-from runtime.contract.pod import HANDOFF_DIR, SIGTERM_BUDGET_SECONDS, Env
+from runtime.contract.pod import HANDOFF_DIR, SIGTERM_BUDGET_SECONDS, Env, Handoff
 from runtime.contract.redact import scrub
 
 POLL_SECONDS = 0.5
+VERDICT_GRACE_SECONDS = 8.0  # of the 45 s after SIGTERM
 UMASK = 0o002  # the work tree is group-writable: the agent (same group) edits it
 STATE_FILE = ".speckit-pods/state.json"
 
@@ -189,9 +190,19 @@ def _finish_safely(run: Run, git: Git, checkout: Checkout, verdict: Verdict | No
 
 
 def _wait_for_sigterm(run: Run, relay: handoff.Relay) -> None:
-    """Relay the agent's lines until SIGTERM: the agent container has exited then."""
+    """Relay the agent's lines until SIGTERM: the agent container has exited then.
+
+    The kubelet orders it so (Kubernetes >= 1.29). Should a SIGTERM come early anyway
+    (an older kubelet, a kubelet restarted mid-termination), a missing verdict is waited
+    for a few seconds: the agent writes it last, so this usually lets the agent finish.
+    It is no defence against a hostile agent; the ordering is.
+    """
     while not run.shutdown.requested.wait(POLL_SECONDS):
         relay.poll()
+    end = time.monotonic() + VERDICT_GRACE_SECONDS
+    while not (run.config.handoff_dir / Handoff.VERDICT).exists() and time.monotonic() < end:
+        relay.poll()
+        time.sleep(POLL_SECONDS / 5)
     relay.finish()
 
 
@@ -212,7 +223,7 @@ def run_git_side(run: Run) -> Result:
         return dataclasses.replace(failed, duration_s=time.monotonic() - run.started)
     handoff.mark_ready(cfg.handoff_dir, time.time() - (time.monotonic() - run.started))
     run.emit("[git] ready: the agent starts; its lines follow")
-    relay = handoff.Relay(cfg.handoff_dir / "agent.log", run.emit)
+    relay = handoff.Relay(cfg.handoff_dir / Handoff.AGENT_LOG, run.emit)
     _wait_for_sigterm(run, relay)
     verdict = handoff.read_verdict(cfg.handoff_dir)
     run.emit("[git] the agent container has ended: committing and pushing its work")
