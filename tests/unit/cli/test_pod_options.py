@@ -46,3 +46,15 @@ def test_extra_fields_must_be_spawn_options() -> None:
     args = build_parser().parse_args(["dispatch"])
     with pytest.raises(TypeError, match="not SpawnOptions fields"):
         spawn_options(args, colour="red")
+
+
+def test_cleartext_http_is_opted_into_by_flag_or_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("SPECKIT_PODS_ALLOW_INSECURE_HTTP", raising=False)
+    for command in (["spawn", "T001"], ["dispatch"]):
+        assert not spawn_options(build_parser().parse_args(command)).allow_insecure_http
+        flagged = build_parser().parse_args([*command, "--allow-insecure-http"])
+        assert spawn_options(flagged).allow_insecure_http
+    monkeypatch.setenv("SPECKIT_PODS_ALLOW_INSECURE_HTTP", "1")
+    assert spawn_options(build_parser().parse_args(["spawn", "T001"])).allow_insecure_http

@@ -95,9 +95,11 @@ def test_dry_run_prints_valid_manifests_without_a_cluster(
     assert [d["kind"] for d in docs] == ["Pod", "ConfigMap"]
     for doc in docs:
         kubernetes_validate.validate(doc, "1.34.0", strict=True)
-    env_vars = {e["name"]: e["value"] for e in docs[0]["spec"]["containers"][0]["env"]}
+    git = docs[0]["spec"]["initContainers"][0]  # the trusted side clones and pushes
+    env_vars = {e["name"]: e["value"] for e in git["env"]}
     assert env_vars["TASK_BRANCH"] == "specs/001-photo-albums/T012-async"
     assert env_vars["REPO_URL"] == "https://git.example.com/acme/photos.git"
+    assert "ALLOW_INSECURE_HTTP" not in env_vars
     assert "SCRIPTED_LLM: write-file" in docs[1]["data"]["prompt.md"]
 
 
