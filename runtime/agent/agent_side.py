@@ -32,6 +32,7 @@ from runtime.contract.pod import AGENT_REQUIRED, HANDOFF_DIR, Env, Handoff
 
 READY_WAIT_SECONDS = 60.0  # the startupProbe already waited; this covers slow volumes
 POLL_SECONDS = 0.2
+UMASK = 0o002  # what the agent creates stays readable (and writable) for the git side's group
 
 Emit = Callable[[str], None]
 
@@ -127,6 +128,7 @@ def _started(ready: Ready) -> float:
 
 def main(env: Mapping[str, str] | None = None) -> int:
     """Run the agent side; write the verdict; exit with its status's code."""
+    os.umask(UMASK)
     shutdown = Shutdown()
     shutdown.install()
     env = os.environ if env is None else env

@@ -156,7 +156,7 @@ def finish(run: Run, git: Git, checkout: Checkout, verdict: Verdict | None) -> R
         run.emit(f"[git] the agent ended {status.value}: {reason}")
     wip = "" if status.ok else f"{status.value}: {reason}"
     message = gitops.commit_message(cfg.task_id, cfg.task_title, cfg.requested_by, wip)
-    gitops.commit_all(git, checkout.repo, message)
+    gitops.commit_all(git, checkout.repo, message, warn=run.emit)
     commit = gitops.head(git, checkout.repo)
     if commit == checkout.start:
         if status.ok:

@@ -259,10 +259,19 @@ def check_work_tree(repo: Repo) -> None:
         raise GitError(Status.FAILED, "the work tree was replaced by something not a directory")
 
 
-def commit_all(git: Git, repo: Repo, message: str) -> bool:
-    """Stage everything not excluded and commit; False when there was nothing."""
+def commit_all(
+    git: Git, repo: Repo, message: str, warn: Callable[[str], None] = lambda _: None
+) -> bool:
+    """Stage everything not excluded and commit; False when there was nothing.
+
+    A file the git side cannot read (the agent made it mode 0600: another user owns
+    it) is left out with a warning rather than losing the whole commit.
+    """
     check_work_tree(repo)
-    git.run(["add", "--all"], repo.work_tree, repo=repo)
+    try:
+        git.run(["add", "--all", "--ignore-errors"], repo.work_tree, repo=repo)
+    except GitError as err:
+        warn(f"[git] WARNING: some files were left out of the commit: {err.message}")
     if not git.run(["diff", "--cached", "--name-only"], repo.work_tree, repo=repo).strip():
         return False
     commit = ["commit", "--quiet", "--no-verify", "--file", "-"]

@@ -335,3 +335,22 @@ def test_push_goes_to_the_url_not_to_a_remote_of_that_name(tmp_path: Path, bare:
 
     assert git.run(["rev-parse", "t"], bare).strip() == gitops.head(git, checkout.repo)
     assert "t" not in git.run(["branch", "--list", "t"], decoy)
+
+
+def test_a_file_git_cannot_add_is_left_out_with_a_warning(tmp_path: Path, bare: Path) -> None:
+    git = Git(GIT_ENV)
+    checkout = gitops.prepare(git, f"file://{bare}", "main", "t", split(tmp_path, "c"))
+    (checkout.path / "ok.txt").write_text("ok\n")
+    (checkout.path / "bad.txt").write_text("bad\n")
+    real = git.run
+
+    def add_fails_for_one(args: list[str], cwd: Path, **kw: object) -> str:
+        out = real(args, cwd, **kw)  # type: ignore[arg-type]
+        if args[0] == "add":
+            raise GitError(Status.FAILED, 'git add failed: error: open("bad.txt"): denied')
+        return out
+
+    warnings: list[str] = []
+    object.__setattr__(git, "run", add_fails_for_one)
+    assert gitops.commit_all(git, checkout.repo, "T1: x\n", warn=warnings.append)
+    assert warnings and "left out" in warnings[0]
