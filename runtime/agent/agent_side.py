@@ -65,7 +65,9 @@ def wait_ready(directory: Path, shutdown: Shutdown, timeout: float) -> Ready | N
 
 def _run_opencode(run: Run, prompt: Path) -> opencode.RunOutcome:
     cfg = run.config
-    env = opencode.environment(os.environ, cfg.home)
+    # PWD too: opencode takes the project directory from it, and a shell that started us
+    # (a container's `sh -c`, a test harness) leaves its own there
+    env = {**opencode.environment(os.environ, cfg.home), "PWD": str(cfg.clone_dir)}
     # the repository's .opencode/ is not read (OPENCODE_DISABLE_PROJECT_CONFIG): only HOME's
     opencode.seed_config_dirs([Path(env["XDG_CONFIG_HOME"]) / "opencode"])
     argv = opencode.command(cfg.opencode_bin, f"{cfg.task_id}: {cfg.task_title}", cfg.model)

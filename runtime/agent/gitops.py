@@ -185,12 +185,16 @@ def remote_heads(git: Git, url: str, cwd: Path) -> set[str]:
     return {line.split("refs/heads/", 1)[1] for line in out.splitlines() if "refs/heads/" in line}
 
 
-def _empty(path: Path) -> None:
-    """Remove ``path`` (a directory or file) if it exists; a mount point's parent stays."""
-    if path.is_symlink() or path.is_file():
-        path.unlink()
-    elif path.exists():
-        shutil.rmtree(path)
+def _empty(path: Path, keep: tuple[str, ...] = ()) -> None:
+    """Empty directory ``path`` (it may be a mount point, so it stays), but for ``keep``."""
+    path.mkdir(parents=True, exist_ok=True)
+    for entry in path.iterdir():
+        if entry.name in keep:
+            continue
+        if entry.is_symlink() or not entry.is_dir():
+            entry.unlink()
+        else:
+            shutil.rmtree(entry)
 
 
 def prepare(git: Git, url: str, base: str, task: str, repo: Repo) -> Checkout:
@@ -202,13 +206,18 @@ def prepare(git: Git, url: str, base: str, task: str, repo: Repo) -> Checkout:
         raise GitError(Status.REPO_NOT_FOUND, f"base branch {base!r} not found in {url}")
     resumed = task in heads
     start_from = task if resumed else base
-    _empty(repo.work_tree)
+    # the work tree and its .git are both mount points: init + fetch, never clone into them
     _empty(repo.git_dir)
-    clone = ["clone", "--quiet", "--depth", "1", "--single-branch", "--no-tags"]
-    where = ["--separate-git-dir", str(repo.git_dir), "--", url, str(repo.work_tree)]
-    git.run([*clone, "--branch", start_from, *where], repo.work_tree.parent, timeout=600)
-    if not resumed:
-        git.run(["checkout", "--quiet", "-b", task], repo.work_tree, repo=repo)
+    _empty(
+        repo.work_tree, keep=(repo.git_dir.name,) if repo.git_dir.parent == repo.work_tree else ()
+    )
+    git.run(["init", "--quiet"], repo.work_tree, repo=repo)
+    if repo.git_dir.parent != repo.work_tree:  # elsewhere: point the work tree at it
+        (repo.work_tree / ".git").write_text(f"gitdir: {repo.git_dir}\n", encoding="utf-8")
+    git.run(["config", "remote.origin.url", url], repo.work_tree, repo=repo)  # for the agent's git
+    fetch = ["fetch", "--quiet", "--depth", "1", "--no-tags", "--", url]
+    git.run([*fetch, f"refs/heads/{start_from}"], repo.work_tree, repo=repo, timeout=600)
+    git.run(["checkout", "--quiet", "-B", task, "FETCH_HEAD"], repo.work_tree, repo=repo)
     start = git.run(["rev-parse", "HEAD"], repo.work_tree, repo=repo).strip()
     return Checkout(repo, start, resumed)
 

@@ -32,10 +32,15 @@ UID: Final = AGENT_UID  # the pod-level runAsUser; the git container overrides i
 TASK_DIR: Final = "/etc/speckit-pods/task"
 OPENCODE_DIR: Final = "/etc/speckit-pods/opencode"
 GIT_CREDENTIALS_DIR: Final = "/var/run/secrets/speckit-pods/git"  # mounted in `git` only
-WORKSPACE: Final = "/workspace"  # shared; the work tree is WORKSPACE/repo
+WORKSPACE: Final = "/workspace"
 CLONE_DIR_NAME: Final = "repo"
-GIT_DIR_MOUNT: Final = "/gitdir"  # the git dir's own emptyDir: rw in `git`, read-only in `agent`
-GIT_DIR: Final = f"{GIT_DIR_MOUNT}/repo.git"  # (clone --separate-git-dir refuses an existing dir)
+# The work tree is an emptyDir of its own (shared, writable by both) and its `.git` is
+# another, mounted on top: read-write in `git`, read-only in `agent`. So the agent (and
+# opencode, which finds the project by its `.git` directory) sees an ordinary clone, but
+# can neither write the git dir nor replace it (a mount point cannot be moved or removed).
+WORK_TREE: Final = f"{WORKSPACE}/{CLONE_DIR_NAME}"
+GIT_DIR_MOUNT: Final = f"{WORK_TREE}/.git"
+GIT_DIR: Final = GIT_DIR_MOUNT
 HANDOFF_DIR: Final = "/handoff"  # shared; every file in it is written by an untrusted party
 HOME: Final = "/home/agent"  # the agent's HOME
 GIT_HOME: Final = "/home/git"  # the git side's HOME: its git config, ssh key copy, state

@@ -249,7 +249,7 @@ def _volumes(spec: PodSpecInput) -> list[dict[str, Any]]:
 
 
 GIT_MOUNTS = (
-    ("workspace", WORKSPACE, False),
+    ("workspace", pod.WORK_TREE, False),
     ("gitdir", pod.GIT_DIR_MOUNT, False),
     ("handoff", pod.HANDOFF_DIR, False),
     ("git-home", pod.GIT_HOME, False),
@@ -258,7 +258,7 @@ GIT_MOUNTS = (
     ("git-credentials", GIT_CREDENTIALS_DIR, True),
 )
 AGENT_MOUNTS = (
-    ("workspace", WORKSPACE, False),
+    ("workspace", pod.WORK_TREE, False),
     ("gitdir", pod.GIT_DIR_MOUNT, True),  # the agent reads the history, never writes it
     ("handoff", pod.HANDOFF_DIR, False),
     ("agent-home", HOME, False),

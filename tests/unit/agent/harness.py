@@ -153,7 +153,7 @@ class Harness:
 
     @property
     def git_dir(self) -> Path:
-        return self.tmp / "gitdir" / "repo.git"
+        return self.work_tree / ".git"  # as in the pod: a mount of its own on the work tree
 
     @property
     def handoff(self) -> Path:
@@ -184,13 +184,13 @@ class Harness:
 
         Every pod starts with empty volumes: what a previous run left is removed.
         """
-        for volume in (self.workspace, self.git_dir.parent, self.handoff, self.git_home):
+        for volume in (self.workspace, self.handoff, self.git_home):
             shutil.rmtree(volume, ignore_errors=True)
         shutil.rmtree(self.agent_home, ignore_errors=True)
         task_dir = self._task_dir(prompt)
         self.creds.mkdir(exist_ok=True)
         (self.creds / "token").write_text(self.token + "\n", encoding="utf-8")
-        for directory in (self.git_home, self.agent_home, self.handoff, self.git_dir.parent):
+        for directory in (self.git_home, self.agent_home, self.handoff, self.git_dir):
             directory.mkdir(parents=True, exist_ok=True)
         common = {
             "PATH": os.environ["PATH"],
@@ -247,7 +247,7 @@ class Harness:
         prefix = read_only_mounts()
         if prefix is None:
             return command
-        mount = _read_only(str(self.git_dir.parent)) if self.read_only_git_dir else "true"
+        mount = _read_only(str(self.git_dir)) if self.read_only_git_dir else "true"
         return [*prefix, "sh", "-c", f"{mount} && {INIT}", "sh", *command]
 
     def git(self, *args: str) -> str:

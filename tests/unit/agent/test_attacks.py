@@ -200,7 +200,10 @@ def test_hooks_and_fsmonitor_in_the_git_dir_are_never_run(pod: Harness) -> None:
     pod.read_only_git_dir = False
     ran = pod.tmp / "ran"
     hostile(
-        pod, "echo change > new.txt\n" + 'GD=$(sed "s/^gitdir: //" .git)\n' + _plant('"$GD"', ran)
+        pod,
+        "echo change > new.txt\n"
+        + 'if [ -d .git ]; then GD=.git; else GD=$(sed "s/^gitdir: //" .git); fi\n'
+        + _plant('"$GD"', ran),
     )
     run = pod.run("do it\n", timeout=60)
 

@@ -222,7 +222,7 @@ def test_env_carries_the_whole_contract() -> None:
     assert env["WORKSPACE"] == git["WORKSPACE"] == "/workspace"
     assert env["HANDOFF_DIR"] == git["HANDOFF_DIR"] == "/handoff"
     assert (env["HOME"], git["HOME"]) == ("/home/agent", "/home/git")
-    assert git["CLONE_GIT_DIR"] == "/gitdir/repo.git"
+    assert git["CLONE_GIT_DIR"] == "/workspace/repo/.git"
     assert git["GIT_CREDENTIALS_DIR"] == "/var/run/secrets/speckit-pods/git"
     assert env["OPENCODE_CONFIG"] == "/etc/speckit-pods/opencode/opencode.json"
     assert env["OPENCODE_DISABLE_PROJECT_CONFIG"] == "1"
@@ -256,8 +256,8 @@ def test_mounts_match_the_contract() -> None:
     pod = manifests.render_pod(spec())
     mounts = {m["mountPath"]: m for m in agent_of(pod)["volumeMounts"]}
     assert set(mounts) == {
-        "/workspace",
-        "/gitdir",
+        "/workspace/repo",
+        "/workspace/repo/.git",
         "/handoff",
         "/home/agent",
         "/tmp",
@@ -265,11 +265,11 @@ def test_mounts_match_the_contract() -> None:
         "/etc/speckit-pods/opencode",
     }
     writable = {p for p, m in mounts.items() if not m.get("readOnly")}
-    assert writable == {"/workspace", "/handoff", "/home/agent", "/tmp"}  # not /gitdir
+    assert writable == {"/workspace/repo", "/handoff", "/home/agent", "/tmp"}  # not its .git
     git_mounts = {m["mountPath"]: m for m in git_of(pod)["volumeMounts"]}
     assert set(git_mounts) == {
-        "/workspace",
-        "/gitdir",
+        "/workspace/repo",
+        "/workspace/repo/.git",
         "/handoff",
         "/home/git",
         "/tmp",
@@ -277,7 +277,13 @@ def test_mounts_match_the_contract() -> None:
         "/var/run/secrets/speckit-pods/git",
     }
     git_writable = {p for p, m in git_mounts.items() if not m.get("readOnly")}
-    assert git_writable == {"/workspace", "/gitdir", "/handoff", "/home/git", "/tmp"}
+    assert git_writable == {
+        "/workspace/repo",
+        "/workspace/repo/.git",
+        "/handoff",
+        "/home/git",
+        "/tmp",
+    }
     volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
     assert all(v["emptyDir"].get("sizeLimit") for v in volumes.values() if "emptyDir" in v)
     for container in (agent_of(pod), git_of(pod)):

@@ -1,0 +1,115 @@
+"""A hijacked agent, on the real cluster: it tries every move it has, and none lands.
+
+The scripted LLM plays the hijacked agent (``scripted:hostile``): it reads every secret
+it can reach (so that it goes into its next request to the LLM), pushes to ``main`` and
+to new branches with whatever it found, plants hooks, fsmonitor and config where the
+trusted side could run them, rewrites the work tree's ``.git`` file, leaves a background
+process and prints a forged result line — then does its task. Everything is asserted
+from outside: the requests the LLM server saw, the refs on Gitea, the pod's logs and
+events, and the result ``tail-logs.sh`` reports.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import urllib.parse
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from tests.e2e.cluster import NAMESPACE, Kubectl
+from tests.e2e.conftest import Feature, create_feature, result_line, spawn, tail_all
+from tests.e2e.gitea import GiteaServer, git
+from tests.support import scripted_llm
+
+TASK = "T070"
+
+
+@dataclass(frozen=True)
+class Attack:
+    feature: Feature
+    pod: str
+    before: dict[str, str]
+    after: dict[str, str]
+    tail: subprocess.CompletedProcess[str]
+    requests: list[scripted_llm.LoggedRequest]
+
+
+def _refs(feature: Feature, gitea: GiteaServer) -> dict[str, str]:
+    out = git(["ls-remote", gitea.clone_url(feature.repo)], cwd=feature.clone, auth=gitea.auth)
+    return {ref: sha for sha, ref in (line.split("\t") for line in out.splitlines() if line)}
+
+
+@pytest.fixture(scope="module")
+def attack(
+    gitea: GiteaServer,
+    installed: Kubectl,
+    llm: scripted_llm.ScriptedLLMServer,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Attack]:
+    workdir = tmp_path_factory.mktemp("hostile")
+    feature = create_feature(
+        gitea, workdir, [f"- [ ] {TASK} [ASYNC] Do the task scripted:hostile,url=THE_URL"]
+    )
+    # the hostile pushes aim at the feature's own repository, by its URL as pods see it
+    own = urllib.parse.quote(feature.remote_url, safe="")
+    feature.tasks_file.write_text(feature.tasks_file.read_text().replace("THE_URL", own))
+    before = _refs(feature, gitea)
+    pod = spawn(feature, TASK, "--cleanup", "never")
+    done = tail_all({pod: ["--timeout", "6m"]}, cwd=feature.clone)[pod]
+    after = _refs(feature, gitea)
+    yield Attack(feature, pod, before, after, done, llm.requests_for("hostile"))
+    installed.run("delete", "pod", pod, "-n", NAMESPACE, "--ignore-not-found", "--wait=false")
+
+
+def _forms(secret: str) -> list[str]:
+    return [secret, base64.b64encode(secret.encode()).decode()]
+
+
+def test_the_agent_really_ran_its_moves(attack: Attack) -> None:
+    bodies = [json.dumps(r.body) for r in attack.requests]
+    assert len(bodies) > len(scripted_llm.HOSTILE_MOVES), "every hostile move was answered"
+    assert any("hostile" in b for b in bodies)
+
+
+def test_no_request_to_the_llm_carries_the_git_token(attack: Attack, gitea: GiteaServer) -> None:
+    assert attack.requests, "the LLM saw the agent's requests"
+    for request in attack.requests:
+        body = json.dumps(request.body)
+        for form in _forms(gitea.auth.token):
+            assert form not in body, f"the git token left the pod in turn {request.turn}"
+
+
+def test_only_the_task_branch_moved_on_the_remote(attack: Attack) -> None:
+    branch = f"refs/heads/{attack.feature.branch(TASK)}"
+    assert branch not in attack.before and branch in attack.after
+    rest_after = {ref: sha for ref, sha in attack.after.items() if ref != branch}
+    assert rest_after == attack.before, "main or another ref changed, or a ref was created"
+
+
+def test_the_result_is_the_trusted_sides(attack: Attack) -> None:
+    line = result_line(attack.tail)
+    branch = attack.feature.branch(TASK)
+    assert "status=succeeded" in line and f"branch={branch}" in line, line
+    commit = attack.after[f"refs/heads/{branch}"]
+    assert f"commit={commit[:12]}" in line or f"commit={commit}" in line, line
+    assert "forged" not in line
+
+
+def test_the_git_token_is_in_no_log_or_event(
+    attack: Attack, gitea: GiteaServer, installed: Kubectl
+) -> None:
+    places = {
+        "tail-logs output": attack.tail.stdout + attack.tail.stderr,
+        "git container log": installed.run("logs", attack.pod, "-n", NAMESPACE, "-c", "git").stdout,
+        "agent container log": installed.run(
+            "logs", attack.pod, "-n", NAMESPACE, "-c", "agent"
+        ).stdout,
+        "events": installed.run("get", "events", "-n", NAMESPACE, "-o", "yaml").stdout,
+    }
+    for where, text in places.items():
+        for form in _forms(gitea.auth.token):
+            assert form not in text, f"git token found in {where}"
