@@ -75,6 +75,9 @@ def setup(config: AgentConfig, warn: Callable[[str], None] = print) -> dict[str,
         "user.email": config.author_email,
         "init.defaultBranch": "main",
         "advice.detachedHead": "false",
+        # the work tree is an emptyDir (owned by root, group 10001): trusted by its fixed
+        # path, which the agent cannot replace (a mount point)
+        "safe.directory": str(config.clone_dir),
     }
     env = {
         "GIT_CONFIG_GLOBAL": str(gitconfig),
