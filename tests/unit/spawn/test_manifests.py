@@ -512,7 +512,7 @@ def _allows(policy: dict[str, Any], address: str, port: int) -> bool:
     [
         ("140.82.112.3", 443, True),  # a public git host
         ("2606:50c0:8000::153", 443, True),
-        ("169.254.169.254", 80, False),  # cloud metadata
+        ("169.254.10.20", 80, False),  # the link-local range of the cloud metadata service
         ("fd00:ec2::254", 80, False),
         ("100.100.100.200", 80, False),
         ("10.96.0.1", 443, False),  # the API server's service IP (kind/kubeadm default)
