@@ -65,7 +65,7 @@ def cluster_up(name: str) -> Kubectl:
     """Create or reuse the kind cluster and load the agent image into it."""
     versions = pinned_versions()
     say(f"kind cluster {name} (created unless it exists)")
-    cluster = make_cluster(name, versions["NODE_IMAGE"])
+    cluster = make_cluster(name, versions["NODE_IMAGE"], adopt=True)
     cluster.load_docker_image(versions["AGENT_IMAGE"])
     return Kubectl(Path(cluster.kubeconfig_path))
 

@@ -43,17 +43,56 @@ def tool(name: str) -> Path:
     raise FileNotFoundError(f"{name} not found in {BIN_DIR} or PATH; run `nox -s images`")
 
 
-def make_cluster(name: str, node_image: str) -> KindCluster:
-    """Create (or reuse) the kind cluster ``name``."""
+def make_cluster(name: str, node_image: str, *, adopt: bool = False) -> KindCluster:
+    """Create (or reuse) the kind cluster ``name``, its kubeconfig under ``.pytest-kind``.
+
+    A cluster of that name whose kubeconfig this checkout does not hold is a leftover
+    of a run that was killed, or of another checkout: its state is unknown. By default
+    it is deleted and made anew (the e2e's cluster is throwaway); with ``adopt`` its
+    kubeconfig is exported and it is reused (the demo's cluster is meant to live on).
+    pytest-kind alone would find the cluster, skip creating it and fail on the empty
+    kubeconfig.
+    """
+    kubeconfig = REPO_ROOT / ".pytest-kind" / name / "kubeconfig"
+    kind = tool("kind")
     cluster = KindCluster(
         name,
-        kubeconfig=REPO_ROOT / ".pytest-kind" / name / "kubeconfig",
+        kubeconfig=kubeconfig,
         image=node_image,
-        kind_path=tool("kind"),
+        kind_path=kind,
         kubectl_path=tool("kubectl"),
     )
+    if cluster_exists(kind, name) and not holds_kubeconfig(kubeconfig):
+        kubeconfig.parent.mkdir(parents=True, exist_ok=True)
+        if adopt:
+            print(f"kind cluster {name} exists without our kubeconfig: exporting it", flush=True)
+            export = [str(kind), "export", "kubeconfig", f"--name={name}"]
+            subprocess.run([*export, f"--kubeconfig={kubeconfig}"], check=True)
+        else:
+            print(f"kind cluster {name} is a leftover of another run: deleting it", flush=True)
+            cluster.delete()
     cluster.create(config_file=KIND_CONFIG)
     return cluster
+
+
+def cluster_exists(kind: Path, name: str) -> bool:
+    """Whether kind knows a cluster called ``name``."""
+    out = subprocess.run(
+        [str(kind), "get", "clusters"], capture_output=True, text=True, check=True
+    ).stdout
+    return name in out.split()
+
+
+def holds_kubeconfig(path: Path) -> bool:
+    """Whether ``path`` is a kubeconfig with a current context (not missing, not empty)."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return False
+    return any(
+        line.startswith("current-context:") and line.split(":", 1)[1].strip()
+        for line in text.splitlines()
+    )
 
 
 def node_name(cluster_name: str) -> str:
