@@ -1,10 +1,11 @@
 # SPDX-License-Identifier: Apache-2.0
 # SPDX-FileCopyrightText: speckit-pods contributors
 #
-# The speckit-pods agent image, run as both containers of an agent pod (see
+# The speckit-pods agent image, run as the three containers of an agent pod (see
 # docs/architecture.md, "Contract: agent pod"): `tini -- python3 -m runtime.agent git-side`
-# (container `git`, UID 10002: clone, then commit, push and the result line) and
-# `... run` (container `agent`, UID 10001: `opencode run` on one task).
+# (container `git`, UID 10002: clone, then commit, push and the result line),
+# `... llm-proxy` (container `llm-proxy`, UID 10003: the LLM key's proxy on the pod's
+# loopback) and `... run` (container `agent`, UID 10001: `opencode run` on one task).
 #
 # Build (BuildKit):
 #   hack/bootstrap/agent-image.sh                      # what CI and the e2e use
@@ -56,6 +57,8 @@ RUN apt-get update -q \
  && groupadd --gid 10001 agent \
  && useradd --uid 10001 --gid 10001 --home-dir /home/agent --no-create-home --shell /bin/bash agent \
  && useradd --uid 10002 --gid 10001 --home-dir /home/git --no-create-home --shell /usr/sbin/nologin speckit-git \
+ && groupadd --gid 10003 speckit-llm \
+ && useradd --uid 10003 --gid 10003 --home-dir /nonexistent --no-create-home --shell /usr/sbin/nologin speckit-llm \
  && install -d -o 10001 -g 10001 -m 0755 /home/agent /workspace \
  && install -d -o 10002 -g 10001 -m 0755 /home/git /gitdir /handoff
 

@@ -80,18 +80,23 @@ def gitea_up() -> GiteaServer:
 
 
 def install(kubectl: Kubectl, gitea: GiteaServer, keys: dict[str, str], llm_url: str) -> None:
-    """Manifests, the agent config (scripted provider unless real keys) and both secrets."""
+    """Manifests, the agent config (scripted provider unless real keys) and both secrets.
+
+    The scripted LLM is reached like any OpenAI-compatible provider: through the pod's
+    LLM proxy (route ``llm``), which alone holds the Secret and adds its key.
+    """
     kubectl.run("apply", "-k", str(REPO_ROOT / "manifests"))
     if not keys:
         config = json.loads((REPO_ROOT / "manifests/agent-config/opencode.json").read_text())
-        config.update(scripted_llm.opencode_config(llm_url))
+        config.update(scripted_llm.opencode_config("{env:SPECKIT_LLM_PROXY_URL}/llm"))
         rendered = kubectl.run(
             "create", "configmap", "speckit-pods-agent-config", "-n", NAMESPACE,
             "--from-literal=opencode.json=" + json.dumps(config), "--dry-run=client", "-o", "yaml",
         ).stdout  # fmt: skip
         kubectl.run("apply", "-f", "-", input_text=rendered)
     secret(kubectl, "speckit-pods-git", {"token": gitea.auth.token})
-    secret(kubectl, "speckit-pods-llm", keys or {"LLM_API_KEY": "scripted"})
+    scripted = {"LLM_API_KEY": "scripted", "LLM_BASE_URL": llm_url}
+    secret(kubectl, "speckit-pods-llm", keys or scripted)
 
 
 def secret(kubectl: Kubectl, name: str, values: dict[str, str]) -> None:

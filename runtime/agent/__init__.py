@@ -5,7 +5,7 @@ exited commit, push and print the result line.  ``run`` (:mod:`runtime.agent.age
 untrusted): ``opencode run`` in the work tree, a claimed verdict in the handoff dir.
 
 Standard library only (the image has Debian's python3 and no pip packages).
-Entry point: ``python3 -m runtime.agent {git-side|run}``; see :mod:`runtime.agent.main`.
+Entry point: ``python3 -m runtime.agent {git-side|llm-proxy|run}``; see :mod:`runtime.agent.main`.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Entry point of both containers: ``tini -- python3 -m runtime.agent {git-side|run}``."""
+"""Entry point of both containers: ``tini -- python3 -m runtime.agent {git-side|llm-proxy|run}``."""
 
 from __future__ import annotations
 

@@ -46,6 +46,7 @@ class AgentConfig:
     deadline_s: float | None = None
     stall_s: float = DEFAULT_STALL_SECONDS
     opencode_bin: str = "opencode"
+    llm_usage_dir: Path | None = None  # the git side: where the LLM proxy's counts are
 
     @property
     def clone_dir(self) -> Path:
@@ -92,6 +93,7 @@ def load(env: Mapping[str, str] | None = None, required: Sequence[str] = REQUIRE
         deadline_s=deadline,
         stall_s=stall if stall is not None else DEFAULT_STALL_SECONDS,
         opencode_bin=env.get(Env.OPENCODE_BIN) or "opencode",
+        llm_usage_dir=Path(env[Env.LLM_USAGE_DIR]) if env.get(Env.LLM_USAGE_DIR) else None,
     )
 
 

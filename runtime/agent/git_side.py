@@ -31,13 +31,21 @@ from runtime.agent.gitops import Checkout, Git, GitError, Repo
 from runtime.agent.handoff import Verdict
 from runtime.agent.shutdown import Shutdown, TerminatedError
 from runtime.contract.outcome import NO_VERDICT, Result, Status
-from runtime.contract.pod import HANDOFF_DIR, SIGTERM_BUDGET_SECONDS, Env, Handoff
+from runtime.contract.pod import (
+    HANDOFF_DIR,
+    LLM_USAGE_FILE,
+    SIGTERM_BUDGET_SECONDS,
+    Env,
+    Handoff,
+)
 from runtime.contract.redact import scrub
 
 POLL_SECONDS = 0.5
 VERDICT_GRACE_SECONDS = 8.0  # of the 45 s after SIGTERM
 UMASK = 0o002  # the work tree is group-writable: the agent (same group) edits it
 STATE_FILE = ".speckit-pods/state.json"
+MAX_USAGE_BYTES = 64 * 1024
+USAGE_KEYS = ("requests", "input_tokens", "output_tokens")
 
 Emit = Callable[[str], None]
 
@@ -59,7 +67,8 @@ class Run:
     def result(
         self, status: Status, reason: str = "", commit: str = "", files: tuple[str, ...] = ()
     ) -> Result:
-        """The result line's data, with the duration so far."""
+        """The result line's data, with the duration so far and the LLM proxy's counts."""
+        requests, tokens_in, tokens_out = llm_usage(self.config.llm_usage_dir)
         return Result(
             task=self.config.task_id,
             status=status,
@@ -68,7 +77,26 @@ class Run:
             files_changed=files,
             duration_s=time.monotonic() - self.started,
             reason=reason,
+            llm_requests=requests,
+            input_tokens=tokens_in,
+            output_tokens=tokens_out,
         )
+
+
+def llm_usage(directory: Path | None) -> tuple[int, int, int]:
+    """Requests, input and output tokens the pod's LLM proxy counted (zeros if none).
+
+    The proxy (trusted) writes the file; the agent container has no mount of it.
+    """
+    if directory is None:
+        return 0, 0, 0
+    try:
+        with (directory / LLM_USAGE_FILE).open("rb") as handle:
+            data = json.loads(handle.read(MAX_USAGE_BYTES))
+        counts = tuple(int(data.get(key, 0)) for key in USAGE_KEYS)
+    except (OSError, ValueError, TypeError, AttributeError):
+        return 0, 0, 0
+    return counts[0], counts[1], counts[2]
 
 
 # --- start: clone, or pick up after a restart of this container ------------------------

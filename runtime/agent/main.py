@@ -1,6 +1,7 @@
 """The image's entrypoint: ``tini -- python3 -m runtime.agent <side>``.
 
 ``git-side`` runs the trusted container ``git`` (:mod:`runtime.agent.git_side`),
+``llm-proxy`` the trusted container ``llm-proxy`` (:mod:`runtime.agent.llm_proxy`),
 ``run`` the untrusted container ``agent`` (:mod:`runtime.agent.agent_side`); the pod
 manifest gives each container its argument.
 """
@@ -10,11 +11,15 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Sequence
 
-from runtime.agent import agent_side, git_side
+from runtime.agent import agent_side, git_side, llm_proxy
 from runtime.contract.exit_codes import ExitCode
 
-SIDES: dict[str, Callable[[], int]] = {"git-side": git_side.main, "run": agent_side.main}
-USAGE = "usage: python3 -m runtime.agent {git-side|run}"
+SIDES: dict[str, Callable[[], int]] = {
+    "git-side": git_side.main,
+    "llm-proxy": llm_proxy.main,
+    "run": agent_side.main,
+}
+USAGE = "usage: python3 -m runtime.agent {git-side|llm-proxy|run}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import IO
 
 from runtime.agent.events import StreamState
+from runtime.contract.pod import Env
 
 # Every permission explicitly decided: an "ask" would be auto-rejected in `run`.
 DEFAULT_PERMISSION = {
@@ -41,6 +42,10 @@ QUIET_ENV = {
     "OPENCODE_DISABLE_SHARE": "1",
     "OPENCODE_DISABLE_LSP_DOWNLOAD": "1",
 }
+# opencode's built-in providers that the pod's LLM proxy serves (route = provider id);
+# measured with 1.18.33: openai posts {baseURL}/responses, anthropic {baseURL}/messages
+PROXIED_PROVIDERS = ("openai", "anthropic")
+PROXY_DUMMY_KEY = "speckit-pods-llm-proxy"  # not a secret: the proxy replaces it
 PLUGIN_LOCK = '{"packages":{"":{"dependencies":{"@opencode-ai/plugin":"*"}}}}\n'
 POLL_SECONDS = 0.25
 TERM_GRACE_SECONDS = 5.0
@@ -90,7 +95,48 @@ def environment(base: Mapping[str, str], home: Path) -> dict[str, str]:
     for key, value in QUIET_ENV.items():
         env.setdefault(key, value)
     env.setdefault("OPENCODE_PERMISSION", json.dumps(DEFAULT_PERMISSION))
+    proxy = env.get(Env.LLM_PROXY_URL, "").strip()
+    if proxy:
+        env["OPENCODE_CONFIG_CONTENT"] = json.dumps(
+            _merged(_loads(env.get("OPENCODE_CONFIG_CONTENT", "")), proxied_providers(proxy))
+        )
     return env
+
+
+def proxied_providers(proxy_url: str) -> dict[str, object]:
+    """Config that sends opencode's built-in providers to the pod's LLM proxy.
+
+    Merged last (``OPENCODE_CONFIG_CONTENT``), so no config file can point them at the
+    provider directly; the key they carry is a dummy, the proxy adds the real one.  An
+    operator's own OpenAI-compatible provider uses ``{env:SPECKIT_LLM_PROXY_URL}/llm``.
+    """
+    base = proxy_url.rstrip("/")
+    return {
+        "provider": {
+            name: {"options": {"baseURL": f"{base}/{name}", "apiKey": PROXY_DUMMY_KEY}}
+            for name in PROXIED_PROVIDERS
+        }
+    }
+
+
+def _loads(text: str) -> dict[str, object]:
+    try:
+        value = json.loads(text) if text.strip() else {}
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _merged(base: dict[str, object], extra: dict[str, object]) -> dict[str, object]:
+    """``extra`` over ``base``, dictionaries merged key by key."""
+    out = dict(base)
+    for key, value in extra.items():
+        old = out.get(key)
+        if isinstance(old, dict) and isinstance(value, dict):
+            out[key] = _merged(old, value)
+        else:
+            out[key] = value
+    return out
 
 
 def seed_config_dirs(dirs: list[Path]) -> None:

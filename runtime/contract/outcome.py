@@ -74,6 +74,10 @@ class Result:
     files_changed: tuple[str, ...] = ()
     duration_s: float = 0.0
     reason: str = ""
+    # counted by the pod's LLM proxy (trusted), not claimed by the agent
+    llm_requests: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
 
     def to_line(self) -> str:
         """Render the single result line the pod prints last."""
@@ -100,6 +104,9 @@ class Result:
                 files_changed=tuple(str(f) for f in data.get("files_changed", [])),
                 duration_s=float(data.get("duration_s", 0.0)),
                 reason=str(data.get("reason", "")),
+                llm_requests=int(data.get("llm_requests", 0)),
+                input_tokens=int(data.get("input_tokens", 0)),
+                output_tokens=int(data.get("output_tokens", 0)),
             )
         except (ValueError, KeyError, TypeError):
             return None

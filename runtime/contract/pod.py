@@ -11,6 +11,12 @@ Two containers of one image share the pod:
   holds the git Secret; it clones, waits for SIGTERM (sent by the kubelet only after
   the ``agent`` container has exited), then commits, pushes and prints the result
   line.  Its log is the pod's log: the host follows it and trusts its last line.
+* ``llm-proxy`` (:data:`LLM_PROXY_CONTAINER`), TRUSTED: a native sidecar started
+  before ``git``, running as :data:`LLM_PROXY_UID`.  It alone holds the LLM Secret
+  (its keys as environment variables); it listens on ``127.0.0.1``
+  (:data:`LLM_PROXY_PORT`), adds the key to each request and forwards it to the
+  provider the Secret names, and counts requests and tokens in
+  :data:`LLM_USAGE_DIR` (read-only for ``git``, absent from ``agent``).
 * ``agent`` (:data:`AGENT_CONTAINER`), UNTRUSTED: runs opencode as :data:`AGENT_UID`
   in the work tree, with the git dir read-only, and hands its claimed verdict and its
   output lines over in :data:`HANDOFF_DIR`.
@@ -22,10 +28,12 @@ from typing import Final
 
 AGENT_CONTAINER: Final = "agent"
 GIT_CONTAINER: Final = "git"
+LLM_PROXY_CONTAINER: Final = "llm-proxy"
 RESULT_CONTAINER: Final = GIT_CONTAINER  # whose log is followed and holds the result line
 
 AGENT_UID: Final = 10001
 GIT_UID: Final = 10002
+LLM_PROXY_UID: Final = 10003
 GID: Final = 10001  # both containers' group: the work tree is group-writable (umask 0002)
 UID: Final = AGENT_UID  # the pod-level runAsUser; the git container overrides it
 
@@ -41,6 +49,11 @@ CLONE_DIR_NAME: Final = "repo"
 WORK_TREE: Final = f"{WORKSPACE}/{CLONE_DIR_NAME}"
 GIT_DIR_MOUNT: Final = f"{WORK_TREE}/.git"
 GIT_DIR: Final = GIT_DIR_MOUNT
+LLM_USAGE_DIR: Final = "/var/run/speckit-pods/llm"  # llm-proxy writes, git reads
+LLM_USAGE_FILE: Final = "usage.json"
+LLM_PROXY_HOST: Final = "127.0.0.1"  # the pod's loopback: no other pod can use the key
+LLM_PROXY_PORT: Final = 4141
+LLM_PROXY_URL: Final = f"http://{LLM_PROXY_HOST}:{LLM_PROXY_PORT}"
 HANDOFF_DIR: Final = "/handoff"  # shared; every file in it is written by an untrusted party
 HOME: Final = "/home/agent"  # the agent's HOME
 GIT_HOME: Final = "/home/git"  # the git side's HOME: its git config, ssh key copy, state
@@ -81,6 +94,8 @@ class Env:
     REQUESTED_BY: Final = "REQUESTED_BY"
     AGENT_DEADLINE_SECONDS: Final = "AGENT_DEADLINE_SECONDS"
     AGENT_STALL_SECONDS: Final = "AGENT_STALL_SECONDS"
+    LLM_PROXY_URL: Final = "SPECKIT_LLM_PROXY_URL"  # agent: where its LLM requests go
+    LLM_USAGE_DIR: Final = "LLM_USAGE_DIR"
     OPENCODE_CONFIG: Final = "OPENCODE_CONFIG"
     OPENCODE_BIN: Final = "OPENCODE_BIN"
 
@@ -89,3 +104,21 @@ REQUIRED: Final = (Env.TASK_ID, Env.TASK_TITLE, Env.REPO_URL, Env.BASE_BRANCH, E
 """What the ``git`` side needs."""
 AGENT_REQUIRED: Final = (Env.TASK_ID, Env.TASK_TITLE)
 """What the ``agent`` side needs: it never sees the repository URL or pushes."""
+
+
+class LLMRoute:
+    """The proxy's routes: ``{LLM_PROXY_URL}/<name>/...`` goes to the route's base URL.
+
+    Each is enabled by its key in the LLM Secret; the base URL may be set there too.
+    Names of Secret keys (the ``llm-proxy`` container's environment):
+    """
+
+    OPENAI: Final = ("openai", "OPENAI_API_KEY", "OPENAI_BASE_URL", "https://api.openai.com/v1")
+    ANTHROPIC: Final = (
+        "anthropic",
+        "ANTHROPIC_API_KEY",
+        "ANTHROPIC_BASE_URL",
+        "https://api.anthropic.com/v1",
+    )
+    LLM: Final = ("llm", "LLM_API_KEY", "LLM_BASE_URL", "")  # any OpenAI-compatible API
+    ALL: Final = (OPENAI, ANTHROPIC, LLM)

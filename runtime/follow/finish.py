@@ -9,7 +9,8 @@ The summary line (stdout, one per pod, fields never contain spaces except the
 last, ``reason``, which is a JSON string)::
 
     [T012] RESULT status=succeeded exit=0 branch=specs/001-x/T012-async commit=3f2a... \
-files=3 duration=42s pod=speckit-001-x-t012-9f3c reason="pushed 3 files"
+files=3 duration=42s llm_requests=9 tokens_in=48210 tokens_out=3120 \
+pod=speckit-001-x-t012-9f3c reason="pushed 3 files"
 """
 
 from __future__ import annotations
@@ -70,6 +71,10 @@ def summary_line(outcome: Outcome, pod: Pod, pod_name: str) -> str:
         "commit": (result.commit if result else "") or "-",
         "files": str(len(result.files_changed)) if result else "-",
         "duration": _duration(outcome, pod),
+        # counted by the pod's LLM proxy, not claimed by the agent
+        "llm_requests": str(result.llm_requests) if result else "-",
+        "tokens_in": str(result.input_tokens) if result else "-",
+        "tokens_out": str(result.output_tokens) if result else "-",
         "pod": pod_name,
     }
     pairs = " ".join(f"{key}={value}" for key, value in fields.items())

@@ -51,9 +51,15 @@ VOLUME_SIZES = {
     "agent-tmp": "1Gi",
     "git-home": "16Mi",
     "git-tmp": "256Mi",
+    "llm-usage": "1Mi",
 }
 AGENT_STORAGE = {"requests": "1Gi", "limits": "8Gi"}
 GIT_STORAGE = {"requests": "256Mi", "limits": "2Gi"}
+PROXY_STORAGE = {"requests": "1Mi", "limits": "64Mi"}
+PROXY_RESOURCES = {
+    "requests": {"cpu": "20m", "memory": "32Mi"},
+    "limits": {"cpu": "500m", "memory": "256Mi"},  # streams pass through, never buffered
+}
 GIT_RESOURCES = {
     "requests": {"cpu": "50m", "memory": "64Mi"},
     "limits": {"cpu": "1", "memory": "1Gi"},  # git clone of a large repository
@@ -88,7 +94,7 @@ class PodSpecInput:
     llm_secret: str = "speckit-pods-llm"
     requested_by: str = ""
     resources: Resources = Resources()
-    allow_insecure_http: bool = False  # let the git side send the token over http://
+    allow_insecure_http: bool = False  # let the trusted side send secrets over http://
 
 
 def deadline_margin(timeout_s: int) -> int:
@@ -190,6 +196,17 @@ def _git_env(spec: PodSpecInput) -> list[dict[str, str]]:
             Env.GIT_AUTHOR_NAME: DEFAULT_AUTHOR[0],
             Env.GIT_AUTHOR_EMAIL: DEFAULT_AUTHOR[1],
             Env.REQUESTED_BY: spec.requested_by,
+            Env.LLM_USAGE_DIR: pod.LLM_USAGE_DIR,
+        }
+    )
+
+
+def _proxy_env(spec: PodSpecInput) -> list[dict[str, str]]:
+    """The LLM proxy's own settings; its keys and upstreams come from the LLM Secret."""
+    return _listed(
+        {
+            Env.LLM_USAGE_DIR: pod.LLM_USAGE_DIR,
+            Env.ALLOW_INSECURE_HTTP: "1" if spec.allow_insecure_http else "",
         }
     )
 
@@ -208,6 +225,8 @@ def _agent_env(spec: PodSpecInput) -> list[dict[str, str]]:
             Env.AGENT_DEADLINE_SECONDS: str(agent_deadline(spec.timeout_s)),
             Env.AGENT_STALL_SECONDS: str(spec.stall_s),
             Env.OPENCODE_CONFIG: f"{OPENCODE_DIR}/opencode.json",
+            # the only way to the LLM: the proxy adds the key the agent never sees
+            Env.LLM_PROXY_URL: pod.LLM_PROXY_URL,
             # the repository's own opencode.json / .opencode/ cannot override the operator's
             "OPENCODE_DISABLE_PROJECT_CONFIG": "1",
             # `git status/diff/log` in the work tree: the git dir belongs to the git side
@@ -256,7 +275,9 @@ GIT_MOUNTS = (
     ("git-tmp", "/tmp", False),
     ("task", TASK_DIR, True),
     ("git-credentials", GIT_CREDENTIALS_DIR, True),
+    ("llm-usage", pod.LLM_USAGE_DIR, True),  # the proxy's counts, for the result line
 )
+PROXY_MOUNTS = (("llm-usage", pod.LLM_USAGE_DIR, False),)
 AGENT_MOUNTS = (
     ("workspace", pod.WORK_TREE, False),
     ("gitdir", pod.GIT_DIR_MOUNT, True),  # the agent reads the history, never writes it
@@ -313,8 +334,33 @@ def _git_container(spec: PodSpecInput) -> dict[str, Any]:
     }
 
 
+def _proxy_container(spec: PodSpecInput) -> dict[str, Any]:
+    """Trusted: the LLM key's only holder, a native sidecar on the pod's loopback.
+
+    Started first and without a startup probe, so it costs the pod no start time: it is
+    listening long before the clone is ready and the agent starts.
+    """
+    limits = {**PROXY_RESOURCES["limits"], "ephemeral-storage": PROXY_STORAGE["limits"]}
+    requests = {**PROXY_RESOURCES["requests"], "ephemeral-storage": PROXY_STORAGE["requests"]}
+    return {
+        "name": pod.LLM_PROXY_CONTAINER,
+        "image": spec.image,
+        "imagePullPolicy": "IfNotPresent",
+        "restartPolicy": "Always",
+        "args": ["llm-proxy"],
+        "env": _proxy_env(spec),
+        "envFrom": [{"secretRef": {"name": spec.llm_secret, "optional": True}}],
+        "resources": {"requests": requests, "limits": limits},
+        "securityContext": {
+            **_security_context(pod.LLM_PROXY_UID),
+            "runAsGroup": pod.LLM_PROXY_UID,
+        },
+        "volumeMounts": _mounts(PROXY_MOUNTS),
+    }
+
+
 def _agent_container(spec: PodSpecInput) -> dict[str, Any]:
-    """The untrusted side: opencode with the LLM keys, no git credentials."""
+    """The untrusted side: opencode, no git credentials, no LLM key (the proxy adds it)."""
     res = spec.resources
     return {
         "name": CONTAINER,
@@ -322,7 +368,6 @@ def _agent_container(spec: PodSpecInput) -> dict[str, Any]:
         "imagePullPolicy": "IfNotPresent",
         "args": ["run"],
         "env": _agent_env(spec),
-        "envFrom": [{"secretRef": {"name": spec.llm_secret, "optional": True}}],
         "resources": {
             "requests": {
                 "cpu": res.cpu_request,
@@ -343,8 +388,9 @@ def _agent_container(spec: PodSpecInput) -> dict[str, Any]:
 def render_pod(spec: PodSpecInput) -> dict[str, Any]:
     """Render the bare agent Pod (``restartPolicy: Never``, pod-level deadline).
 
-    Two containers of one image: ``git`` (trusted, a native sidecar) and ``agent``
-    (untrusted); no shared process namespace, so no agent process outlives its container.
+    Three containers of one image: ``llm-proxy`` and ``git`` (trusted, native sidecars)
+    and ``agent`` (untrusted); no shared process namespace, so no agent process outlives
+    its container and none reads another's environment.
     """
     return {
         "apiVersion": "v1",
@@ -369,7 +415,7 @@ def render_pod(spec: PodSpecInput) -> dict[str, Any]:
                 "fsGroup": pod.GID,
                 "seccompProfile": {"type": "RuntimeDefault"},
             },
-            "initContainers": [_git_container(spec)],
+            "initContainers": [_proxy_container(spec), _git_container(spec)],
             "containers": [_agent_container(spec)],
             "volumes": _volumes(spec),
         },

@@ -11,6 +11,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import secrets
 import subprocess
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -38,6 +39,8 @@ from tests.support import scripted_llm
 SPAWN = REPO_ROOT / "scripts" / "spawn-pod.sh"
 TAIL = REPO_ROOT / "scripts" / "tail-logs.sh"
 SESSION_LOCK_TIMEOUT_S = 1800.0
+# what opencode in the pod is configured with: the LLM proxy's route to LLM_BASE_URL
+PROXIED_LLM_URL = "{env:SPECKIT_LLM_PROXY_URL}/llm"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -139,30 +142,43 @@ def _try_lock(fd: int) -> bool:
 
 
 @pytest.fixture(scope="session")
+def llm_key() -> str:
+    """The LLM key of this session: only the pods' LLM proxy may ever hold it."""
+    return f"sk-speckit-e2e-{secrets.token_hex(16)}"
+
+
+@pytest.fixture(scope="session")
 def installed(
-    kubectl: Kubectl, gitea: GiteaServer, llm_cluster_url: str, cluster_lock: None
+    kubectl: Kubectl, gitea: GiteaServer, llm_cluster_url: str, llm_key: str, cluster_lock: None
 ) -> Kubectl:
-    """``kubectl apply -k manifests/``, the agent config pointed at the scripted LLM,
-    and the secrets created the documented way (value on stdin, never in argv)."""
+    """``kubectl apply -k manifests/``, the agent config pointed at the pod's LLM proxy,
+    the proxy's route to the scripted LLM, and the secrets created the documented way
+    (value on stdin, never in argv)."""
     kubectl.run("apply", "-k", str(REPO_ROOT / "manifests"))
     config = json.loads((REPO_ROOT / "manifests" / "agent-config" / "opencode.json").read_text())
-    config.update(scripted_llm.opencode_config(llm_cluster_url))
+    config.update(scripted_llm.opencode_config(PROXIED_LLM_URL))
     rendered = kubectl.run(
         "create", "configmap", "speckit-pods-agent-config", "-n", NAMESPACE,
         "--from-literal=opencode.json=" + json.dumps(config), "--dry-run=client", "-o", "yaml",
     ).stdout  # fmt: skip
     kubectl.run("apply", "-f", "-", input_text=rendered)
     create_secret(kubectl, "speckit-pods-git", "token", gitea.auth.token)
-    create_secret(kubectl, "speckit-pods-llm", "LLM_API_KEY", "scripted")
+    create_secret(
+        kubectl, "speckit-pods-llm", "LLM_API_KEY", llm_key, {"LLM_BASE_URL": llm_cluster_url}
+    )
     return kubectl
 
 
-def create_secret(kubectl: Kubectl, name: str, key: str, value: str) -> None:
-    """Create or replace a Secret with the value on stdin (as the README documents)."""
+def create_secret(
+    kubectl: Kubectl, name: str, key: str, value: str, plain: Mapping[str, str] | None = None
+) -> None:
+    """Create or replace a Secret with the value on stdin (as the README documents);
+    ``plain`` holds keys that are no secret (a base URL), given as literals."""
     kubectl.run("delete", "secret", name, "-n", NAMESPACE, "--ignore-not-found")
+    literals = [f"--from-literal={k}={v}" for k, v in (plain or {}).items()]
     kubectl.run(
         "create", "secret", "generic", name, "-n", NAMESPACE, f"--from-file={key}=/dev/stdin",
-        input_text=value,
+        *literals, input_text=value,
     )  # fmt: skip
 
 

@@ -34,7 +34,7 @@ def printer_pod(feature: Feature, task_id: str, kubectl: Kubectl, lines: int) ->
     )
     # one plain container named git (the log the host follows), printing and exiting: a
     # sidecar that exits would be restarted, and its startupProbe waits for a clone
-    git = pod["spec"].pop("initContainers")[0]
+    git = next(c for c in pod["spec"].pop("initContainers") if c["name"] == "git")
     for key in ("restartPolicy", "startupProbe"):
         git.pop(key)
     git["command"] = ["python3", "-u", "-c", program]

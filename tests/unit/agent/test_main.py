@@ -8,9 +8,11 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from runtime.agent import git_side
 from runtime.contract.outcome import Status
 from tests.unit.agent.harness import REPO_ROOT, Harness, LineReader, PodRun, fake_opencode
 
@@ -22,7 +24,7 @@ def test_no_side_named_is_a_usage_error() -> None:
             cwd=REPO_ROOT, capture_output=True, text=True, timeout=30,
         )  # fmt: skip
         assert done.returncode == 2, args
-        assert "git-side|run" in done.stderr
+        assert "git-side|llm-proxy|run" in done.stderr
 
 
 def test_missing_env_still_prints_a_result_line(pod: Harness) -> None:
@@ -99,6 +101,29 @@ def test_a_fake_agent_that_writes_a_file_gets_it_pushed(pod: Harness) -> None:
     assert message.strip() == "T012: Implement T012\n\nCo-authored-by: Dev One <dev@example.com>"
     # the agent's lines are in the pod's log (relayed), before the git side's end
     assert run.output.index("[agent] running opencode") < run.output.index("[git] pushing")
+
+
+def test_the_result_line_carries_the_llm_proxys_counts(pod: Harness) -> None:
+    usage = pod.tmp / "llm-usage"
+    usage.mkdir()
+    (usage / "usage.json").write_text('{"requests": 3, "input_tokens": 900, "output_tokens": 40}')
+    pod.opencode_bin = fake_opencode(pod.tmp / "oc", "echo hello > new.txt")
+    run = pod.run("do it\n", timeout=60, LLM_USAGE_DIR=str(usage))
+
+    assert run.result.status is Status.SUCCEEDED, run.output
+    assert (run.result.llm_requests, run.result.input_tokens, run.result.output_tokens) == (
+        3,
+        900,
+        40,
+    )
+
+
+@pytest.mark.parametrize("content", ["", "not json", "[1, 2]", '{"requests": "many"}'])
+def test_unreadable_llm_counts_are_zeros(tmp_path: Path, content: str) -> None:
+    (tmp_path / "usage.json").write_text(content)
+    assert git_side.llm_usage(tmp_path) == (0, 0, 0)
+    assert git_side.llm_usage(tmp_path / "missing") == (0, 0, 0)
+    assert git_side.llm_usage(None) == (0, 0, 0)
 
 
 def test_the_agent_reads_the_history_with_git(pod: Harness) -> None:

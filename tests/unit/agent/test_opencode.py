@@ -144,6 +144,23 @@ def test_environment_sets_no_download_switches_and_permissions(tmp_path: Path) -
     )
 
 
+def test_with_a_proxy_the_builtin_providers_go_through_it_with_a_dummy_key(
+    tmp_path: Path,
+) -> None:
+    mine = {"provider": {"openai": {"options": {"baseURL": "https://evil.example/v1"}}}, "x": 1}
+    base = {"SPECKIT_LLM_PROXY_URL": "http://127.0.0.1:4141/", "OPENCODE_CONFIG_CONTENT": ""}
+    env = opencode.environment({**base, "OPENCODE_CONFIG_CONTENT": json.dumps(mine)}, tmp_path)
+
+    content = json.loads(env["OPENCODE_CONFIG_CONTENT"])
+    assert content["x"] == 1  # the rest of an explicit content is kept
+    for name in ("openai", "anthropic"):
+        options = content["provider"][name]["options"]
+        assert options["baseURL"] == f"http://127.0.0.1:4141/{name}"  # merged last: wins
+        assert options["apiKey"] == opencode.PROXY_DUMMY_KEY
+    plain = opencode.environment({"PATH": "/bin"}, tmp_path)
+    assert "OPENCODE_CONFIG_CONTENT" not in plain  # no proxy, nothing rewritten
+
+
 def test_seed_config_dirs_keeps_existing_files(tmp_path: Path) -> None:
     (tmp_path / "b").mkdir()
     (tmp_path / "b" / "package-lock.json").write_text("mine")

@@ -21,3 +21,10 @@ def test_the_result_line_round_trips() -> None:
     assert Result.from_line(result.to_line()) == Result(
         "T1", Status.PUSH_REJECTED, "b/x", "c" * 40, ("é.txt",), 12.3, "why"
     )
+
+
+def test_the_llm_counts_round_trip_and_default_to_zero() -> None:
+    result = Result("T1", Status.SUCCEEDED, llm_requests=3, input_tokens=900, output_tokens=40)
+    assert Result.from_line(result.to_line()) == result
+    old = Result.from_line('SPECKIT_POD_RESULT {"task": "T1", "status": "failed"}')
+    assert old is not None and (old.llm_requests, old.input_tokens, old.output_tokens) == (0, 0, 0)

@@ -28,6 +28,9 @@ OK = Result(
     files_changed=("a", "b", "c"),
     duration_s=41.6,
     reason='pushed "3" files',
+    llm_requests=4,
+    input_tokens=1200,
+    output_tokens=80,
 )
 
 
@@ -36,7 +39,8 @@ def test_summary_line_is_key_value_with_a_json_reason() -> None:
     line = summary_line(Outcome(Status.SUCCEEDED, OK.reason, OK), pod, "pod-1")
     assert line == (
         f"RESULT status=succeeded exit=0 branch=specs/001/T012-async commit={SHA} files=3 "
-        'duration=42s pod=pod-1 reason="pushed \\"3\\" files"'
+        "duration=42s llm_requests=4 tokens_in=1200 tokens_out=80 "
+        'pod=pod-1 reason="pushed \\"3\\" files"'
     )
     fields = dict(part.split("=", 1) for part in shlex.split(line)[1:])
     assert fields["reason"] == 'pushed "3" files'
@@ -49,7 +53,8 @@ def test_summary_line_without_result_uses_pod_data() -> None:
     )
     line = summary_line(Outcome(Status.KILLED, "killed by SIGKILL", None), pod, "pod-1")
     assert line.startswith(
-        "RESULT status=killed exit=5 branch=br commit=- files=- duration=42s pod=pod-1 "
+        "RESULT status=killed exit=5 branch=br commit=- files=- duration=42s "
+        "llm_requests=- tokens_in=- tokens_out=- pod=pod-1 "
     )
 
 

@@ -95,7 +95,8 @@ def test_dry_run_prints_valid_manifests_without_a_cluster(
     assert [d["kind"] for d in docs] == ["Pod", "ConfigMap"]
     for doc in docs:
         kubernetes_validate.validate(doc, "1.34.0", strict=True)
-    git = docs[0]["spec"]["initContainers"][0]  # the trusted side clones and pushes
+    # the trusted side that clones and pushes
+    git = next(c for c in docs[0]["spec"]["initContainers"] if c["name"] == "git")
     env_vars = {e["name"]: e["value"] for e in git["env"]}
     assert env_vars["TASK_BRANCH"] == "specs/001-photo-albums/T012-async"
     assert env_vars["REPO_URL"] == "https://git.example.com/acme/photos.git"

@@ -24,11 +24,11 @@ K8S_VERSION = "1.34.0"
 GIT_ENV = {
     "TASK_ID", "TASK_TITLE", "REPO_URL", "BASE_BRANCH", "TASK_BRANCH", "TASK_DIR", "WORKSPACE",
     "CLONE_GIT_DIR", "HANDOFF_DIR", "HOME", "GIT_CREDENTIALS_DIR", "GIT_AUTHOR_NAME",
-    "GIT_AUTHOR_EMAIL", "REQUESTED_BY",
+    "GIT_AUTHOR_EMAIL", "REQUESTED_BY", "LLM_USAGE_DIR",
 }  # fmt: skip
 AGENT_ENV = {
     "TASK_ID", "TASK_TITLE", "MODEL", "TASK_DIR", "WORKSPACE", "HANDOFF_DIR", "HOME",
-    "AGENT_DEADLINE_SECONDS", "AGENT_STALL_SECONDS", "OPENCODE_CONFIG",
+    "AGENT_DEADLINE_SECONDS", "AGENT_STALL_SECONDS", "OPENCODE_CONFIG", "SPECKIT_LLM_PROXY_URL",
     "OPENCODE_DISABLE_PROJECT_CONFIG", "GIT_CONFIG_COUNT", "GIT_CONFIG_KEY_0", "GIT_CONFIG_VALUE_0",
 }  # fmt: skip
 
@@ -74,9 +74,19 @@ def agent_of(pod: dict[str, Any]) -> dict[str, Any]:
 
 
 def git_of(pod: dict[str, Any]) -> dict[str, Any]:
-    (container,) = pod["spec"]["initContainers"]
-    assert container["name"] == "git"
-    return dict(container)
+    proxy, git = pod["spec"]["initContainers"]
+    assert (proxy["name"], git["name"]) == ("llm-proxy", "git")  # the proxy starts first
+    return dict(git)
+
+
+def proxy_of(pod: dict[str, Any]) -> dict[str, Any]:
+    proxy, _git = pod["spec"]["initContainers"]
+    assert proxy["name"] == "llm-proxy"
+    return dict(proxy)
+
+
+def all_containers(pod: dict[str, Any]) -> list[dict[str, Any]]:
+    return [*pod["spec"]["initContainers"], *pod["spec"]["containers"]]
 
 
 def env_of(pod: dict[str, Any]) -> dict[str, str]:
@@ -157,25 +167,44 @@ def test_git_is_a_native_sidecar_holding_the_agent_until_the_clone_is_ready() ->
     assert pod["metadata"]["annotations"]["kubectl.kubernetes.io/default-container"] == "git"
 
 
-def test_the_two_sides_run_as_different_users_of_one_group() -> None:
+def test_the_sides_run_as_different_users() -> None:
     pod = manifests.render_pod(spec())
     assert pod["spec"]["securityContext"]["runAsUser"] == 10001  # the agent
     git = git_of(pod)["securityContext"]
     assert (git["runAsUser"], git["runAsGroup"]) == (10002, 10001)
+    proxy = proxy_of(pod)["securityContext"]
+    assert proxy["runAsUser"] == 10003 and proxy["runAsGroup"] == 10003
     assert "runAsUser" not in agent_of(pod)["securityContext"]
 
 
-def test_only_the_git_side_holds_the_git_secret_only_the_agent_the_llm_keys() -> None:
+def test_only_the_git_side_holds_the_git_secret_only_the_proxy_the_llm_keys() -> None:
     pod = manifests.render_pod(spec())
-    git, agent = git_of(pod), agent_of(pod)
+    git, agent, proxy = git_of(pod), agent_of(pod), proxy_of(pod)
     agent_mounts = {m["name"] for m in agent["volumeMounts"]}
     git_mounts = {m["name"] for m in git["volumeMounts"]}
     assert "git-credentials" in git_mounts and "git-credentials" not in agent_mounts
-    assert "envFrom" not in git
+    assert "envFrom" not in git and "envFrom" not in agent
+    assert proxy["envFrom"] == [{"secretRef": {"name": "speckit-pods-llm", "optional": True}}]
+    # no container but the proxy can reach a Secret: not by env, not by a volume
+    secret_volumes = {v["name"] for v in pod["spec"]["volumes"] if "secret" in v}
+    assert not secret_volumes & agent_mounts
+    assert {m["name"] for m in proxy["volumeMounts"]} == {"llm-usage"}
+    for container in all_containers(pod):
+        assert all("valueFrom" not in e for e in container.get("env", []))
+    # the proxy's counts are for the git side's result line, not the agent's to edit
+    assert "llm-usage" in git_mounts and "llm-usage" not in agent_mounts
+    assert env_of(pod)["SPECKIT_LLM_PROXY_URL"] == "http://127.0.0.1:4141"
     assert "REPO_URL" not in env_of(pod) and "GIT_CREDENTIALS_DIR" not in env_of(pod)
     # the agent's HOME and /tmp are not the git side's, and the git side's HOME is its own
     assert not {"git-home", "git-tmp"} & agent_mounts
     assert not {"agent-home", "agent-tmp", "opencode"} & git_mounts
+
+
+def test_the_proxy_is_a_native_sidecar_started_first_without_a_probe() -> None:
+    proxy = proxy_of(manifests.render_pod(spec()))
+    assert proxy["restartPolicy"] == "Always" and proxy["args"] == ["llm-proxy"]
+    assert "startupProbe" not in proxy  # costs the pod no start time: listening long before
+    assert proxy["resources"]["limits"]["memory"] and proxy["resources"]["limits"]["cpu"]
 
 
 def test_pod_is_a_bare_never_restarting_pod_without_api_token() -> None:
@@ -185,9 +214,8 @@ def test_pod_is_a_bare_never_restarting_pod_without_api_token() -> None:
     assert pod["spec"]["terminationGracePeriodSeconds"] == 60
     assert pod["spec"]["serviceAccountName"] == "speckit-pods-agent"
     assert pod["spec"]["automountServiceAccountToken"] is False
-    container = agent_of(pod)
-    assert container["imagePullPolicy"] == "IfNotPresent"
-    assert container["envFrom"] == [{"secretRef": {"name": "speckit-pods-llm", "optional": True}}]
+    for container in all_containers(pod):
+        assert container["imagePullPolicy"] == "IfNotPresent"
 
 
 def test_labels_and_annotations() -> None:
@@ -240,8 +268,12 @@ def test_optional_env_is_left_out_when_empty() -> None:
 def test_cleartext_http_needs_an_explicit_opt_in() -> None:
     pod = manifests.render_pod(spec(repo_url="http://gitea:3000/a/b.git", allow_insecure_http=True))
     assert git_env_of(pod)["ALLOW_INSECURE_HTTP"] == "1"
+    proxy_env = {e["name"]: e["value"] for e in proxy_of(pod)["env"]}
+    assert proxy_env["ALLOW_INSECURE_HTTP"] == "1"  # the LLM key over http://, too
     assert "ALLOW_INSECURE_HTTP" not in env_of(pod)
     validate(pod)
+    secure = manifests.render_pod(spec())
+    assert "ALLOW_INSECURE_HTTP" not in {e["name"] for e in proxy_of(secure)["env"]}
 
 
 @pytest.mark.parametrize("timeout", [10, 60, 300, 7200, 86400])
@@ -275,6 +307,7 @@ def test_mounts_match_the_contract() -> None:
         "/tmp",
         "/etc/speckit-pods/task",
         "/var/run/secrets/speckit-pods/git",
+        "/var/run/speckit-pods/llm",
     }
     git_writable = {p for p, m in git_mounts.items() if not m.get("readOnly")}
     assert git_writable == {
@@ -286,7 +319,7 @@ def test_mounts_match_the_contract() -> None:
     }
     volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
     assert all(v["emptyDir"].get("sizeLimit") for v in volumes.values() if "emptyDir" in v)
-    for container in (agent_of(pod), git_of(pod)):
+    for container in all_containers(pod):
         assert container["resources"]["limits"]["ephemeral-storage"]
     assert volumes["git-credentials"]["secret"] == {
         "secretName": "speckit-pods-git",
@@ -542,7 +575,7 @@ def test_the_containers_storage_limits_cover_the_volumes() -> None:
     pod = manifests.render_pod(spec())
     limits = sum(
         manifests.memory_bytes(c["resources"]["limits"]["ephemeral-storage"])
-        for c in (agent_of(pod), git_of(pod))
+        for c in all_containers(pod)
     )
     sizes = sum(
         manifests.memory_bytes(v["emptyDir"]["sizeLimit"])
