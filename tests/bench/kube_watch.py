@@ -9,7 +9,7 @@ from typing import Any
 
 from kubernetes import client, config, watch
 
-from tests.e2e.cluster import NAMESPACE
+from tests.e2e.cluster import NAMESPACE, Kubectl
 
 
 class RunningTimes:
@@ -61,3 +61,17 @@ class RunningTimes:
             if not self._cond.wait_for(lambda: pod in self.times, timeout):
                 raise TimeoutError(f"pod {pod} not Running after {timeout:.0f}s")
             return self.times[pod]
+
+
+def time_to_running(
+    kubectl: Kubectl, manifest: str, pod: str, watcher: RunningTimes, since: float | None = None
+) -> float:
+    """Seconds from ``since`` (default: now) to the pod's container Running; then delete it."""
+    start = time.monotonic() if since is None else since
+    kubectl.run("apply", "-f", "-", input_text=manifest)
+    seconds = watcher.running_at(pod) - start
+    kubectl.run(
+        "delete", f"pod/{pod}", f"configmap/{pod}-task", "-n", NAMESPACE,
+        "--grace-period=1", "--wait=true",
+    )  # fmt: skip
+    return seconds

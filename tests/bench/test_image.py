@@ -21,10 +21,10 @@ import pytest
 from pytest_kind import KindCluster
 
 from tests.bench.figures import Figure, Recorder
-from tests.bench.kube_watch import RunningTimes
+from tests.bench.kube_watch import RunningTimes, time_to_running
 from tests.bench.manifest import agent, dry_run, renamed
 from tests.bench.node import has_image, remove_image
-from tests.e2e.cluster import NAMESPACE, Kubectl, node_name, pinned_versions
+from tests.e2e.cluster import Kubectl, node_name, pinned_versions
 from tests.e2e.conftest import Feature
 
 RUNS = 5
@@ -55,20 +55,6 @@ def _pause(pod: dict[str, Any]) -> None:
     container["imagePullPolicy"] = "Never"
 
 
-def _start(
-    kubectl: Kubectl, manifest: str, pod: str, watcher: RunningTimes, since: float | None = None
-) -> float:
-    """Seconds from ``since`` (default: now) to the pod's container Running; then delete it."""
-    start = time.monotonic() if since is None else since
-    kubectl.run("apply", "-f", "-", input_text=manifest)
-    seconds = watcher.running_at(pod) - start
-    kubectl.run(
-        "delete", f"pod/{pod}", f"configmap/{pod}-task", "-n", NAMESPACE,
-        "--grace-period=1", "--wait=true",
-    )  # fmt: skip
-    return seconds
-
-
 @pytest.mark.timeout(900)
 def test_pod_start_cached_image(
     make_feature: Callable[[list[str]], Feature], installed: Kubectl, bench: Recorder
@@ -81,9 +67,9 @@ def test_pod_start_cached_image(
     with RunningTimes(installed.kubeconfig, selector) as watcher:
         for i in range(RUNS + 1):  # run 0 warms up and is not counted
             name = f"img-{feature.repo}-{i}"
-            mine = _start(installed, renamed(docs, name, _sleeping), name, watcher)
+            mine = time_to_running(installed, renamed(docs, name, _sleeping), name, watcher)
             paused = f"{name}-p"
-            theirs = _start(installed, renamed(docs, paused, _pause), paused, watcher)
+            theirs = time_to_running(installed, renamed(docs, paused, _pause), paused, watcher)
             if i:
                 ours.append(mine)
                 base.append(theirs)
@@ -113,9 +99,13 @@ def test_pod_start_image_not_cached(
                 remove_image(node, image)
                 since = time.monotonic()
                 e2e_cluster.load_docker_image(image)
-                cold.append(_start(installed, renamed(docs, name, _sleeping), name, watcher, since))
+                cold.append(
+                    time_to_running(installed, renamed(docs, name, _sleeping), name, watcher, since)
+                )
                 name = f"warm-{feature.repo}-{i}"
-                warm.append(_start(installed, renamed(docs, name, _sleeping), name, watcher))
+                warm.append(
+                    time_to_running(installed, renamed(docs, name, _sleeping), name, watcher)
+                )
     finally:
         if not has_image(node, image):
             e2e_cluster.load_docker_image(image)
