@@ -16,7 +16,7 @@ from runtime.cli.helptext import epilog, paragraph
 from runtime.cli.pod_options import duration
 from runtime.common.durations import EXAMPLES as EXAMPLES_DURATION
 from runtime.contract.exit_codes import ExitCode
-from runtime.errors import PodNotFoundError, UsageError
+from runtime.errors import InvalidInputError, PodNotFoundError, UsageError
 from runtime.follow.finish import Finisher, Options
 from runtime.follow.follow import Cluster, Target, follow_all, snapshot_all
 from runtime.kube import labels
@@ -42,6 +42,7 @@ CODES = (
     ExitCode.POD_NOT_FOUND,
     ExitCode.API_REFUSED,
     ExitCode.POD_STUCK,
+    ExitCode.INVALID_INPUT,
     ExitCode.MISSING_DEPENDENCY,
     ExitCode.INTERRUPTED,
 )
@@ -82,6 +83,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     which.add_argument("--all", action="store_true", help="every agent pod (of --feature)")
     which.add_argument(
         "--feature", metavar="NAME", help="only pods of this feature, e.g. 001-photo-albums"
+    )
+    which.add_argument(
+        "--repo",
+        metavar="URL",
+        help="only pods of this repository (as given to spawn); needed when a task ID of "
+        "one feature has pods from two repositories",
     )
     which.add_argument(
         "--namespace", "-n", metavar="NS", help="namespace (default $SPECKIT_PODS_NAMESPACE)"
@@ -131,21 +138,34 @@ def _check(args: argparse.Namespace) -> None:
 
 
 def _selector(args: argparse.Namespace) -> str:
-    from runtime.spawn.names import label_value
+    from runtime.spawn.names import label_value, repo_id
 
     parts = [labels.SELECTOR]
     if args.task:
         parts.append(f"{labels.TASK}={label_value(args.task)}")
     if args.feature:
         parts.append(f"{labels.FEATURE}={label_value(args.feature)}")
+    if args.repo:
+        parts.append(f"{labels.REPO_ID}={repo_id(args.repo)}")
     return ",".join(parts)
 
 
-def _newest_per_task(found: list[Pod]) -> list[Pod]:
+def _newest_per_task(found: list[Pod], task: str) -> list[Pod]:
+    """The newest pod of each (feature, task); refused when one has several repositories."""
     newest: dict[tuple[str, str], Pod] = {}
+    repos: dict[tuple[str, str], set[str]] = {}
     for pod in sorted(found, key=lambda p: PodView(p).created):
         view = PodView(pod)
-        newest[(view.label(labels.FEATURE), view.label(labels.TASK))] = pod
+        key = (view.label(labels.FEATURE), view.label(labels.TASK))
+        newest[key] = pod
+        repos.setdefault(key, set()).add(view.annotation(labels.REPO) or view.label(labels.REPO_ID))
+    for (feature, _task), urls in repos.items():
+        if len(urls) > 1:
+            listed = ", ".join(sorted(urls))
+            raise InvalidInputError(
+                f"task {task} of feature {feature} has pods of {len(urls)} repositories: {listed}",
+                hint="say which with --repo URL",
+            )
     return list(newest.values())
 
 
@@ -162,7 +182,7 @@ def resolve_targets(pods: ClusterPods, args: argparse.Namespace) -> list[Target]
     else:
         found = pods.select(_selector(args))
         if args.task:
-            found = _newest_per_task(found)
+            found = _newest_per_task(found, args.task)
     if not found:
         what = f"task {args.task}" if args.task else "any task"
         scope = f" of feature {args.feature}" if args.feature else ""

@@ -86,8 +86,8 @@ MEANINGS: dict[ExitCode, tuple[str, str]] = {
     ExitCode.API_REFUSED: ("the API server refused a request", "every cluster command"),
     ExitCode.POD_STUCK: ("pod stuck (image, secret, scheduling)", "spawn, tail-logs"),
     ExitCode.INVALID_INPUT: (
-        "invalid input (repository URL, branch, model, quantity)",
-        "spawn, dispatcher",
+        "invalid input (repository URL, branch, model, quantity; a task ID of two repositories)",
+        "spawn, dispatcher, tail-logs",
     ),
     ExitCode.STILL_RUNNING: ("still running (`--no-follow`, `--timeout`)", "tail-logs"),
     ExitCode.HELD: (

@@ -7,7 +7,7 @@ import pytest
 from runtime.cli import build_parser, main
 from runtime.cli.logs_cmd import resolve_targets, run
 from runtime.contract.outcome import Result, Status
-from runtime.errors import PodNotFoundError
+from runtime.errors import InvalidInputError, PodNotFoundError
 from runtime.follow.follow import Cluster
 from runtime.kube import labels
 from runtime.kube.client import Kube
@@ -67,6 +67,23 @@ def test_targets_by_task_take_the_newest_pod_per_feature() -> None:
         t.pod
         for t in resolve_targets(pods_of(core), args("--task", "T012", "--feature", "001-demo"))
     ] == ["new"]
+
+
+def test_a_task_with_pods_of_two_repositories_needs_repo() -> None:
+    from runtime.spawn.names import repo_id
+
+    one, two = "https://git.example/a/one.git", "https://git.example/b/two.git"
+    core = FakeClusterCore()
+    core.add(make_pod("p-one", repo_id=repo_id(one), annotations={labels.REPO: one}))
+    core.add(make_pod("p-two", repo_id=repo_id(two), annotations={labels.REPO: two}))
+    with pytest.raises(InvalidInputError) as err:
+        resolve_targets(pods_of(core), args("--task", "T012"))
+    assert one in str(err.value) and two in str(err.value) and "--repo" in err.value.hint
+    assert err.value.exit_code == 26
+    chosen = resolve_targets(pods_of(core), args("--task", "T012", "--repo", two))
+    assert [t.pod for t in chosen] == ["p-two"]
+    everything = resolve_targets(pods_of(core), args("--all", "--repo", one))
+    assert [t.pod for t in everything] == ["p-one"]
 
 
 def test_targets_all_sorted_by_task_with_distinct_colours() -> None:
