@@ -20,6 +20,7 @@ from typing import IO, Any
 
 from runtime.common.durations import human_duration
 from runtime.common.tables import render_table
+from runtime.contract.redact import printable
 from runtime.dispatch.loop import Row, RunState
 from runtime.kube.logs import Printer
 
@@ -46,7 +47,7 @@ def elapsed(row: Row, now: float) -> str:
 
 def _cells(row: Row, now: float, width: int = 60) -> list[str]:
     detail = row.last_line if row.state is RunState.RUNNING and row.last_line else row.detail
-    detail = " ".join(detail.split())
+    detail = " ".join(printable(detail).split())  # the agent's own text: no escapes
     if len(detail) > width:
         detail = detail[: width - 1] + "\u2026"
     return [row.task, row.state.value, elapsed(row, now), row.branch or "-", detail or "-"]
@@ -97,12 +98,15 @@ class LiveView(PlainView):
     def update(self, rows: list[Row], now: float) -> None:
         """Redraw the table."""
         from rich.table import Table
+        from rich.text import Text
 
         table = Table(box=None, header_style="bold", pad_edge=False)
         for column in COLUMNS:
             table.add_column(column, no_wrap=True, overflow="ellipsis")
         for row in rows:
-            table.add_row(*_cells(row, now), style=_STYLE.get(row.state, ""))
+            # Text, not str: rich would read "[link=...]" in an agent's line as markup
+            cells = [Text(cell) for cell in _cells(row, now)]
+            table.add_row(*cells, style=_STYLE.get(row.state, ""))
         self.live.update(table, refresh=True)
 
 
