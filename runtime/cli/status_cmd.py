@@ -24,6 +24,7 @@ from runtime.common.durations import human_duration
 from runtime.common.timestamps import parse_rfc3339
 from runtime.contract.exit_codes import ExitCode
 from runtime.contract.outcome import Result
+from runtime.contract.redact import printable
 from runtime.errors import SpeckitPodsError
 from runtime.follow.classify import classify
 from runtime.kube import labels
@@ -140,7 +141,8 @@ def render_table(rows: list[Row]) -> str:
     for row in rows:
         values = dataclasses.asdict(row)
         values["age"], values["elapsed"] = human_duration(row.age_s), human_duration(row.elapsed_s)
-        cells.append([str(values[c] or "-") for c in COLUMNS])
+        # a reason may quote the agent: no escape sequence reaches the terminal
+        cells.append([printable(str(values[c] or "-")) for c in COLUMNS])
     return tables.render_table(COLUMNS, cells)
 
 
