@@ -3,8 +3,9 @@
 # SPDX-FileCopyrightText: speckit-pods contributors
 #
 # Offline image bootstrap for the e2e harness, from nothing (root on Debian 12) to a
-# docker daemon holding every image the e2e needs (base, kind node, Gitea, agent), and
-# kind + kubectl in .cache/bin. Pinned versions: hack/bootstrap/versions.env.
+# docker daemon holding every image the e2e needs (base, kind node, Gitea, agent,
+# kube-router), and kind + kubectl in .cache/bin. Pinned versions:
+# hack/bootstrap/versions.env.
 # Runs the steps in order and prints a timing table. Every step skips when its output
 # exists, so a rerun takes seconds.
 #
@@ -14,10 +15,11 @@
 #
 # Steps: host deps (apt: debootstrap, build-essential, ca-certificates; go), then
 # docker.sh, base-image.sh, kind.sh, kube-binaries.sh, node-image.sh
-# (node-image.sh runs k8s-images.sh), gitea.sh, agent-image.sh, then EXTRA_STEPS.
+# (node-image.sh runs k8s-images.sh), gitea.sh, agent-image.sh, kube-router.sh (the
+# NetworkPolicy enforcer), then EXTRA_STEPS.
 #
 # Quiet by default: one progress line per step on stderr, e.g.
-#   ==> [3/7] kind ... ok (12 s)        (ok (0 s, cached) when it took under 2 s)
+#   ==> [3/8] kind ... ok (12 s)        (ok (0 s, cached) when it took under 2 s)
 # A step still running after 5 s gets a start line, then one every 5 minutes (on a
 # terminal: a single line, updated in place every minute). The full output (stdout
 # and stderr, apt's too) of every step goes to one log per run,
@@ -49,7 +51,7 @@ set -o errexit -o nounset -o pipefail
 # shellcheck source=hack/bootstrap/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-STEPS=(docker.sh base-image.sh kind.sh kube-binaries.sh node-image.sh gitea.sh agent-image.sh)
+STEPS=(docker.sh base-image.sh kind.sh kube-binaries.sh node-image.sh gitea.sh agent-image.sh kube-router.sh)
 STEP_NAMES=()
 STEP_SECONDS=()
 VERBOSE="${BOOTSTRAP_VERBOSE:-0}"
