@@ -583,3 +583,27 @@ def test_the_containers_storage_limits_cover_the_volumes() -> None:
         if "emptyDir" in v
     )
     assert limits > sizes
+
+
+def test_the_egress_allowlist_overlay_names_hosts_only(tmp_path: Path) -> None:
+    import shutil
+    import subprocess
+
+    kubectl = require_tool(
+        "kubectl", "nox -s unit builds it under CI; or hack/bootstrap/kube-binaries.sh"
+    )
+    shutil.copytree(MANIFESTS, tmp_path / "manifests")
+    overlay = tmp_path / "examples" / "egress-allowlist"
+    shutil.copytree(MANIFESTS.parent / "examples" / "egress-allowlist", overlay)
+    done = subprocess.run(
+        [kubectl, "kustomize", str(overlay)], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    docs = [d for d in yaml.safe_load_all(done.stdout) if d]
+    (policy,) = [d for d in docs if d["kind"] == "NetworkPolicy"]
+    egress = policy["spec"]["egress"]
+    assert len(egress) == 2  # DNS to kube-dns, and the named hosts
+    blocks = [peer["ipBlock"]["cidr"] for peer in egress[1]["to"]]
+    assert blocks and all(cidr.endswith("/32") for cidr in blocks)  # no 0.0.0.0/0, no ::/0
+    assert egress[1]["ports"] == [{"protocol": "TCP", "port": 443}]
+    assert any(d["kind"] == "Namespace" for d in docs)  # the whole base, not only the patch
