@@ -19,7 +19,9 @@ from tests.e2e.conftest import (  # noqa: F401 - fixtures shared with the e2e
     kubectl,
     llm,
     llm_cluster_url,
+    llm_key,
     make_feature,
+    network_policy_enforcer,
 )
 from tests.e2e.gitea import GiteaServer
 

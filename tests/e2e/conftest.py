@@ -18,12 +18,14 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from pytest_kind import KindCluster
 
 from runtime.kube import labels
 from runtime.spawn.names import label_value
+from tests.e2e import network_policy
 from tests.e2e.cluster import (
     NAMESPACE,
     REPO_ROOT,
@@ -147,14 +149,31 @@ def llm_key() -> str:
     return f"sk-speckit-e2e-{secrets.token_hex(16)}"
 
 
+# the session fixture, registered here by assignment (an import would be ruff F811 once
+# `installed` names it as a parameter): the cluster enforces NetworkPolicy (kube-router)
+network_policy_enforcer = network_policy.network_policy_enforcer
+
+
 @pytest.fixture(scope="session")
 def installed(
-    kubectl: Kubectl, gitea: GiteaServer, llm_cluster_url: str, llm_key: str, cluster_lock: None
+    kubectl: Kubectl,
+    gitea: GiteaServer,
+    llm_cluster_url: str,
+    llm_key: str,
+    cluster_lock: None,
+    network_policy_enforcer: None,
 ) -> Kubectl:
-    """``kubectl apply -k manifests/``, the agent config pointed at the pod's LLM proxy,
-    the proxy's route to the scripted LLM, and the secrets created the documented way
-    (value on stdin, never in argv)."""
+    """``kubectl apply -k manifests/`` on a cluster that enforces its NetworkPolicy, the
+    agent config pointed at the pod's LLM proxy, the proxy's route to the scripted LLM,
+    and the secrets created the documented way (value on stdin, never in argv)."""
     kubectl.run("apply", "-k", str(REPO_ROOT / "manifests"))
+    # the shipped policy allows TCP 80/443/22 only: let the agent pods reach this
+    # session's Gitea (port 3000 on the kind network) and scripted LLM (the gateway), as
+    # an operator's overlay would name their git and LLM hosts
+    hosts = [urlsplit(url) for url in (gitea.cluster_url, llm_cluster_url)]
+    allowed = [(str(u.hostname), int(u.port or 80)) for u in hosts]
+    policy = network_policy.test_hosts_policy(NAMESPACE, allowed)
+    kubectl.run("apply", "-f", "-", input_text=json.dumps(policy))
     config = json.loads((REPO_ROOT / "manifests" / "agent-config" / "opencode.json").read_text())
     config.update(scripted_llm.opencode_config(PROXIED_LLM_URL))
     rendered = kubectl.run(

@@ -1,31 +1,7 @@
 """NetworkPolicy enforcement on the e2e cluster: kube-router's firewall controller.
 
-Wiring into ``tests/e2e/conftest.py`` (this module does not edit it)::
-
-    from urllib.parse import urlsplit
-
-    from tests.e2e import network_policy
-
-    # the session fixture, registered in conftest by assignment (an import would be
-    # ruff F811 once `installed` names it as a parameter)
-    network_policy_enforcer = network_policy.network_policy_enforcer
-
-    @pytest.fixture(scope="session")
-    def installed(
-        kubectl: Kubectl,
-        gitea: GiteaServer,
-        llm_cluster_url: str,
-        cluster_lock: None,
-        network_policy_enforcer: None,
-    ) -> Kubectl:
-        kubectl.run("apply", "-k", str(REPO_ROOT / "manifests"))
-        # the shipped policy allows TCP 80/443/22 only: let the agent pods reach this
-        # session's Gitea (port 3000 on the kind network) and scripted LLM (the gateway)
-        hosts = [urlsplit(url) for url in (gitea.cluster_url, llm_cluster_url)]
-        allowed = [(str(u.hostname), int(u.port or 80)) for u in hosts]
-        policy = network_policy.test_hosts_policy(NAMESPACE, allowed)
-        kubectl.run("apply", "-f", "-", input_text=json.dumps(policy))
-        ...  # the rest of `installed` unchanged
+``tests/e2e/conftest.py`` makes ``installed`` depend on :func:`network_policy_enforcer`
+and applies :func:`test_hosts_policy` for the session's Gitea and scripted LLM.
 
 The enforcer: ``hack/bootstrap/kube-router.sh`` builds the image offline,
 ``hack/kube-router.yaml`` runs it (firewall only, beside the node's bridge CNI). The
@@ -33,9 +9,7 @@ fixture loads the image into the node, applies the manifest, waits for the Daemo
 then proves enforcement on two pods of its own (a deny-all policy blocks a connection
 that worked before it, and removing the policy restores it) before any test relies on
 it (about 10 s on a warm cluster). Once per cluster per session (``ensure_enforcer``);
-left installed at the end. Until conftest is wired, ``test_network_policy.py`` sets
-one up for itself and removes it, rules included (``remove_enforcer``), so that the
-other tests, whose agent pods need the test-hosts policy, run unenforced as before.
+left installed at the end.
 
 Also here: the in-pod listener and probe scripts and the pod builders the network
 policy e2e (``test_network_policy.py``) attacks the shipped policy with.
@@ -56,7 +30,7 @@ import yaml
 from pytest_kind import KindCluster
 
 from runtime.kube import labels
-from tests.e2e.cluster import REPO_ROOT, Kubectl, node_name, pinned_versions, wait_for
+from tests.e2e.cluster import REPO_ROOT, Kubectl, pinned_versions, wait_for
 
 ENFORCER_MANIFEST = REPO_ROOT / "hack" / "kube-router.yaml"
 ENFORCER_NAMESPACE = "kube-system"
@@ -421,22 +395,6 @@ def prove_enforcement(kubectl: Kubectl) -> None:
 # Removes what kube-router's firewall left in the node's filter table and ipsets, for the
 # backend holding it (v2.1.0's own --cleanup-config cleans nothing of the firewall's and
 # then crashes in the service proxy's cleanup). Run in the node's network namespace.
-CLEANUP = r"""
-set -eu
-for ipt in iptables-nft iptables-legacy; do
-  # no -t: `iptables-legacy-save -t filter` would create the legacy table it asks for
-  "${ipt}-save" 2>/dev/null | grep -q '^:KUBE-ROUTER-' || continue
-  "${ipt}" -t filter -S | grep -E '^-A (INPUT|FORWARD|OUTPUT) .*-j KUBE-ROUTER-' \
-    | sed 's/^-A/-D/' | while read -r rule; do eval "${ipt} -t filter ${rule}"; done
-  chains=$("${ipt}" -t filter -S | sed -n 's/^-N \(KUBE-\(ROUTER\|POD-FW\|NWPLCY\)-.*\)$/\1/p')
-  for chain in ${chains}; do "${ipt}" -t filter -F "${chain}"; done
-  for chain in ${chains}; do "${ipt}" -t filter -X "${chain}"; done
-  if "${ipt}-save" | grep -q 'KUBE-\(ROUTER\|POD-FW\|NWPLCY\)-'; then
-    echo "kube-router rules left in ${ipt}" >&2; exit 1
-  fi
-done
-for set in $(ipset list -n | grep -E '^KUBE-(SRC|DST)-' || true); do ipset destroy "${set}"; done
-"""
 DOCKER_TIMEOUT_S = 60
 
 _ENFORCED: set[str] = set()  # kubeconfigs whose cluster proved enforcement this session
@@ -458,21 +416,6 @@ def ensure_enforcer(cluster: KindCluster, kubectl: Kubectl) -> None:
         flush=True,
     )
     _ENFORCED.add(key)
-
-
-def remove_enforcer(cluster: KindCluster, kubectl: Kubectl) -> None:
-    """Delete the enforcer and its rules: NetworkPolicy is enforced no more."""
-    kubectl.run("delete", "-f", str(ENFORCER_MANIFEST), "--ignore-not-found", "--wait=true")
-    kubectl.run(
-        "wait", "-n", ENFORCER_NAMESPACE, "--for=delete", "pod",
-        "-l", f"app.kubernetes.io/name={ENFORCER_DAEMONSET}", f"--timeout={ROLLOUT_TIMEOUT_S}s",
-    )  # fmt: skip
-    subprocess.run(
-        ["docker", "run", "--rm", "--privileged", f"--network=container:{node_name(cluster.name)}",
-         "--entrypoint=sh", pinned_versions()["KUBE_ROUTER_IMAGE"], "-c", CLEANUP],
-        capture_output=True, text=True, timeout=DOCKER_TIMEOUT_S, check=True,
-    )  # fmt: skip
-    _ENFORCED.discard(str(kubectl.kubeconfig))
 
 
 @pytest.fixture(scope="session")

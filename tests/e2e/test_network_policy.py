@@ -30,7 +30,6 @@ import pytest
 import yaml
 from pytest_kind import KindCluster
 
-from tests.e2e import network_policy
 from tests.e2e.cluster import NAMESPACE, REPO_ROOT, Kubectl, node_name, wait_for
 from tests.e2e.network_policy import (
     AGENT_LABELS,
@@ -125,31 +124,9 @@ def delete_pods(kubectl: Kubectl, *, wait: bool) -> None:
 
 
 @pytest.fixture(scope="module")
-def enforcement(
-    request: pytest.FixtureRequest, e2e_cluster: KindCluster, kubectl: Kubectl
-) -> Iterator[None]:
-    """The session's enforcer when conftest provides ``network_policy_enforcer``.
-
-    Else (conftest not wired to it, so nothing lets the other tests' agent pods reach
-    Gitea and the LLM under the shipped policy) an enforcer for this module alone,
-    removed with its rules at the end: the rest of the session runs as before.
-    """
-    try:
-        request.getfixturevalue("network_policy_enforcer")
-    except pytest.FixtureLookupError:
-        pass
-    else:
-        yield
-        return
-    network_policy.ensure_enforcer(e2e_cluster, kubectl)
-    yield
-    network_policy.remove_enforcer(e2e_cluster, kubectl)
-
-
-@pytest.fixture(scope="module")
 def lab(
     cluster_lock: None,
-    enforcement: None,
+    network_policy_enforcer: None,
     e2e_cluster: KindCluster,
     kubectl: Kubectl,
 ) -> Iterator[Lab]:
