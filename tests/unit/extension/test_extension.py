@@ -51,19 +51,37 @@ def test_manifest_passes_spec_kits_own_validation() -> None:
     assert manifest.id == "pods"
 
 
-def test_subagent_may_run_only_our_scripts_and_read_only_commands() -> None:
+SUBAGENT_CALLS = {
+    f".specify/extensions/pods/scripts/bash/spawn-pod.sh --task-id {tid}{tasks}"
+    for tid in ("T???", "T????")
+    for tasks in ("", " --tasks *tasks.md")
+} | {
+    ".specify/extensions/pods/scripts/bash/tail-logs.sh sp-* --mark-done --verify-remote "
+    "--no-color --timeout 9m"
+}
+
+
+def test_subagent_may_run_only_its_two_calls() -> None:
     meta = frontmatter(EXT / "agents" / "speckit-pods.md")
     assert meta["mode"] == "subagent" and meta["description"]
     permission = meta["permission"]
     assert isinstance(permission, dict)
-    assert permission["edit"] == "deny"
+    assert list(permission)[0] == "*" and permission["*"] == "deny"  # every other tool
+    assert set(permission) == {"*", "doom_loop", "bash"}
     bash = permission["bash"]
     assert list(bash)[0] == "*" and bash["*"] == "deny"
-    allowed = {pattern for pattern, rule in bash.items() if rule == "allow"}
-    ours = {p for p in allowed if p.startswith(".specify/extensions/pods/scripts/bash/")}
-    assert {p.split("/")[-1].split()[0] for p in ours} == set(WRAPPERS)
-    assert all(p.split()[0] in {"cat", "ls", "git"} for p in allowed - ours)
+    assert {pattern for pattern, rule in bash.items() if rule == "allow"} == SUBAGENT_CALLS
     assert set(bash.values()) <= {"allow", "deny"}  # never "ask": a headless run rejects asks
+    # the last matching rule wins: every deny after the allows overrides them
+    rules = list(bash.items())
+    last_allow = max(i for i, (_, rule) in enumerate(rules) if rule == "allow")
+    denies = [pattern for pattern, rule in rules[last_allow + 1 :]]
+    assert all(bash[p] == "deny" for p in denies)
+    for flag in ("--image", "--repo", "--git-secret", "--llm-secret", "--namespace",
+                 "--context", "--allow-insecure-http", "--branch"):  # fmt: skip
+        assert f"* {flag}*" in denies, flag
+    assert {"*>*", "*<*", "*$*", "*`*", "*'*", '*"*', "*{*"} <= set(denies)
+    assert not [p for p in bash if "\\" in p]  # opencode turns backslashes into slashes
 
 
 def test_commands_use_the_installed_script_paths() -> None:
@@ -141,12 +159,19 @@ def test_wrapper_without_home_or_command_names_both_ways_in_one_line(
     assert (empty.returncode, empty.stderr) == (1, done.stderr)  # empty counts as unset
 
 
+ARGS = {
+    "run-async.sh": ["plan", "--tasks", "two words"],
+    "spawn-pod.sh": ["--task-id", "T012", "--tasks", "two words"],
+    "tail-logs.sh": ["--task", "T012", "two words"],
+}
+
+
 @pytest.mark.parametrize("name", WRAPPERS)
 def test_wrapper_runs_speckit_pods_from_path_when_home_is_unset(name: str, tmp_path: Path) -> None:
     path, record = recording_stub(tmp_path, code=27)
-    done = wrapper(name, "--task", "T012", "two words", home=None, path=str(path))
+    done = wrapper(name, *ARGS[name], home=None, path=str(path))
     assert done.returncode == 27, done.stderr  # exec: the exit code is speckit-pods'
-    assert record.read_text().splitlines() == [SUBCOMMANDS[name], "--task", "T012", "two words"]
+    assert record.read_text().splitlines() == [SUBCOMMANDS[name], *ARGS[name]]
 
 
 @pytest.mark.parametrize("name", WRAPPERS)
@@ -274,8 +299,13 @@ def specify(project: Path, *args: str, answer: str | None = None) -> str:
     return done.stdout
 
 
-# spec-kit's own bookkeeping, which `extension remove` empties but keeps
-SPECKIT_REGISTRY = {".specify/extensions.yml", ".specify/extensions/.registry"}
+# spec-kit's own bookkeeping, which `extension remove` empties but keeps, and its backup
+# of the developer's config file
+SPECKIT_REGISTRY = {
+    ".specify/extensions.yml",
+    ".specify/extensions/.registry",
+    ".specify/extensions/.backup/pods/pods-config.yml",
+}
 
 
 @pytest.mark.specify
@@ -297,6 +327,9 @@ def test_specify_extension_add_and_remove(speckit_project: Path) -> None:
     assert (installed / "agents" / "speckit-pods.md").is_file()
     assert os.access(installed / "scripts" / "bash" / "run-async.sh", os.X_OK)
     assert not (installed / "build-zip.sh").exists()  # .extensionignore
+    # provides.config: the developer's copy of the template, next to the wrappers
+    template = (EXT / "config-template.yml").read_bytes()
+    assert (installed / "pods-config.yml").read_bytes() == template
 
     # spec-kit 1.2.3 runs nothing at install time (no install hook): no subagent yet, and
     # the setup check says in one line what to run, and that OpenCode must be restarted
@@ -339,9 +372,11 @@ def setup_command(project: Path, state: str) -> str:
 
 
 def installed_files(project: Path) -> set[str]:
-    """The copied extension files, without the command cache `add --dev` writes there."""
+    """The copied extension files, without the command cache `add --dev` writes there and
+    the config file scaffolded from config-template.yml."""
     files = tree(project / ".specify" / "extensions" / "pods")
-    return {name for name in files if not name.startswith(".specify-dev/")}
+    assert "pods-config.yml" in files
+    return {n for n in files if not n.startswith(".specify-dev/") and n != "pods-config.yml"}
 
 
 @pytest.mark.specify
