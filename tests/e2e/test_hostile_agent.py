@@ -150,3 +150,10 @@ def test_no_secret_is_in_a_log_or_event(
             assert form not in text, f"git token found in {where}"
         for form in _forms(llm_key):
             assert form not in text, f"LLM key found in {where}"
+
+
+def test_the_api_server_is_out_of_the_agents_reach(attack: Attack) -> None:
+    """The cluster enforces the NetworkPolicy: the agent's own connection attempt failed."""
+    bodies = " ".join(json.dumps(r.body) for r in attack.requests)
+    assert "API BLOCKED " in bodies, "the move ran and its outcome reached the LLM"
+    assert "API REACHED " not in bodies
