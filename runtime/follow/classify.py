@@ -59,6 +59,10 @@ def _from_result(result: Result, pod: Pod) -> Outcome:
     if reason.startswith(NO_VERDICT) and agent_end.get("reason") == "OOMKilled":
         limit = PodView(pod).memory_limit
         reason = f"out of memory (limit {limit}): {reason}"
+    view = PodView(pod)
+    if result.status is Status.KILLED and view.reason == "Evicted":
+        # the git side saw only its SIGTERM; the kubelet says why it came
+        reason = f"evicted: {view.message}; {reason}" if view.message else f"evicted; {reason}"
     return Outcome(result.status, reason, result)
 
 

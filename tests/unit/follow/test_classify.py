@@ -25,6 +25,13 @@ OK = Result(task="T012", status=Status.SUCCEEDED, branch="b", commit="c" * 40, r
             Status.TIMEOUT,
             "reported timeout",
         ),
+        # an evicted pod's git side reports killed; the kubelet's reason is added
+        (
+            make_pod("p", phase="Failed", reason="Evicted", message='volume "agent-tmp" full'),
+            Result(task="T012", status=Status.KILLED, branch="b", reason="terminated"),
+            Status.KILLED,
+            'evicted: volume "agent-tmp" full; terminated',
+        ),
         # pod-level reasons
         (
             make_pod("p", phase="Failed", reason="DeadlineExceeded", container=exited(143)),
