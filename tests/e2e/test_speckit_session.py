@@ -4,8 +4,10 @@ The project is made by the real ``specify init`` (specify-cli), our extension is
 with ``specify extension add --dev`` and the subagent with the extension's install
 script.  The real ``opencode`` binary runs ``/speckit.implement`` on the host as the
 MAIN session; the scripted LLM (``speckit-main``) makes it call the ``speckit-pods``
-subagent once per [ASYNC] task, in parallel, and each subagent (``speckit-pod``) runs
-``spawn-pod.sh`` and ``tail-logs.sh --mark-done`` through bash, like a real model would.
+subagent once per [ASYNC] task, in parallel, and each subagent (``speckit-subagent``)
+runs ``spawn-pod.sh`` and ``tail-logs.sh --mark-done`` through bash exactly as its prompt
+says, under the subagent's own bash rules; the repository URL and the http:// opt-in come
+from the project's ``pods-config.yml``, which the subagent cannot override.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import subprocess
 import uuid
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from tests.e2e.cluster import REPO_ROOT, Kubectl
 from tests.e2e.gitea import GiteaServer, git
@@ -77,10 +80,31 @@ def make_project(root: Path, feature: str) -> Path:
     return root
 
 
+def pin_pod_settings(project: Path, repo_url: str) -> None:
+    """The developer's pods-config.yml: the pods' repository, and Gitea's http:// opt-in."""
+    config = project / ".specify" / "extensions" / "pods" / "pods-config.yml"
+    assert config.exists(), "specify extension add installs the config template"
+    config.write_text(f"repo: {repo_url}\nnamespace: speckit-pods\nallow_insecure_http: true\n")
+
+
 def push_to_gitea(gitea: GiteaServer, project: Path, repo: str) -> None:
     gitea.api("POST", "/user/repos", {"name": repo, "private": True}, ok=201)
     git(["remote", "add", "origin", gitea.clone_url(repo)], project)
     git(["push", "-q", "origin", "HEAD:refs/heads/main"], project, gitea.auth)
+
+
+def developer_home(tmp: Path, gitea: GiteaServer, repo_url: str) -> Path:
+    """A HOME whose git has the developer's credentials for Gitea, the way developers keep
+    them (a credential store, not the environment: the extension's wrappers drop GIT_*),
+    for the subagent's ``tail-logs.sh --verify-remote``."""
+    home = tmp / "home"
+    home.mkdir()
+    store = home / ".git-credentials"
+    parts = urlsplit(repo_url)
+    store.write_text(f"{parts.scheme}://{gitea.auth.username}:{gitea.auth.token}@{parts.netloc}\n")
+    store.chmod(0o600)
+    (home / ".gitconfig").write_text(f"[credential]\n\thelper = store --file {store}\n")
+    return home
 
 
 def opencode_env(tmp: Path, llm_url: str, project: Path) -> dict[str, str]:
@@ -126,10 +150,12 @@ def test_implement_session_delegates_async_tasks_to_pods(
     feature, repo = f"001-session-{suffix}", f"session-{suffix}"
     project = make_project(tmp_path / "project", feature)
     push_to_gitea(gitea, project, repo)
+    pin_pod_settings(project, gitea.clone_url(repo, cluster=True))
     env = opencode_env(tmp_path, llm.url, project)
+    env["HOME"] = str(developer_home(tmp_path, gitea, gitea.clone_url(repo, cluster=True)))
     tasks_rel = f"specs/{feature}/tasks.md"
     marker = (
-        f"scripted:speckit-main,ids={'.'.join(ASYNC_IDS)},"
+        f"scripted:speckit-main,ids={'.'.join(ASYNC_IDS)},pod=speckit-subagent,"
         f"repo={gitea.clone_url(repo, cluster=True)},tasks={tasks_rel},feature={feature}"
     )
     done = subprocess.run(
@@ -154,7 +180,8 @@ def test_implement_session_delegates_async_tasks_to_pods(
         assert part["state"]["status"] == "completed", part
         assert part["state"]["input"]["subagent_type"] == "speckit-pods"
         output = str(part["state"]["output"])
-        assert f"[{tid}] RESULT status=succeeded" in output, output
+        # the subagent's digest, as its prompt asks for it
+        assert f"task: {tid}\nstatus: succeeded\nexit_code: 0" in output, output
 
     # the pods pushed their branches with the scripted content
     for tid in ASYNC_IDS:
@@ -171,6 +198,6 @@ def test_implement_session_delegates_async_tasks_to_pods(
     for tid in ASYNC_IDS:
         assert f"- [X] {tid} [P] [ASYNC]" in text, text
     assert "- [ ] T001 [SYNC]" in text and "- [ ] T050 [SYNC]" in text, text
-    subagent_requests = [r for r in llm.requests_for("speckit-pod") if r.turn == 0]
+    subagent_requests = [r for r in llm.requests_for("speckit-subagent") if r.turn == 0]
     assert len(subagent_requests) == len(ASYNC_IDS)
     assert all("exactly ONE `[ASYNC]` task" in r.system for r in subagent_requests)
