@@ -14,6 +14,7 @@ from tests.e2e.conftest import (  # noqa: F401 - fixtures shared with the e2e
     create_secret,
     e2e_cluster,
     gitea,
+    insecure_http_to_gitea,  # autouse: Gitea speaks http://
     installed,
     kubeconfig,
     kubectl,

@@ -24,6 +24,7 @@ class RunningTimes:
         self.core = client.CoreV1Api(api)
         self.selector, self.namespace = selector, namespace
         self.times: dict[str, float] = {}
+        self.error = ""  # the watch's last failure, for the timeout's message
         self._cond = threading.Condition()
         self._watch = watch.Watch()  # type: ignore[no-untyped-call]
         self._stop = threading.Event()
@@ -45,7 +46,8 @@ class RunningTimes:
                     label_selector=self.selector, timeout_seconds=60,
                 ):  # fmt: skip
                     self._seen(event["object"])
-            except Exception:  # noqa: BLE001 - a dropped watch restarts
+            except Exception as err:  # noqa: BLE001 - a dropped watch restarts
+                self.error = f"{type(err).__name__}: {err}"[:500]
                 time.sleep(0.2)
 
     def _seen(self, pod: Any) -> None:
@@ -59,7 +61,8 @@ class RunningTimes:
         """Block until ``pod`` was seen Running; its monotonic time."""
         with self._cond:
             if not self._cond.wait_for(lambda: pod in self.times, timeout):
-                raise TimeoutError(f"pod {pod} not Running after {timeout:.0f}s")
+                why = f" (the watch failed: {self.error})" if self.error else ""
+                raise TimeoutError(f"pod {pod} not Running after {timeout:.0f}s{why}")
             return self.times[pod]
 
 

@@ -47,6 +47,7 @@ def test_image_size(bench: Recorder) -> None:
 
 def _sleeping(pod: dict[str, Any]) -> None:
     agent(pod)["command"] = ["sleep", "3600"]
+    agent(pod).pop("args", None)  # the entrypoint's side (`run`) is no argument of sleep
 
 
 def _pause(pod: dict[str, Any]) -> None:

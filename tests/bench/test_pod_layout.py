@@ -32,16 +32,19 @@ SLEEP = ["sleep", "3600"]
 
 def _sidecars_sleeping(pod: dict[str, Any]) -> None:
     for container in pod["spec"]["initContainers"]:
+        container.pop("args", None)
         if container["name"] == "git":
             container["command"] = ["sh", "-c", "touch /handoff/ready && exec sleep 3600"]
         else:
             container["command"] = SLEEP
     agent(pod)["command"] = SLEEP
+    agent(pod).pop("args", None)
 
 
 def _one_container(pod: dict[str, Any]) -> None:
     pod["spec"].pop("initContainers")
     agent(pod)["command"] = SLEEP
+    agent(pod).pop("args", None)
 
 
 @pytest.mark.timeout(900)
