@@ -25,7 +25,7 @@ import traceback
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from runtime.agent import credentials, gitops, handoff
+from runtime.agent import credentials, gitops, handoff, llm_proxy
 from runtime.agent.config import AgentConfig, ConfigError, load
 from runtime.agent.gitops import Checkout, Git, GitError, Repo
 from runtime.agent.handoff import Verdict
@@ -33,7 +33,6 @@ from runtime.agent.shutdown import Shutdown, TerminatedError
 from runtime.contract.outcome import NO_VERDICT, Result, Status
 from runtime.contract.pod import (
     HANDOFF_DIR,
-    LLM_USAGE_FILE,
     SIGTERM_BUDGET_SECONDS,
     Env,
     Handoff,
@@ -44,8 +43,6 @@ POLL_SECONDS = 0.5
 VERDICT_GRACE_SECONDS = 8.0  # of the 45 s after SIGTERM
 UMASK = 0o002  # the work tree is group-writable: the agent (same group) edits it
 STATE_FILE = ".speckit-pods/state.json"
-MAX_USAGE_BYTES = 64 * 1024
-USAGE_KEYS = ("requests", "input_tokens", "output_tokens")
 
 Emit = Callable[[str], None]
 
@@ -88,15 +85,10 @@ def llm_usage(directory: Path | None) -> tuple[int, int, int]:
 
     The proxy (trusted) writes the file; the agent container has no mount of it.
     """
-    if directory is None:
+    usage = llm_proxy.read_usage(directory) if directory is not None else None
+    if usage is None:
         return 0, 0, 0
-    try:
-        with (directory / LLM_USAGE_FILE).open("rb") as handle:
-            data = json.loads(handle.read(MAX_USAGE_BYTES))
-        counts = tuple(int(data.get(key, 0)) for key in USAGE_KEYS)
-    except (OSError, ValueError, TypeError, AttributeError):
-        return 0, 0, 0
-    return counts[0], counts[1], counts[2]
+    return usage.requests, usage.input_tokens, usage.output_tokens
 
 
 # --- start: clone, or pick up after a restart of this container ------------------------

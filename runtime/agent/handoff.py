@@ -101,14 +101,26 @@ def read_untrusted(path: Path, limit: int = MAX_SMALL_FILE) -> bytes | None:
 
 
 def write_atomic(directory: Path, name: str, data: bytes) -> None:
-    """Write ``directory/name`` by renaming a new file over it (a planted symlink is replaced)."""
+    """Write ``directory/name`` by renaming a new file over it (a planted symlink is replaced).
+
+    The new file is created exclusively (never through a link), mode 0644 whatever the
+    umask (the reader is another user), written in full and synced before the rename;
+    it is removed when anything fails.
+    """
     tmp = directory / f".{name}.{secrets.token_hex(6)}"
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     fd = os.open(tmp, flags, 0o644)
     try:
-        os.write(fd, data)
-    finally:
+        os.fchmod(fd, 0o644)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    except BaseException:
         os.close(fd)
+        tmp.unlink(missing_ok=True)
+        raise
+    os.close(fd)
     os.replace(tmp, directory / name)
 
 

@@ -26,7 +26,6 @@ import http.client
 import json
 import os
 import re
-import secrets
 import signal
 import socketserver
 import ssl
@@ -40,7 +39,7 @@ from types import FrameType
 from typing import Any, Final, Literal
 from urllib.parse import urlsplit
 
-from runtime.agent.handoff import clean_text
+from runtime.agent.handoff import clean_text, write_atomic
 from runtime.contract.exit_codes import ExitCode
 from runtime.contract.pod import LLM_PROXY_HOST, LLM_PROXY_PORT, LLM_USAGE_FILE, Env, LLMRoute
 from runtime.contract.redact import MIN_SECRET_LENGTH, scrub
@@ -376,21 +375,7 @@ class UsageMeter:
 def write_usage(directory: Path, usage: Usage) -> None:
     """Replace ``directory/usage.json`` atomically: a new file (0644), fsynced, renamed."""
     data = json.dumps(usage.to_json()).encode("utf-8") + b"\n"
-    tmp = directory / f".{LLM_USAGE_FILE}.{secrets.token_hex(6)}"
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-    fd = os.open(tmp, flags, 0o644)
-    try:
-        os.fchmod(fd, 0o644)  # whatever the umask: the git side (another user) reads it
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
-    except BaseException:
-        os.close(fd)
-        tmp.unlink(missing_ok=True)
-        raise
-    os.close(fd)
-    os.replace(tmp, directory / LLM_USAGE_FILE)
+    write_atomic(directory, LLM_USAGE_FILE, data)
 
 
 def read_usage(directory: Path) -> Usage | None:

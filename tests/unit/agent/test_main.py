@@ -106,7 +106,8 @@ def test_a_fake_agent_that_writes_a_file_gets_it_pushed(pod: Harness) -> None:
 def test_the_result_line_carries_the_llm_proxys_counts(pod: Harness) -> None:
     usage = pod.tmp / "llm-usage"
     usage.mkdir()
-    (usage / "usage.json").write_text('{"requests": 3, "input_tokens": 900, "output_tokens": 40}')
+    counts = '{"requests": 3, "input_tokens": 900, "output_tokens": 40, "errors": 0}'
+    (usage / "usage.json").write_text(counts)  # as the proxy writes it
     pod.opencode_bin = fake_opencode(pod.tmp / "oc", "echo hello > new.txt")
     run = pod.run("do it\n", timeout=60, LLM_USAGE_DIR=str(usage))
 
