@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 from tests.e2e.cluster import REPO_ROOT, Kubectl
 from tests.e2e.gitea import GiteaServer, git
 from tests.support import scripted_llm
+from tests.support.opencode_offline import NO_PLUGIN_INSTALL, OPENCODE_OFFLINE_ENV
 from tests.support.scripted_llm import Marker, write_target
 
 ASYNC_IDS = ("T040", "T041")
@@ -42,15 +43,6 @@ TASKS_MD = """\
 
 - [ ] T050 [SYNC] Review the agents' branches
 """
-OPENCODE_OFFLINE_ENV = {
-    "OPENCODE_DISABLE_MODELS_FETCH": "1",
-    "OPENCODE_DISABLE_AUTOUPDATE": "1",
-    "OPENCODE_DISABLE_SHARE": "1",
-    "OPENCODE_DISABLE_LSP_DOWNLOAD": "1",
-    "OPENCODE_DISABLE_CLAUDE_CODE": "1",
-    "NO_COLOR": "1",
-}
-NO_PLUGIN_INSTALL = {"packages": {"": {"dependencies": {"@opencode-ai/plugin": "*"}}}}
 
 
 def run(args: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: float = 120) -> str:

@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 
 from tests.support import scripted_llm
+from tests.support.opencode_offline import NO_PLUGIN_INSTALL, OPENCODE_OFFLINE_ENV
 from tests.support.scripted_llm import SUBAGENT_ATTACKS, LoggedRequest
 from tests.support.tools import require_tool
 
@@ -60,15 +61,6 @@ EXPORTED = (
     "PYTHONWARNINGS",
 )
 DENIED = "prevents you from using this specific tool call"  # opencode's rule error
-OPENCODE_OFFLINE_ENV = {
-    "OPENCODE_DISABLE_MODELS_FETCH": "1",
-    "OPENCODE_DISABLE_AUTOUPDATE": "1",
-    "OPENCODE_DISABLE_SHARE": "1",
-    "OPENCODE_DISABLE_LSP_DOWNLOAD": "1",
-    "OPENCODE_DISABLE_CLAUDE_CODE": "1",
-    "NO_COLOR": "1",
-}
-NO_PLUGIN_INSTALL = {"packages": {"": {"dependencies": {"@opencode-ai/plugin": "*"}}}}
 INSTALL_IGNORED = {"build-zip.sh", "README.md", "dist", ".extensionignore", "__pycache__"}
 
 STUB = """#!{python}
