@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -51,37 +52,29 @@ def test_manifest_passes_spec_kits_own_validation() -> None:
     assert manifest.id == "pods"
 
 
-SUBAGENT_CALLS = {
-    f".specify/extensions/pods/scripts/bash/spawn-pod.sh --task-id {tid}{tasks}"
-    for tid in ("T???", "T????")
-    for tasks in ("", " --tasks *tasks.md")
-} | {
-    ".specify/extensions/pods/scripts/bash/tail-logs.sh sp-* --mark-done --verify-remote "
-    "--no-color --timeout 9m"
-}
-
-
-def test_subagent_may_run_only_its_two_calls() -> None:
+def test_subagent_may_run_only_its_two_tools() -> None:
     meta = frontmatter(EXT / "agents" / "speckit-pods.md")
     assert meta["mode"] == "subagent" and meta["description"]
     permission = meta["permission"]
     assert isinstance(permission, dict)
-    assert list(permission)[0] == "*" and permission["*"] == "deny"  # every other tool
-    assert set(permission) == {"*", "doom_loop", "bash"}
-    bash = permission["bash"]
-    assert list(bash)[0] == "*" and bash["*"] == "deny"
-    assert {pattern for pattern, rule in bash.items() if rule == "allow"} == SUBAGENT_CALLS
-    assert set(bash.values()) <= {"allow", "deny"}  # never "ask": a headless run rejects asks
-    # the last matching rule wins: every deny after the allows overrides them
-    rules = list(bash.items())
-    last_allow = max(i for i, (_, rule) in enumerate(rules) if rule == "allow")
-    denies = [pattern for pattern, rule in rules[last_allow + 1 :]]
-    assert all(bash[p] == "deny" for p in denies)
-    for flag in ("--image", "--repo", "--git-secret", "--llm-secret", "--namespace",
-                 "--context", "--allow-insecure-http", "--branch"):  # fmt: skip
-        assert f"* {flag}*" in denies, flag
-    assert {"*>*", "*<*", "*$*", "*`*", "*'*", '*"*', "*{*"} <= set(denies)
-    assert not [p for p in bash if "\\" in p]  # opencode turns backslashes into slashes
+    assert list(permission)[0] == "*" and permission["*"] == "deny"  # every other tool, bash too
+    # never "ask": a headless run rejects asks; the last matching rule wins
+    assert permission == {
+        "*": "deny",
+        "speckit_pods_spawn": "allow",
+        "speckit_pods_follow": "allow",
+        "doom_loop": "allow",
+    }
+
+
+def test_the_tools_module_exports_the_two_tools() -> None:
+    """opencode names a module's named exports <file>_<export>; args are JSON Schema."""
+    text = (EXT / "tools" / "speckit_pods.js").read_text(encoding="utf-8")
+    assert re.findall(r"^export (?:const|function|default) (\w*)", text, re.M) == [
+        "spawn",
+        "follow",
+    ]
+    assert not re.findall(r"^import .* from \"(?!node:)", text, re.M)  # no npm package
 
 
 def test_commands_use_the_installed_script_paths() -> None:
@@ -214,7 +207,8 @@ def build_zip(ext: Path, out: Path) -> dict[str, int]:
 
 def test_build_zip_packs_the_installable_files(tmp_path: Path) -> None:
     entries = build_zip(EXT, tmp_path)
-    assert {"extension.yml", "agents/speckit-pods.md", "commands/dispatch.md"} <= set(entries)
+    packed = {"extension.yml", "agents/speckit-pods.md", "tools/speckit_pods.js"}
+    assert packed | {"commands/dispatch.md"} <= set(entries)
     assert {f"scripts/bash/{name}" for name in WRAPPERS} <= set(entries)
     assert entries["scripts/bash/run-async.sh"] == 0o755 and entries["extension.yml"] == 0o644
     assert not {"build-zip.sh", "README.md", ".extensionignore"} & set(entries)
@@ -325,6 +319,7 @@ def test_specify_extension_add_and_remove(speckit_project: Path) -> None:
     assert config["hooks"]["after_implement"][0]["command"] == "speckit.pods.status"
     installed = speckit_project / ".specify" / "extensions" / "pods"
     assert (installed / "agents" / "speckit-pods.md").is_file()
+    assert (installed / "tools" / "speckit_pods.js").is_file()
     assert os.access(installed / "scripts" / "bash" / "run-async.sh", os.X_OK)
     assert not (installed / "build-zip.sh").exists()  # .extensionignore
     # provides.config: the developer's copy of the template, next to the wrappers
@@ -334,20 +329,31 @@ def test_specify_extension_add_and_remove(speckit_project: Path) -> None:
     # spec-kit 1.2.3 runs nothing at install time (no install hook): no subagent yet, and
     # the setup check says in one line what to run, and that OpenCode must be restarted
     agent = speckit_project / ".opencode" / "agent" / "speckit-pods.md"
-    assert not agent.exists()
+    tool = speckit_project / ".opencode" / "tool" / "speckit_pods.js"
+    assert not agent.exists() and not tool.exists()
     command = setup_command(speckit_project, state="not installed")
     assert command == ".specify/extensions/pods/scripts/bash/install-agent.sh"
     assert ".specify/extensions/pods/scripts/bash/install-agent.sh --check" in (
         commands / "speckit.pods.dispatch.md"
     ).read_text(encoding="utf-8")
     done = run_in(speckit_project, *shlex.split(command))
-    assert done.returncode == 0 and done.stdout == ".opencode/agent/speckit-pods.md\n"
+    installed_paths = ".opencode/agent/speckit-pods.md\n.opencode/tool/speckit_pods.js\n"
+    assert done.returncode == 0 and done.stdout == installed_paths
     assert "restart OpenCode" in done.stderr
     assert run_in(speckit_project, command, "--check").returncode == 0
     assert agent.read_bytes() == (EXT / "agents" / "speckit-pods.md").read_bytes()
-    agent.write_text("an older version\n", encoding="utf-8")
-    assert setup_command(speckit_project, state="outdated") == command
+    assert tool.read_bytes() == (EXT / "tools" / "speckit_pods.js").read_bytes()
+    for stale in (agent, tool):  # either file older, or missing: the subagent is outdated
+        current = stale.read_bytes()
+        stale.write_text("an older version\n", encoding="utf-8")
+        assert setup_command(speckit_project, state="outdated") == command
+        stale.unlink()
+        assert setup_command(speckit_project, state="outdated") == command
+        stale.write_bytes(current)
+    assert run_in(speckit_project, command, "--check").returncode == 0
     run_in(speckit_project, command, "--remove")
+    assert not (speckit_project / ".opencode" / "agent").exists()
+    assert not (speckit_project / ".opencode" / "tool").exists()
 
     specify(speckit_project, "extension", "remove", "pods", "--force")
     after = tree(speckit_project)
