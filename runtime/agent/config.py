@@ -15,6 +15,7 @@ from pathlib import Path
 from runtime.contract import pod
 from runtime.contract.pod import DEFAULT_AUTHOR_EMAIL, DEFAULT_AUTHOR_NAME, REQUIRED, Env
 from runtime.contract.refs import branch_name_error, has_credentials
+from runtime.contract.start import StartPoint, StartPointError, decode
 
 DEFAULT_STALL_SECONDS = float(pod.DEFAULT_STALL_SECONDS)
 
@@ -47,6 +48,7 @@ class AgentConfig:
     stall_s: float = DEFAULT_STALL_SECONDS
     opencode_bin: str = "opencode"
     llm_usage_dir: Path | None = None  # the git side: where the LLM proxy's counts are
+    start_points: tuple[StartPoint, ...] = ()  # the git side: prerequisites' work to merge
 
     @property
     def clone_dir(self) -> Path:
@@ -71,6 +73,11 @@ def load(env: Mapping[str, str] | None = None, required: Sequence[str] = REQUIRE
         why = branch_name_error(env[name].strip()) if env.get(name, "").strip() else None
         if why:
             problems.append(f"{name}={env[name]!r} is not a valid branch name: it {why}")
+    start_points: tuple[StartPoint, ...] = ()
+    try:
+        start_points = decode(env.get(Env.START_POINTS, ""))
+    except StartPointError as err:
+        problems.append(f"{Env.START_POINTS} is invalid: {err}")
     if problems:
         raise ConfigError("; ".join(problems))
     return AgentConfig(
@@ -94,6 +101,7 @@ def load(env: Mapping[str, str] | None = None, required: Sequence[str] = REQUIRE
         stall_s=stall if stall is not None else DEFAULT_STALL_SECONDS,
         opencode_bin=env.get(Env.OPENCODE_BIN) or "opencode",
         llm_usage_dir=Path(env[Env.LLM_USAGE_DIR]) if env.get(Env.LLM_USAGE_DIR) else None,
+        start_points=start_points,
     )
 
 

@@ -38,6 +38,7 @@ from runtime.contract.pod import (
     Handoff,
 )
 from runtime.contract.redact import scrub
+from runtime.contract.start import describe
 
 POLL_SECONDS = 0.5
 VERDICT_GRACE_SECONDS = 8.0  # of the 45 s after SIGTERM
@@ -62,9 +63,17 @@ class Run:
         return Repo(self.config.git_dir, self.config.clone_dir)
 
     def result(
-        self, status: Status, reason: str = "", commit: str = "", files: tuple[str, ...] = ()
+        self,
+        status: Status,
+        reason: str = "",
+        commit: str = "",
+        files: tuple[str, ...] = (),
+        start: str = "",
     ) -> Result:
-        """The result line's data, with the duration so far and the LLM proxy's counts."""
+        """The result line's data, with the duration so far and the LLM proxy's counts.
+
+        ``start`` is the commit the agent started from (after the start points' merges).
+        """
         requests, tokens_in, tokens_out = llm_usage(self.config.llm_usage_dir)
         return Result(
             task=self.config.task_id,
@@ -77,6 +86,8 @@ class Run:
             llm_requests=requests,
             input_tokens=tokens_in,
             output_tokens=tokens_out,
+            started_from=self.config.start_points,
+            start_commit=start,
         )
 
 
@@ -124,9 +135,15 @@ def _load_state(run: Run) -> tuple[Checkout | None, Result | None] | None:
 def _clone(run: Run, git: Git) -> Checkout:
     cfg = run.config
     run.emit(f"[git] cloning {cfg.repo_url} ({cfg.base_branch} -> {cfg.task_branch})")
-    checkout = gitops.prepare(git, cfg.repo_url, cfg.base_branch, cfg.task_branch, run.repo)
+    points = cfg.start_points
+    if points:
+        run.emit(f"[git] starting from the work of its prerequisites: {describe(points)}")
+    checkout = gitops.prepare(git, cfg.repo_url, cfg.base_branch, cfg.task_branch, run.repo, points)
     if checkout.resumed:
         run.emit(f"[git] {cfg.task_branch} already exists on the remote: continuing from it")
+    if points:
+        merged = describe(checkout.merged) if checkout.merged else "nothing (all contained)"
+        run.emit(f"[git] merged {merged}; the agent starts at {checkout.start[:12]}")
     gitops.write_excludes(run.repo)
     count = gitops.place_context(cfg.task_dir / "context", checkout.path)
     run.emit(f"[git] {count} context file(s) in {gitops.CONTEXT_DIR}")
@@ -178,23 +195,28 @@ def finish(run: Run, git: Git, checkout: Checkout, verdict: Verdict | None) -> R
     message = gitops.commit_message(cfg.task_id, cfg.task_title, cfg.requested_by, wip)
     gitops.commit_all(git, checkout.repo, message, warn=run.emit)
     commit = gitops.head(git, checkout.repo)
-    if commit == checkout.start:
+    start = checkout.start
+    if commit == start:
         if status.ok:
-            return run.result(Status.NO_CHANGES, "opencode finished without changing any file")
-        return run.result(status, f"{reason}; no changes to save")
-    files = gitops.changed_files(git, checkout.repo, checkout.start)
+            return run.result(
+                Status.NO_CHANGES, "opencode finished without changing any file", start=start
+            )
+        return run.result(status, f"{reason}; no changes to save", start=start)
+    files = gitops.changed_files(git, checkout.repo, start)
     run.emit(f"[git] pushing {commit[:12]} ({len(files)} file(s)) to {cfg.task_branch}")
     end = (run.shutdown.at or time.monotonic()) + SIGTERM_BUDGET_SECONDS  # of the grace period
     try:
         gitops.push(git, checkout.repo, cfg.repo_url, cfg.task_branch, lambda: end)
     except GitError as err:
         if status.ok:
-            return run.result(err.status, err.message, commit, files)
+            return run.result(err.status, err.message, commit, files, start)
         # not timeout/killed: those promise a pushed WIP; the work is only in this pod
-        return run.result(err.status, f"{reason}; WIP not saved: {err.message}", commit, files)
+        return run.result(
+            err.status, f"{reason}; WIP not saved: {err.message}", commit, files, start
+        )
     if not status.ok:
         reason = f"{reason}; WIP commit pushed to {cfg.task_branch}"
-    return run.result(status, reason, commit, files)
+    return run.result(status, reason, commit, files, start)
 
 
 def _finish_safely(run: Run, git: Git, checkout: Checkout, verdict: Verdict | None) -> Result:

@@ -13,6 +13,13 @@ a remote name, so no ``pushurl``), with ``--`` before it, fast-forward only.
 A rerun continues the work in progress: when the remote already has
 ``TASK_BRANCH`` (e.g. a WIP commit pushed after a timeout) the clone starts from
 that branch instead of ``BASE_BRANCH``.
+
+A task with start points (``runtime.contract.start``: its prerequisites' pushed
+commits) starts from their work: each pinned commit is merged, in the given order,
+onto the base (or onto the continued task branch), fast-forward when it can be.  A
+commit already contained is skipped; a conflict aborts the merge and ends the run as
+``conflict`` naming the files, before the agent ever starts.  The merges need
+history, so such a clone fetches the branches in full instead of one commit deep.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from pathlib import Path
 
 from runtime.contract.outcome import Status
 from runtime.contract.redact import scrub
+from runtime.contract.start import StartPoint, describe
 
 CONTEXT_DIR = ".speckit-pods/context"
 EXCLUDES = ("/.speckit-pods/", "/.opencode/")
@@ -172,6 +180,7 @@ class Checkout:
     repo: Repo
     start: str
     resumed: bool
+    merged: tuple[StartPoint, ...] = ()  # the start points merged in (not already there)
 
     @property
     def path(self) -> Path:
@@ -197,13 +206,28 @@ def _empty(path: Path, keep: tuple[str, ...] = ()) -> None:
             shutil.rmtree(entry)
 
 
-def prepare(git: Git, url: str, base: str, task: str, repo: Repo) -> Checkout:
-    """Clone shallow, on ``task`` (continued if the remote has it, else new from ``base``)."""
+def prepare(
+    git: Git, url: str, base: str, task: str, repo: Repo, points: tuple[StartPoint, ...] = ()
+) -> Checkout:
+    """Clone on ``task`` (continued if the remote has it, else new from ``base``).
+
+    Then the start ``points`` are merged in (:func:`merge_points`).
+
+    Raises:
+        GitError: the clone failed, a branch is gone (``repo-not-found``), or the
+            points do not merge (``conflict``).
+    """
     repo.work_tree.parent.mkdir(parents=True, exist_ok=True)
     repo.git_dir.parent.mkdir(parents=True, exist_ok=True)
     heads = remote_heads(git, url, repo.work_tree.parent)
     if base not in heads:
         raise GitError(Status.REPO_NOT_FOUND, f"base branch {base!r} not found in {url}")
+    for point in points:
+        if point.branch not in heads:
+            raise GitError(
+                Status.REPO_NOT_FOUND,
+                f"{point.task}'s branch {point.branch!r} (a prerequisite's work) is not in {url}",
+            )
     resumed = task in heads
     start_from = task if resumed else base
     # the work tree and its .git are both mount points: init + fetch, never clone into them
@@ -215,11 +239,95 @@ def prepare(git: Git, url: str, base: str, task: str, repo: Repo) -> Checkout:
     if repo.git_dir.parent != repo.work_tree:  # elsewhere: point the work tree at it
         (repo.work_tree / ".git").write_text(f"gitdir: {repo.git_dir}\n", encoding="utf-8")
     git.run(["config", "remote.origin.url", url], repo.work_tree, repo=repo)  # for the agent's git
-    fetch = ["fetch", "--quiet", "--depth", "1", "--no-tags", "--", url]
-    git.run([*fetch, f"refs/heads/{start_from}"], repo.work_tree, repo=repo, timeout=600)
-    git.run(["checkout", "--quiet", "-B", task, "FETCH_HEAD"], repo.work_tree, repo=repo)
-    start = git.run(["rev-parse", "HEAD"], repo.work_tree, repo=repo).strip()
-    return Checkout(repo, start, resumed)
+    if not points:
+        fetch = ["fetch", "--quiet", "--depth", "1", "--no-tags", "--", url]
+        git.run([*fetch, f"refs/heads/{start_from}"], repo.work_tree, repo=repo, timeout=600)
+        git.run(["checkout", "--quiet", "-B", task, "FETCH_HEAD"], repo.work_tree, repo=repo)
+        return Checkout(repo, head(git, repo), resumed)
+    refspecs = [f"refs/heads/{start_from}:{_START_REF}/start"]
+    refspecs += [f"refs/heads/{p.branch}:{_START_REF}/{p.task}" for p in points]
+    fetch = ["fetch", "--quiet", "--no-tags", "--", url, *refspecs]
+    git.run(fetch, repo.work_tree, repo=repo, timeout=900)
+    git.run(["checkout", "--quiet", "-B", task, f"{_START_REF}/start"], repo.work_tree, repo=repo)
+    merged = merge_points(git, repo, points, onto=task if resumed else base)
+    return Checkout(repo, head(git, repo), resumed, merged)
+
+
+_START_REF = "refs/speckit-pods"  # in the pod's own clone only; never pushed
+
+
+def _contains(git: Git, repo: Repo, ancestor: str, descendant: str) -> bool:
+    try:
+        git.run(["merge-base", "--is-ancestor", ancestor, descendant], repo.work_tree, repo=repo)
+    except GitError:
+        return False
+    return True
+
+
+def merge_points(
+    git: Git, repo: Repo, points: tuple[StartPoint, ...], onto: str
+) -> tuple[StartPoint, ...]:
+    """Merge each point's pinned commit into HEAD, in order; return those merged.
+
+    A pinned commit must still be on its branch (a rerun of the prerequisite moves the
+    branch forward, which keeps it).  A commit HEAD or another point already contains
+    is skipped.
+
+    Raises:
+        GitError: ``repo-not-found`` for a commit gone from its branch, ``conflict``
+            (the merge aborted, nothing left half-merged) naming the files.
+    """
+    for point in points:
+        if not _contains(git, repo, point.commit, f"{_START_REF}/{point.task}"):
+            raise GitError(
+                Status.REPO_NOT_FOUND,
+                f"{point.task}'s commit {point.commit[:12]} is no longer on {point.branch!r} "
+                "(its history was rewritten): spawn the task again to pin its new commit",
+            )
+    # a point another point's work already holds (T002 under T004, which started from
+    # it) adds nothing: merging only the others keeps the history free of no-op merges
+    tips = [p.commit for p in points]
+    independent = set(
+        git.run(["merge-base", "--independent", *tips], repo.work_tree, repo=repo).split()
+    )
+    merged: list[StartPoint] = []
+    for point in points:
+        if point.commit not in independent or _contains(git, repo, point.commit, "HEAD"):
+            continue
+        message = f"Start from {point.task} ({point.commit[:12]}, {point.branch})"
+        argv = ["merge", "--quiet", "--no-edit", "--no-verify", "-m", message, point.commit]
+        try:
+            git.run(argv, repo.work_tree, repo=repo, timeout=600)
+        except GitError as err:
+            files = _unmerged(git, repo)
+            _abort_merge(git, repo)
+            if not files:
+                raise
+            so_far = describe(merged) if merged else onto
+            more = f" (+{len(files) - 10} more)" if len(files) > 10 else ""
+            shown = ", ".join(files[:10]) + more
+            raise GitError(
+                Status.CONFLICT,
+                f"the work of {point.task} ({point.commit[:12]}) conflicts with {so_far} "
+                f"in: {shown}",
+            ) from err
+        merged.append(point)
+    return tuple(merged)
+
+
+def _unmerged(git: Git, repo: Repo) -> list[str]:
+    try:
+        out = git.run(["diff", "--name-only", "--diff-filter=U"], repo.work_tree, repo=repo)
+    except GitError:
+        return []
+    return [line for line in out.splitlines() if line]
+
+
+def _abort_merge(git: Git, repo: Repo) -> None:
+    try:
+        git.run(["merge", "--abort"], repo.work_tree, repo=repo)
+    except GitError:
+        pass
 
 
 def write_excludes(repo: Repo) -> None:

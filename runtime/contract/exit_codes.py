@@ -40,6 +40,7 @@ class ExitCode(enum.IntEnum):
     STILL_RUNNING = 27
     HELD = 28
     MISSING_DEPENDENCY = 29
+    CONFLICT = 30
     TIMEOUT = 124
     INTERRUPTED = 130
 
@@ -63,8 +64,14 @@ MEANINGS: dict[ExitCode, tuple[str, str]] = {
         "killed: SIGTERM from outside (pod deleted, node drained, evicted); WIP pushed",
         _POD,
     ),
-    ExitCode.GIT_AUTH_FAILED: ("git-auth-failed", _POD),
-    ExitCode.REPO_NOT_FOUND: ("repo-not-found (repository or base branch)", _POD),
+    ExitCode.GIT_AUTH_FAILED: (
+        "git-auth-failed (spawn: your git could not read the prerequisites' branches)",
+        "pod, tail-logs, spawn",
+    ),
+    ExitCode.REPO_NOT_FOUND: (
+        "repo-not-found (repository, base branch, a prerequisite's branch or commit)",
+        "pod, tail-logs, spawn",
+    ),
     ExitCode.PUSH_REJECTED: (
         "push-rejected after retries, or `--verify-remote` found another commit",
         _POD,
@@ -97,6 +104,10 @@ MEANINGS: dict[ExitCode, tuple[str, str]] = {
     ExitCode.MISSING_DEPENDENCY: (
         "a Python package speckit-pods needs is not installed (`pip install speckit-pods`)",
         "every command but `tasks`",
+    ),
+    ExitCode.CONFLICT: (
+        "conflict: the prerequisites' work does not merge (files named); the agent never ran",
+        _POD,
     ),
     ExitCode.TIMEOUT: ("timeout: the run's deadline passed; WIP pushed", _POD),
     ExitCode.INTERRUPTED: (

@@ -19,6 +19,7 @@ import json
 from typing import Any
 
 from runtime.contract.exit_codes import ExitCode
+from runtime.contract.start import StartPoint, StartPointError, from_json
 
 RESULT_PREFIX = "SPECKIT_POD_RESULT "
 NO_VERDICT = "the agent container ended without a verdict"  # the reason, when it did
@@ -39,6 +40,7 @@ class Status(enum.StrEnum):
     GIT_AUTH_FAILED = "git-auth-failed"  # the git server refused our credentials
     REPO_NOT_FOUND = "repo-not-found"  # the repository or base branch does not exist
     PUSH_REJECTED = "push-rejected"  # the push failed after retries
+    CONFLICT = "conflict"  # the prerequisites' work does not merge; the agent never ran
     UNKNOWN = "unknown"  # the pod ended without a result line and no known reason
 
     @property
@@ -78,12 +80,17 @@ class Result:
     llm_requests: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
+    # where the run started: the prerequisites' commits merged onto the base, and the
+    # commit the agent got (its own diff is start_commit..commit)
+    started_from: tuple[StartPoint, ...] = ()
+    start_commit: str = ""
 
     def to_line(self) -> str:
         """Render the single result line the pod prints last."""
         payload: dict[str, Any] = dataclasses.asdict(self)
         payload["status"] = self.status.value
         payload["files_changed"] = list(self.files_changed)
+        payload["started_from"] = [point.to_json() for point in self.started_from]
         payload["duration_s"] = round(self.duration_s, 1)
         text = json.dumps(payload, sort_keys=True, ensure_ascii=False)
         return RESULT_PREFIX + text.translate(_LINE_BREAKERS)
@@ -107,6 +114,8 @@ class Result:
                 llm_requests=int(data.get("llm_requests", 0)),
                 input_tokens=int(data.get("input_tokens", 0)),
                 output_tokens=int(data.get("output_tokens", 0)),
+                started_from=from_json(data.get("started_from", [])),
+                start_commit=str(data.get("start_commit", "")),
             )
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, StartPointError):
             return None

@@ -98,6 +98,7 @@ class Env:
     LLM_USAGE_DIR: Final = "LLM_USAGE_DIR"
     OPENCODE_CONFIG: Final = "OPENCODE_CONFIG"
     OPENCODE_BIN: Final = "OPENCODE_BIN"
+    START_POINTS: Final = "START_POINTS"  # git: runtime.contract.start.encode(); "" = base
 
 
 REQUIRED: Final = (Env.TASK_ID, Env.TASK_TITLE, Env.REPO_URL, Env.BASE_BRANCH, Env.TASK_BRANCH)

@@ -38,6 +38,7 @@ BASE_FILES = {"README.md": "# demo\n", "src/app.py": "print('hi')\n"}
 GIT_ONLY = {
     "REPO_URL", "BASE_BRANCH", "TASK_BRANCH", "GIT_CREDENTIALS_DIR", "REQUESTED_BY",
     "ALLOW_INSECURE_HTTP", "CLONE_GIT_DIR", "GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "LLM_USAGE_DIR",
+    "START_POINTS",
 }  # fmt: skip
 READY_TIMEOUT = 120.0
 # PID 1 of the agent's namespace, as tini is in the container: forwards SIGTERM, exits

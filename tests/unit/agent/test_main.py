@@ -14,6 +14,7 @@ import pytest
 
 from runtime.agent import git_side
 from runtime.contract.outcome import Status
+from runtime.contract.start import StartPoint, describe, encode
 from tests.unit.agent.harness import REPO_ROOT, Harness, LineReader, PodRun, fake_opencode
 
 
@@ -212,3 +213,62 @@ def test_deleting_the_pod_stops_the_agent_fast_and_pushes_the_wip(pod: Harness) 
     assert run.returncode == 5 and run.agent_returncode == 5
     assert time.monotonic() - sent < 20  # opencode gets 5 s after SIGTERM; git the rest
     assert pod.remote_file("speckit/t012", "wip.txt") == "wip\n"
+
+
+def _push_prerequisite(pod: Harness, task: str, files: dict[str, str]) -> StartPoint:
+    """A prerequisite's pod pushed ``files`` to its branch from main; its start point."""
+    seed = pod.tmp / f"seed-{task}"
+    branch = f"speckit/{task.lower()}"
+    ident = ["-c", "user.name=a", "-c", "user.email=a@x.invalid"]
+    subprocess.run(["git", "clone", "-q", str(pod.bare), str(seed)], check=True)
+    for rel, text in files.items():
+        (seed / rel).write_text(text, encoding="utf-8")
+    for args in (["checkout", "-q", "-b", branch], ["add", "-A"], [*ident, "commit", "-qm", task]):
+        subprocess.run(["git", "-C", str(seed), *args], check=True)
+    subprocess.run(["git", "-C", str(seed), "push", "-q", "origin", branch], check=True)
+    commit = pod.git("rev-parse", branch).strip()
+    return StartPoint(task, branch, commit)
+
+
+def test_the_agent_starts_on_its_prerequisites_merged_work(pod: Harness) -> None:
+    points = (
+        _push_prerequisite(pod, "T010", {"a.txt": "from T010\n"}),
+        _push_prerequisite(pod, "T011", {"b.txt": "from T011\n"}),
+    )
+    pod.opencode_bin = fake_opencode(pod.tmp / "oc", "cat a.txt b.txt > seen.txt")
+
+    run = pod.run("do it\n", timeout=60, START_POINTS=encode(points))
+
+    assert run.result.status is Status.SUCCEEDED, run.output
+    assert run.result.started_from == points
+    assert run.result.files_changed == ("seen.txt",)  # its own diff, not its prerequisites'
+    assert pod.remote_file("speckit/t012", "seen.txt") == "from T010\nfrom T011\n"
+    assert pod.git("rev-parse", f"{run.result.commit}^").strip() == run.result.start_commit
+    assert f"[git] merged {describe(points)}" in run.output
+
+
+def test_conflicting_prerequisites_end_as_conflict_before_the_agent_starts(pod: Harness) -> None:
+    points = (
+        _push_prerequisite(pod, "T010", {"README.md": "T010's README\n"}),
+        _push_prerequisite(pod, "T011", {"README.md": "T011's README\n"}),
+    )
+    pod.opencode_bin = fake_opencode(pod.tmp / "oc", "echo ran > ran.txt")
+
+    run = pod.run("do it\n", timeout=60, START_POINTS=encode(points))
+
+    assert run.result.status is Status.CONFLICT, run.output
+    assert run.returncode == 30
+    assert run.result.reason == (
+        f"the work of T011 ({points[1].commit[:12]}) conflicts with {points[0].short} in: README.md"
+    )
+    assert run.result.started_from == points
+    assert "nothing to work on" in run.agent_output and run.agent_returncode == 1
+    assert "running opencode" not in run.agent_output
+    assert "speckit/t012" not in pod.remote_branches()  # nothing pushed
+
+
+def test_malformed_start_points_are_an_invalid_environment(pod: Harness) -> None:
+    run = pod.run("do it\n", timeout=60, START_POINTS='[{"task": "T1", "commit": "--x"}]')
+
+    assert run.result.status is Status.FAILED
+    assert "START_POINTS is invalid" in run.result.reason
