@@ -211,7 +211,7 @@ def print_plan(plan: DispatchPlan, tasks_file: Path, as_json: bool) -> None:
 
 
 def _spawn_template(args: argparse.Namespace, tasks_file: Path) -> SpawnOptions:
-    return spawn_options(args, tasks_file=tasks_file)
+    return spawn_options(args, tasks_file=tasks_file, written_deps_only=args.written_deps_only)
 
 
 @contextlib.contextmanager

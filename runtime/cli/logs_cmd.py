@@ -33,6 +33,7 @@ CODES = (
     ExitCode.GIT_AUTH_FAILED,
     ExitCode.REPO_NOT_FOUND,
     ExitCode.PUSH_REJECTED,
+    ExitCode.CONFLICT,
     ExitCode.UNKNOWN,
     ExitCode.TIMEOUT,
     ExitCode.STILL_RUNNING,

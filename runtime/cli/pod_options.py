@@ -43,6 +43,12 @@ def add_pod_options(parser: argparse.ArgumentParser, title: str = "each pod") ->
         "--base", metavar="BRANCH", help="branch to clone (default: current branch, else main)"
     )
     what.add_argument(
+        "--start-from-base",
+        action="store_true",
+        help="start from the base branch alone, not from the pushed work of the done "
+        "[ASYNC] tasks it depends on (the default; read with your git credentials)",
+    )
+    what.add_argument(
         "--model", default="", metavar="P/M", help="OpenCode model (default: from opencode.json)"
     )
     what.add_argument(
@@ -160,6 +166,7 @@ def spawn_options(
         "cpu": args.cpu,
         "memory": args.memory,
         "allow_insecure_http": bool(getattr(args, "allow_insecure_http", False)),
+        "start_from_base": bool(getattr(args, "start_from_base", False)),
     }
     known = {f.name for f in dataclasses.fields(SpawnOptions)}
     unknown = set(extra) - known

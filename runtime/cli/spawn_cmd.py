@@ -28,6 +28,8 @@ CODES = (
     ExitCode.DUPLICATE_TASK,
     ExitCode.UNKNOWN_TASK,
     ExitCode.CONTEXT_TOO_LARGE,
+    ExitCode.GIT_AUTH_FAILED,
+    ExitCode.REPO_NOT_FOUND,
     ExitCode.NO_KUBECONFIG,
     ExitCode.CLUSTER_UNREACHABLE,
     ExitCode.ALREADY_RUNNING,
@@ -42,8 +44,10 @@ USAGE = """\
        %(prog)s TID [BRANCH [REPO_URL [CONTEXT_DIR]]] [OPTIONS]"""
 DESCRIPTION = paragraph(
     "Start a pod that clones REPO_URL at --base, runs OpenCode on task TID of the feature's "
-    "tasks.md, commits and pushes to BRANCH. Prints the pod name; follow it with "
-    "tail-logs.sh (speckit-pods logs)."
+    "tasks.md, commits and pushes to BRANCH. A task that depends on done [ASYNC] tasks "
+    "starts from their pushed work (their branches' commits, read with git ls-remote, are "
+    "merged onto the base in the pod before the agent starts; --start-from-base does not). "
+    "Prints the pod name; follow it with tail-logs.sh (speckit-pods logs)."
 )
 EXAMPLES = """\
 # the agentic-sdlc implement flow

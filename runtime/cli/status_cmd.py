@@ -5,7 +5,11 @@ array with stable snake_case keys::
 
     [{"task": "T012", "feature": "001-x", "pod": "...", "phase": "Succeeded",
       "state": "terminated (exit 0)", "age_s": 300, "elapsed_s": 42,
-      "branch": "...", "result": "succeeded", "reason": "...", "expires_at": "..."}]
+      "branch": "...", "started_from": [{"task": "T010", "branch": "...", "commit": "..."}],
+      "result": "succeeded", "reason": "...", "expires_at": "..."}]
+
+``started_from`` is the work of the done [ASYNC] prerequisites the task started from
+(``[]``: the base branch alone); the table shows it as ``T010@<commit>``.
 
 ``result`` and ``reason`` are empty while the pod runs.
 """
@@ -25,6 +29,7 @@ from runtime.common.timestamps import parse_rfc3339
 from runtime.contract.exit_codes import ExitCode
 from runtime.contract.outcome import Result
 from runtime.contract.redact import printable
+from runtime.contract.start import StartPoint
 from runtime.errors import SpeckitPodsError
 from runtime.follow.classify import classify
 from runtime.kube import labels
@@ -34,7 +39,7 @@ from runtime.kube.pod import Pod, PodView, terminated
 from runtime.kube.podwatch import ClusterPods, StuckPolicy, diagnose
 
 TAIL_LINES = 5
-COLUMNS = ("task", "feature", "state", "age", "elapsed", "result", "branch", "pod")
+COLUMNS = ("task", "feature", "state", "age", "elapsed", "result", "branch", "from", "pod")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,6 +57,13 @@ class Row:
     result: str
     reason: str
     expires_at: str
+    started_from: tuple[StartPoint, ...] = ()
+
+    def to_json(self) -> dict[str, object]:
+        """The row with stable snake_case keys."""
+        values = dataclasses.asdict(self)
+        values["started_from"] = [point.to_json() for point in self.started_from]
+        return values
 
 
 CODES = (
@@ -132,6 +144,7 @@ def make_row(pod: Pod, logs: ClusterLogs, now: datetime.datetime) -> Row:
         result=result,
         reason=reason,
         expires_at=view.annotation(labels.EXPIRES_AT),
+        started_from=view.started_from,
     )
 
 
@@ -141,6 +154,7 @@ def render_table(rows: list[Row]) -> str:
     for row in rows:
         values = dataclasses.asdict(row)
         values["age"], values["elapsed"] = human_duration(row.age_s), human_duration(row.elapsed_s)
+        values["from"] = ",".join(point.short for point in row.started_from)
         # a reason may quote the agent: no escape sequence reaches the terminal
         cells.append([printable(str(values[c] or "-")) for c in COLUMNS])
     return tables.render_table(COLUMNS, cells)
@@ -173,7 +187,7 @@ def run(
         key=lambda r: (r.feature, r.task, -(r.age_s or 0)),
     )
     if args.json:
-        print(json.dumps([dataclasses.asdict(row) for row in rows], ensure_ascii=False))
+        print(json.dumps([row.to_json() for row in rows], ensure_ascii=False))
     elif rows:
         print(render_table(rows))
     else:

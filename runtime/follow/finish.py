@@ -9,7 +9,7 @@ The summary line (stdout, one per pod, fields never contain spaces except the
 last, ``reason``, which is a JSON string)::
 
     [T012] RESULT status=succeeded exit=0 branch=specs/001-x/T012-async commit=3f2a... \
-files=3 duration=42s llm_requests=9 tokens_in=48210 tokens_out=3120 \
+from=T010@9c1e2d3f4a5b files=3 duration=42s llm_requests=9 tokens_in=48210 tokens_out=3120 \
 pod=speckit-001-x-t012-9f3c reason="pushed 3 files"
 """
 
@@ -24,7 +24,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from runtime.common.timestamps import parse_rfc3339
-from runtime.contract.outcome import Status
+from runtime.contract.outcome import Result, Status
+from runtime.contract.start import StartPoint
 from runtime.errors import SpeckitPodsError
 from runtime.follow import async_state
 from runtime.follow.classify import Outcome
@@ -69,6 +70,8 @@ def summary_line(outcome: Outcome, pod: Pod, pod_name: str) -> str:
         "exit": str(outcome.status.exit_code),
         "branch": (result.branch if result else "") or _annotation(pod, labels.BRANCH) or "-",
         "commit": (result.commit if result else "") or "-",
+        # the prerequisites' work it started from (``base``: the base branch alone)
+        "from": ",".join(p.short for p in started_from(result, pod)) or "base",
         "files": str(len(result.files_changed)) if result else "-",
         "duration": _duration(outcome, pod),
         # counted by the pod's LLM proxy, not claimed by the agent
@@ -79,6 +82,11 @@ def summary_line(outcome: Outcome, pod: Pod, pod_name: str) -> str:
     }
     pairs = " ".join(f"{key}={value}" for key, value in fields.items())
     return f"RESULT {pairs} reason={json.dumps(outcome.reason, ensure_ascii=False)}"
+
+
+def started_from(result: Result | None, pod: Pod) -> tuple[StartPoint, ...]:
+    """The start points: the trusted side's report, else what the spawn pinned on the pod."""
+    return result.started_from if result is not None else PodView(pod).started_from
 
 
 def verify_push(repo: str, branch: str, commit: str, run: Runner = subprocess.run) -> str:

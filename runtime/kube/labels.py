@@ -25,5 +25,6 @@ TASK_TITLE = f"{DOMAIN}/title"
 CLEANUP = f"{DOMAIN}/cleanup"  # always | on-success | never
 EXPIRES_AT = f"{DOMAIN}/expires-at"  # RFC 3339; kept pods are swept after this
 TASKS_FILE = f"{DOMAIN}/tasks-file"  # local path of tasks.md, informational
+STARTED_FROM = f"{DOMAIN}/started-from"  # runtime.contract.start.encode(): prerequisites' work
 
 SELECTOR = f"{MANAGED_BY}={TOOL_NAME}"

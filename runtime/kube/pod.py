@@ -19,6 +19,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from runtime.contract import pod as pod_contract
+from runtime.contract.start import StartPoint, StartPointError, decode
+from runtime.kube import labels
 
 AGENT_CONTAINER = pod_contract.AGENT_CONTAINER
 RESULT_CONTAINER = pod_contract.RESULT_CONTAINER  # `git`: its log and its end are the pod's
@@ -109,6 +111,14 @@ class PodView:
     def annotation(self, key: str) -> str:
         """One annotation's value, or ``""``."""
         return self.annotations.get(key, "")
+
+    @property
+    def started_from(self) -> tuple[StartPoint, ...]:
+        """The prerequisites' work the spawn pinned (``()``: the base, or unreadable)."""
+        try:
+            return decode(self.annotation(labels.STARTED_FROM))
+        except StartPointError:
+            return ()
 
     @property
     def phase(self) -> str:

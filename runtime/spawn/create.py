@@ -16,10 +16,11 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from runtime.contract.start import StartPoint
 from runtime.errors import InvalidInputError, SpeckitPodsError
 from runtime.kube import pods
 from runtime.kube.client import DEFAULT_NAMESPACE, Kube, connect
-from runtime.spawn import context, manifests, names, prompt, repo
+from runtime.spawn import context, manifests, names, prompt, repo, start
 from runtime.tasks.feature import feature_dir, feature_name, find_tasks_file
 from runtime.tasks.parse import Task, parse_tasks, print_duplicate_warnings
 
@@ -55,6 +56,8 @@ class SpawnOptions:
     memory: str | None = None
     allow_insecure_http: bool = False
     max_context_bytes: int = context.DEFAULT_MAX_BYTES
+    start_from_base: bool = False  # ignore the prerequisites' work (runtime.spawn.start)
+    written_deps_only: bool = False  # prerequisites by written dependencies only
 
 
 @dataclasses.dataclass(frozen=True)
@@ -144,12 +147,18 @@ def plan(
     cwd: Path | None = None,
     env: Mapping[str, str] | None = None,
     clock: pods.Clock = pods.SYSTEM_CLOCK,
+    git: start.Runner | None = None,
 ) -> Plan:
-    """Resolve every input and render the manifests; touches no cluster."""
+    """Resolve every input and render the manifests; touches no cluster.
+
+    A task that depends on done [ASYNC] tasks reads their branches' commits from the
+    remote (``git ls-remote``, run by ``git``) unless ``opts.start_from_base``.
+    """
     _check_options(opts)
     env = os.environ if env is None else env
     tasks_file = _tasks_file(opts, cwd or Path.cwd(), env).resolve()
-    task = parse_tasks(tasks_file).get(opts.task_id)
+    task_list = parse_tasks(tasks_file)
+    task = task_list.get(opts.task_id)
     _check_task(task)
     feature = feature_name(tasks_file)
     repo_dir = tasks_file.parent
@@ -164,6 +173,16 @@ def plan(
     extra = prompt.PromptInput(feature, branch, base, tuple(f.rel_path for f in files))
     now = clock.now()
     repo_url = _repo_url(opts, repo_dir)
+    points: tuple[StartPoint, ...] = ()
+    if not opts.start_from_base:
+        points = start.start_points(
+            task_list,
+            task,
+            repo_url,
+            lambda tid: default_branch(feature, tid),
+            written_only=opts.written_deps_only,
+            run=git,
+        )
     spec = manifests.PodSpecInput(
         name=names.pod_name(feature, task.id, repo_url),
         namespace=opts.namespace,
@@ -190,6 +209,7 @@ def plan(
         requested_by=opts.requested_by or repo.user_ident(repo_dir) or "",
         resources=manifests.resources_with_limits(opts.cpu, opts.memory),
         allow_insecure_http=opts.allow_insecure_http,
+        start_points=points,
     )
     return Plan(spec=spec, task=task)
 

@@ -18,6 +18,7 @@ import yaml
 from runtime.common.timestamps import rfc3339
 from runtime.contract import pod
 from runtime.contract.pod import Env
+from runtime.contract.start import StartPoint, encode
 from runtime.kube import labels
 from runtime.spawn.context import ContextFile
 from runtime.spawn.names import configmap_name, repo_id
@@ -95,6 +96,7 @@ class PodSpecInput:
     requested_by: str = ""
     resources: Resources = Resources()
     allow_insecure_http: bool = False  # let the trusted side send secrets over http://
+    start_points: tuple[StartPoint, ...] = ()  # the prerequisites' work the run starts from
 
 
 def deadline_margin(timeout_s: int) -> int:
@@ -141,6 +143,7 @@ def _annotations(spec: PodSpecInput) -> dict[str, str]:
         labels.CLEANUP: spec.cleanup,
         labels.EXPIRES_AT: expires_at(spec),
         labels.TASKS_FILE: spec.tasks_file,
+        **({labels.STARTED_FROM: encode(spec.start_points)} if spec.start_points else {}),
         DEFAULT_CONTAINER_ANNOTATION: GIT_CONTAINER,  # `kubectl logs <pod>` shows the result
     }
 
@@ -197,6 +200,7 @@ def _git_env(spec: PodSpecInput) -> list[dict[str, str]]:
             Env.GIT_AUTHOR_EMAIL: DEFAULT_AUTHOR[1],
             Env.REQUESTED_BY: spec.requested_by,
             Env.LLM_USAGE_DIR: pod.LLM_USAGE_DIR,
+            Env.START_POINTS: encode(spec.start_points),
         }
     )
 

@@ -46,7 +46,7 @@ from runtime.tasks.parse import (
     normalize_task_id,
 )
 
-__all__ = ["DispatchPlan", "Held", "build_plan", "prerequisites"]
+__all__ = ["DispatchPlan", "Held", "StartTasks", "build_plan", "prerequisites", "start_tasks"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -169,6 +169,44 @@ def prerequisites(
         found.discard(task.id)
         result[task.id] = sorted(found, key=order.__getitem__)
     return result, warnings
+
+
+@dataclasses.dataclass(frozen=True)
+class StartTasks:
+    """The [ASYNC] tasks whose work a task starts from (:func:`start_tasks`)."""
+
+    done: tuple[Task, ...]  # checked off: their pushed branches are the start points
+    pending: tuple[Task, ...]  # not done yet: the task starts without their work
+
+
+def start_tasks(task_list: TaskList, task_id: str, *, written_only: bool = False) -> StartTasks:
+    """Every [ASYNC] task ``task_id`` waits for, directly or through other tasks.
+
+    The prerequisites are the plan's (:func:`prerequisites`: written dependencies, phase
+    order, the non-[P] order within a phase), followed transitively: a [SYNC] task in
+    between does not hide the [ASYNC] work it depends on.  Topological order, file order
+    among equals, so that a prerequisite is merged before the tasks built on it.
+    Duplicated IDs are left out: no branch can be told for them.
+    """
+    deps, _warnings = prerequisites(task_list.tasks, written_only=written_only)
+    by_id = {t.id: t for t in task_list.tasks}
+    wanted = normalize_task_id(task_id)
+    seen: set[str] = set()
+    stack = list(deps.get(wanted, ()))
+    while stack:
+        tid = stack.pop()
+        if tid in seen or tid not in by_id:
+            continue
+        seen.add(tid)
+        stack.extend(deps.get(tid, ()))
+    order = _topological([t for t in by_id if t in seen], deps)
+    asyncs = [
+        by_id[t] for t in order if by_id[t].is_async and by_id[t].state is not TaskState.SKIPPED
+    ]
+    return StartTasks(
+        done=tuple(t for t in asyncs if t.is_done),
+        pending=tuple(t for t in asyncs if not t.is_done),
+    )
 
 
 def _implicit(task: Task, tasks: Sequence[Task], phase_rank: Mapping[str | None, int]) -> set[str]:

@@ -8,6 +8,7 @@ import pytest
 from runtime.cli import build_parser
 from runtime.cli.status_cmd import run
 from runtime.contract.outcome import Result, Status
+from runtime.contract.start import StartPoint, encode
 from runtime.kube import labels
 from runtime.kube.client import Kube
 from runtime.kube.logs import ClusterLogs
@@ -27,13 +28,18 @@ KEYS = [
     "result",
     "reason",
     "expires_at",
+    "started_from",
 ]
+POINT = StartPoint("T001", "specs/001/T001-async", "c" * 40)
 
 
 def fake_cluster() -> FakeClusterCore:
     core = FakeClusterCore()
     core.add(make_pod("p-run", task="T001", container=running(), annotations={labels.BRANCH: "b1"}))
-    core.add(make_pod("p-ok", task="T002", phase="Succeeded", container=exited(0)))
+    pinned = {labels.STARTED_FROM: encode([POINT])}
+    core.add(
+        make_pod("p-ok", task="T002", phase="Succeeded", container=exited(0), annotations=pinned)
+    )
     core.logs["p-ok"] = [(stamp_ns(i), f"l{i}") for i in range(20)] + [
         (stamp_ns(21), Result(task="T002", status=Status.SUCCEEDED, reason="all good").to_line())
     ]
@@ -73,6 +79,8 @@ def test_json_rows_with_stable_keys(capsys: pytest.CaptureFixture[str]) -> None:
     assert by_task["T001"]["branch"] == "b1" and by_task["T001"]["age_s"] == 300
     assert by_task["T002"]["result"] == "succeeded" and by_task["T002"]["reason"] == "all good"
     assert by_task["T002"]["elapsed_s"] == 43
+    assert by_task["T002"]["started_from"] == [POINT.to_json()]
+    assert by_task["T001"]["started_from"] == []
     assert by_task["T003"]["result"] == "failed" and "out of memory" in by_task["T003"]["reason"]
     assert "cannot pull image" in by_task["T004"]["state"]
     # the result is read cheaply: only ended pods, only the last lines
@@ -96,9 +104,11 @@ def test_table(capsys: pytest.CaptureFixture[str]) -> None:
         "ELAPSED",
         "RESULT",
         "BRANCH",
+        "FROM",
         "POD",
     ]
     assert any(line.startswith("T002") and "succeeded" in line and "5m0s" in line for line in lines)
+    assert any(line.startswith("T002") and f"T001@{'c' * 12}" in line for line in lines)
     assert len(lines) == 6
 
 

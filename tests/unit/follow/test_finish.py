@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import shlex
@@ -10,6 +11,7 @@ from typing import Any
 import pytest
 
 from runtime.contract.outcome import Result, Status
+from runtime.contract.start import StartPoint, encode
 from runtime.follow.classify import Outcome
 from runtime.follow.finish import Finisher, Options, summary_line, verify_push
 from runtime.follow.follow import Ended, Target
@@ -38,7 +40,8 @@ def test_summary_line_is_key_value_with_a_json_reason() -> None:
     pod = make_pod("pod-1", phase="Succeeded", container=exited(0))
     line = summary_line(Outcome(Status.SUCCEEDED, OK.reason, OK), pod, "pod-1")
     assert line == (
-        f"RESULT status=succeeded exit=0 branch=specs/001/T012-async commit={SHA} files=3 "
+        f"RESULT status=succeeded exit=0 branch=specs/001/T012-async commit={SHA} from=base "
+        "files=3 "
         "duration=42s llm_requests=4 tokens_in=1200 tokens_out=80 "
         'pod=pod-1 reason="pushed \\"3\\" files"'
     )
@@ -47,13 +50,32 @@ def test_summary_line_is_key_value_with_a_json_reason() -> None:
     assert json.loads(line.split("reason=", 1)[1]) == 'pushed "3" files'
 
 
+def test_summary_line_names_the_work_the_run_started_from() -> None:
+    points = (StartPoint("T010", "b/t010", "a" * 40), StartPoint("T011", "b/t011", "b" * 40))
+    result = dataclasses.replace(OK, started_from=points)
+    pod = make_pod("pod-1", phase="Succeeded", container=exited(0))
+
+    line = summary_line(Outcome(Status.SUCCEEDED, OK.reason, result), pod, "pod-1")
+
+    assert f" from=T010@{'a' * 12},T011@{'b' * 12} files=3 " in line
+    # without a result line: what the spawn pinned on the pod
+    pinned = make_pod(
+        "pod-1", phase="Failed", container=exited(137),
+        annotations={labels.STARTED_FROM: encode(points[:1])},
+    )  # fmt: skip
+    line = summary_line(Outcome(Status.KILLED, "killed", None), pinned, "pod-1")
+    assert f" from=T010@{'a' * 12} files=- " in line
+    broken = make_pod("pod-1", phase="Failed", annotations={labels.STARTED_FROM: "[{"})
+    assert " from=base " in summary_line(Outcome(Status.KILLED, "killed", None), broken, "pod-1")
+
+
 def test_summary_line_without_result_uses_pod_data() -> None:
     pod = make_pod(
         "pod-1", phase="Failed", container=exited(137), annotations={labels.BRANCH: "br"}
     )
     line = summary_line(Outcome(Status.KILLED, "killed by SIGKILL", None), pod, "pod-1")
     assert line.startswith(
-        "RESULT status=killed exit=5 branch=br commit=- files=- duration=42s "
+        "RESULT status=killed exit=5 branch=br commit=- from=base files=- duration=42s "
         "llm_requests=- tokens_in=- tokens_out=- pod=pod-1 "
     )
 

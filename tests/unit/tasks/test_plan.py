@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 from runtime.errors import DependencyCycleError, DuplicateTaskError, UnknownTaskError
-from runtime.tasks.parse import parse_tasks_text
-from runtime.tasks.plan import build_plan
+from runtime.tasks.parse import Task, parse_tasks_text
+from runtime.tasks.plan import build_plan, start_tasks
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "001-greeting-service" / "tasks.md"
 
@@ -206,3 +206,59 @@ def test_duplicate_warnings_come_first_in_the_plan_warnings() -> None:
         "T009 depends on T404, which is not in tasks.md; ignored",
     )
     assert build_plan(parse_tasks_text(FEATURE)).warnings == ()
+
+
+# --- start_tasks: the [ASYNC] work a task starts from ---------------------------------
+
+
+def _ids(tasks: tuple[Task, ...]) -> list[str]:
+    return [t.id for t in tasks]
+
+
+def _all_done(text: str) -> str:
+    return text.replace("- [ ]", "- [X]")
+
+
+def test_a_task_starts_from_every_async_task_it_waits_for_in_order() -> None:
+    tasks = parse_tasks_text(_all_done(EXAMPLE.read_text(encoding="utf-8")))
+
+    assert _ids(start_tasks(tasks, "T002").done) == []  # waits only for T001 [SYNC]
+    assert _ids(start_tasks(tasks, "T004").done) == ["T002", "T003"]
+    assert _ids(start_tasks(tasks, "T007").done) == ["T002", "T003", "T004", "T005", "T006"]
+    assert _ids(start_tasks(tasks, "t007").done) == _ids(start_tasks(tasks, "T007").done)
+
+
+def test_written_deps_only_follows_written_dependencies_through_sync_tasks() -> None:
+    text = """\
+# Tasks
+- [X] T001 [ASYNC] Badge in README.md
+- [X] T002 [SYNC] Review the badge (depends on T001)
+- [X] T003 [ASYNC] Unrelated docs
+- [ ] T004 [ASYNC] Wrap the badge in a link (depends on T002)
+"""
+    tasks = parse_tasks_text(text)
+
+    assert _ids(start_tasks(tasks, "T004", written_only=True).done) == ["T001"]
+    assert _ids(start_tasks(tasks, "T004").done) == ["T001", "T003"]  # file order counts too
+
+
+def test_pending_and_skipped_prerequisites_are_not_started_from() -> None:
+    text = FEATURE.replace("[ ] T002", "[X] T002").replace("[ ] T003", "[-] T003")
+    found = start_tasks(parse_tasks_text(text), "T004")
+
+    assert _ids(found.done) == ["T002"]
+    assert _ids(found.pending) == []
+    found = start_tasks(parse_tasks_text(text), "T007")
+    assert _ids(found.done) == ["T002"]
+    assert _ids(found.pending) == ["T004", "T005", "T006"]
+
+
+def test_a_dependency_written_against_file_order_comes_first() -> None:
+    text = """\
+# Tasks
+- [X] T001 [ASYNC] Second (depends on T002)
+- [X] T002 [ASYNC] First
+- [ ] T003 [ASYNC] Third (depends on T001)
+"""
+    found = start_tasks(parse_tasks_text(text), "T003", written_only=True)
+    assert _ids(found.done) == ["T002", "T001"]
