@@ -18,11 +18,11 @@ import dataclasses
 import json
 import os
 import re
-import secrets
 import stat
 from collections.abc import Callable
 from pathlib import Path
 
+from runtime.contract import files
 from runtime.contract.outcome import RESULT_PREFIX, Status
 from runtime.contract.pod import Handoff
 
@@ -32,6 +32,7 @@ MAX_REASON_CHARS = 500
 MAX_RELAY_BYTES = 32 * 1024 * 1024
 READ_CHUNK = 64 * 1024
 FORGED_PREFIX = "[agent:forged] "
+HANDOFF_MODE = 0o644  # files the other container (another user) reads
 # what the agent may claim; everything else (git-auth-failed, push-rejected...) is the
 # git side's to say
 CLAIMABLE = (
@@ -103,25 +104,12 @@ def read_untrusted(path: Path, limit: int = MAX_SMALL_FILE) -> bytes | None:
 def write_atomic(directory: Path, name: str, data: bytes) -> None:
     """Write ``directory/name`` by renaming a new file over it (a planted symlink is replaced).
 
-    The new file is created exclusively (never through a link), mode 0644 whatever the
-    umask (the reader is another user), written in full and synced before the rename;
-    it is removed when anything fails.
+    :func:`runtime.contract.files.write_atomic` with mode :data:`HANDOFF_MODE`: the new
+    file is created exclusively (never through a link), mode 0644 whatever the umask
+    (the reader is another user), written in full and synced before the rename; it is
+    removed when anything fails.
     """
-    tmp = directory / f".{name}.{secrets.token_hex(6)}"
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-    fd = os.open(tmp, flags, 0o644)
-    try:
-        os.fchmod(fd, 0o644)
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
-    except BaseException:
-        os.close(fd)
-        tmp.unlink(missing_ok=True)
-        raise
-    os.close(fd)
-    os.replace(tmp, directory / name)
+    files.write_atomic(directory / name, data, mode=HANDOFF_MODE)
 
 
 # --- ready / abort (git -> agent) -----------------------------------------------------

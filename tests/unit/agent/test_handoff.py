@@ -176,3 +176,28 @@ def test_an_endless_line_is_cut(box: Path) -> None:
     relay = Relay(box / "agent.log", out.append)
     relay.poll()
     assert out and all(len(line) <= handoff.MAX_LINE_CHARS for line in out)
+
+
+def test_handoff_files_are_0644_whatever_the_umask(box: Path) -> None:
+    old = os.umask(0o077)
+    try:
+        handoff.mark_ready(box, 1.0, abort="nothing to do")
+        handoff.write_verdict(box, Verdict(Status.SUCCEEDED))
+    finally:
+        os.umask(old)
+    for name in ("ready", "abort", "verdict.json"):
+        assert (box / name).stat().st_mode & 0o777 == handoff.HANDOFF_MODE == 0o644, name
+    assert sorted(os.listdir(box)) == ["abort", "ready", "verdict.json"]
+
+
+def test_a_failed_handoff_write_leaves_no_temp_file(
+    box: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def boom(_fd: int) -> None:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(os, "fsync", boom)
+    with pytest.raises(OSError, match="Input/output"):
+        handoff.write_verdict(box, Verdict(Status.FAILED, "x"))
+    monkeypatch.undo()
+    assert os.listdir(box) == []
