@@ -12,6 +12,7 @@ from tests.e2e.cluster import NAMESPACE, Kubectl
 from tests.e2e.conftest import (  # noqa: F401 - fixtures shared with the e2e
     cluster_lock,
     create_secret,
+    developer_git,
     e2e_cluster,
     gitea,
     insecure_http_to_gitea,  # autouse: Gitea speaks http://

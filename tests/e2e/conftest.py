@@ -120,6 +120,30 @@ def gitea(kubeconfig: Path) -> Iterator[GiteaServer]:
 
 
 @pytest.fixture(scope="session")
+def developer_git(gitea: GiteaServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The developer's git, as on their machine: a global config whose credential store
+    holds their Gitea token (never the environment), for what the host side reads with
+    their git -- a dependent task's prerequisites' branches, ``--verify-remote``."""
+    home = tmp_path_factory.mktemp("developer-git")
+    store = home / "git-credentials"
+    lines = []
+    for url in (gitea.host_url, gitea.cluster_url):
+        parts = urlsplit(url)
+        lines.append(f"{parts.scheme}://{gitea.auth.username}:{gitea.auth.token}@{parts.netloc}")
+    store.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    store.chmod(0o600)
+    config = home / "gitconfig"
+    config.write_text(f"[credential]\n\thelper = store --file {store}\n", encoding="utf-8")
+    previous = os.environ.get("GIT_CONFIG_GLOBAL")
+    os.environ["GIT_CONFIG_GLOBAL"] = str(config)
+    yield config
+    if previous is None:
+        os.environ.pop("GIT_CONFIG_GLOBAL", None)
+    else:
+        os.environ["GIT_CONFIG_GLOBAL"] = previous
+
+
+@pytest.fixture(scope="session")
 def cluster_lock(kubeconfig: Path) -> Iterator[None]:
     """Serialise e2e sessions on one cluster: ``installed`` points the namespace's git
     Secret and agent config at *this* session's Gitea and LLM, so two concurrent
@@ -162,6 +186,7 @@ def installed(
     llm_key: str,
     cluster_lock: None,
     network_policy_enforcer: None,
+    developer_git: Path,
 ) -> Kubectl:
     """``kubectl apply -k manifests/`` on a cluster that enforces its NetworkPolicy, the
     agent config pointed at the pod's LLM proxy, the proxy's route to the scripted LLM,
