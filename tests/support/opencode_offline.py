@@ -14,8 +14,9 @@ OPENCODE_OFFLINE_ENV = {
 }
 # a package-lock.json that, next to an empty node_modules/, stops opencode's background
 # `npm install @opencode-ai/plugin` into a config dir; with the extension's custom tools in
-# .opencode/tool/, opencode waits for that install before the first request (offline: for
-# minutes), so every run with the tools needs it (extension/README.md, The subagent)
+# .opencode/tool/, opencode waits for that install before the first request (with no
+# network: over 10 minutes), so every run with the tools needs it (extension/README.md,
+# The subagent)
 NO_PLUGIN_INSTALL: dict[str, Any] = {
     "packages": {"": {"dependencies": {"@opencode-ai/plugin": "*"}}}
 }
