@@ -24,7 +24,7 @@ set -o errexit -o nounset -o pipefail
 PODS_ALSO_REFUSED="--branch --context-dir"
 PODS_EXACT=""
 PODS_FLAG_FORM=1
-PODS_BOOLEANS="-h --help -v --verbose --replace --dry-run --allow-insecure-http"
+PODS_BOOLEANS="-h --help -v --verbose --replace --dry-run --allow-insecure-http --start-from-base"
 case "${BASH_SOURCE[0]}" in */*) here="${BASH_SOURCE[0]%/*}" ;; *) here=. ;; esac
 # shellcheck source=extension/scripts/bash/pods-common.sh
 source "$here/pods-common.sh"
