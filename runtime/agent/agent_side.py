@@ -23,7 +23,7 @@ import traceback
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from runtime.agent import handoff, opencode
+from runtime.agent import feature_tests, handoff, opencode
 from runtime.agent.config import AgentConfig, ConfigError, load
 from runtime.agent.handoff import AgentLog, Ready, Verdict
 from runtime.agent.shutdown import Shutdown
@@ -105,7 +105,17 @@ def status_of(run: Run, outcome: opencode.RunOutcome) -> Verdict:
 
 
 def run_agent(run: Run) -> Verdict:
-    """Run opencode on the task; the verdict to hand over."""
+    """Run opencode on the task (an integration: the tests); the verdict to hand over."""
+    cfg = run.config
+    if cfg.integrate:
+        return feature_tests.run_tests(
+            cfg.test_command,
+            cwd=cfg.clone_dir,
+            env={**os.environ, "HOME": str(cfg.home)},
+            deadline=run.deadline,
+            stop_requested=run.shutdown.requested,
+            emit=run.emit,
+        )
     prompt = run.config.task_dir / "prompt.md"
     if not prompt.is_file():
         return Verdict(Status.FAILED, f"prompt not found: {prompt} (check the task ConfigMap)")

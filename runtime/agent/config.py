@@ -49,6 +49,8 @@ class AgentConfig:
     opencode_bin: str = "opencode"
     llm_usage_dir: Path | None = None  # the git side: where the LLM proxy's counts are
     start_points: tuple[StartPoint, ...] = ()  # the git side: prerequisites' work to merge
+    integrate: bool = False  # an integration run (runtime.contract.pod.Env.INTEGRATE)
+    test_command: str = ""  # the agent side of an integration run: what it runs
 
     @property
     def clone_dir(self) -> Path:
@@ -102,6 +104,8 @@ def load(env: Mapping[str, str] | None = None, required: Sequence[str] = REQUIRE
         opencode_bin=env.get(Env.OPENCODE_BIN) or "opencode",
         llm_usage_dir=Path(env[Env.LLM_USAGE_DIR]) if env.get(Env.LLM_USAGE_DIR) else None,
         start_points=start_points,
+        integrate=env.get(Env.INTEGRATE, "").strip() == "1",
+        test_command=env.get(Env.TEST_COMMAND, "").strip(),
     )
 
 

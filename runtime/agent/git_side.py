@@ -25,7 +25,7 @@ import traceback
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from runtime.agent import credentials, gitops, handoff, llm_proxy
+from runtime.agent import credentials, gitops, handoff, integration, llm_proxy
 from runtime.agent.config import AgentConfig, ConfigError, load
 from runtime.agent.gitops import Checkout, Git, GitError, Repo
 from runtime.agent.handoff import Verdict
@@ -135,6 +135,8 @@ def _load_state(run: Run) -> tuple[Checkout | None, Result | None] | None:
 def _clone(run: Run, git: Git) -> Checkout:
     cfg = run.config
     run.emit(f"[git] cloning {cfg.repo_url} ({cfg.base_branch} -> {cfg.task_branch})")
+    if cfg.integrate:
+        return integration.clone(cfg, git, run.repo, run.emit)
     points = cfg.start_points
     if points:
         run.emit(f"[git] starting from the work of its prerequisites: {describe(points)}")
@@ -221,6 +223,11 @@ def finish(run: Run, git: Git, checkout: Checkout, verdict: Verdict | None) -> R
 
 def _finish_safely(run: Run, git: Git, checkout: Checkout, verdict: Verdict | None) -> Result:
     try:
+        if run.config.integrate:
+            end = (run.shutdown.at or time.monotonic()) + SIGTERM_BUDGET_SECONDS
+            return integration.finish(
+                run.config, git, checkout, verdict, run.result, lambda: end, run.emit
+            )
         return finish(run, git, checkout, verdict)
     except GitError as err:
         status, reason = claimed(verdict)

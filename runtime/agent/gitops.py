@@ -217,6 +217,20 @@ def prepare(
         GitError: the clone failed, a branch is gone (``repo-not-found``), or the
             points do not merge (``conflict``).
     """
+    resumed = _clone(git, url, base, task, repo, points)
+    if not points:
+        return Checkout(repo, head(git, repo), resumed)
+    merged = merge_points(git, repo, points, onto=task if resumed else base)
+    return Checkout(repo, head(git, repo), resumed, merged)
+
+
+def _clone(
+    git: Git, url: str, base: str, task: str, repo: Repo, points: tuple[StartPoint, ...]
+) -> bool:
+    """Check out ``task`` (the remote's, else new from ``base``); whether it was continued.
+
+    With ``points`` their branches are fetched too, in full (merges need history).
+    """
     repo.work_tree.parent.mkdir(parents=True, exist_ok=True)
     repo.git_dir.parent.mkdir(parents=True, exist_ok=True)
     heads = remote_heads(git, url, repo.work_tree.parent)
@@ -243,14 +257,70 @@ def prepare(
         fetch = ["fetch", "--quiet", "--depth", "1", "--no-tags", "--", url]
         git.run([*fetch, f"refs/heads/{start_from}"], repo.work_tree, repo=repo, timeout=600)
         git.run(["checkout", "--quiet", "-B", task, "FETCH_HEAD"], repo.work_tree, repo=repo)
-        return Checkout(repo, head(git, repo), resumed)
+        return resumed
     refspecs = [f"refs/heads/{start_from}:{_START_REF}/start"]
     refspecs += [f"refs/heads/{p.branch}:{_START_REF}/{p.task}" for p in points]
     fetch = ["fetch", "--quiet", "--no-tags", "--", url, *refspecs]
     git.run(fetch, repo.work_tree, repo=repo, timeout=900)
     git.run(["checkout", "--quiet", "-B", task, f"{_START_REF}/start"], repo.work_tree, repo=repo)
-    merged = merge_points(git, repo, points, onto=task if resumed else base)
-    return Checkout(repo, head(git, repo), resumed, merged)
+    return resumed
+
+
+@dataclasses.dataclass(frozen=True)
+class Integration:
+    """What one integration run merged into the integration branch."""
+
+    before: str  # the branch's tip before this run (the base's for a new branch)
+    merged: tuple[StartPoint, ...]  # merged now, one merge commit each, in order
+    already: tuple[StartPoint, ...]  # held by the branch already (an earlier run)
+    conflict: str = ""  # why it stopped before the rest; "" when every point is in
+    conflict_files: tuple[str, ...] = ()
+
+
+def integrate(
+    git: Git, url: str, base: str, branch: str, repo: Repo, points: tuple[StartPoint, ...]
+) -> tuple[Checkout, Integration]:
+    """Merge each point into ``branch`` (continued, or new from ``base``), in order.
+
+    One merge commit per task (``--no-ff``); a point the branch holds already is
+    skipped; the first conflict stops the run, keeping the clean merges before it.
+
+    Raises:
+        GitError: the clone failed, or a branch or pinned commit is gone.
+    """
+    resumed = _clone(git, url, base, branch, repo, points)
+    before = head(git, repo)
+    _check_pinned(git, repo, points)
+    merged: list[StartPoint] = []
+    already: list[StartPoint] = []
+    for point in points:
+        if _contains(git, repo, point.commit, "HEAD"):
+            already.append(point)
+            continue
+        message = f"Integrate {point.task} ({point.commit[:12]}, {point.branch})"
+        argv = ["merge", "--quiet", "--no-ff", "--no-edit", "--no-verify", "-m", message]
+        try:
+            git.run([*argv, point.commit], repo.work_tree, repo=repo, timeout=600)
+        except GitError:
+            files = _unmerged(git, repo)
+            _abort_merge(git, repo)
+            if not files:
+                raise
+            so_far = describe([*already, *merged]) if already or merged else base
+            why = (
+                f"stopped at {point.task}: its work ({point.commit[:12]}) conflicts with "
+                f"{so_far} in: {_shown(files)}"
+            )
+            checkout = Checkout(repo, head(git, repo), resumed, tuple(merged))
+            return checkout, Integration(before, tuple(merged), tuple(already), why, tuple(files))
+        merged.append(point)
+    checkout = Checkout(repo, head(git, repo), resumed, tuple(merged))
+    return checkout, Integration(before, tuple(merged), tuple(already))
+
+
+def _shown(files: list[str]) -> str:
+    more = f" (+{len(files) - 10} more)" if len(files) > 10 else ""
+    return ", ".join(files[:10]) + more
 
 
 _START_REF = "refs/speckit-pods"  # in the pod's own clone only; never pushed
@@ -277,13 +347,7 @@ def merge_points(
         GitError: ``repo-not-found`` for a commit gone from its branch, ``conflict``
             (the merge aborted, nothing left half-merged) naming the files.
     """
-    for point in points:
-        if not _contains(git, repo, point.commit, f"{_START_REF}/{point.task}"):
-            raise GitError(
-                Status.REPO_NOT_FOUND,
-                f"{point.task}'s commit {point.commit[:12]} is no longer on {point.branch!r} "
-                "(its history was rewritten): spawn the task again to pin its new commit",
-            )
+    _check_pinned(git, repo, points)
     # a point another point's work already holds (T002 under T004, which started from
     # it) adds nothing: merging only the others keeps the history free of no-op merges
     tips = [p.commit for p in points]
@@ -304,15 +368,24 @@ def merge_points(
             if not files:
                 raise
             so_far = describe(merged) if merged else onto
-            more = f" (+{len(files) - 10} more)" if len(files) > 10 else ""
-            shown = ", ".join(files[:10]) + more
             raise GitError(
                 Status.CONFLICT,
                 f"the work of {point.task} ({point.commit[:12]}) conflicts with {so_far} "
-                f"in: {shown}",
+                f"in: {_shown(files)}",
             ) from err
         merged.append(point)
     return tuple(merged)
+
+
+def _check_pinned(git: Git, repo: Repo, points: tuple[StartPoint, ...]) -> None:
+    """Each pinned commit must still be on its branch (a rerun moves it forward)."""
+    for point in points:
+        if not _contains(git, repo, point.commit, f"{_START_REF}/{point.task}"):
+            raise GitError(
+                Status.REPO_NOT_FOUND,
+                f"{point.task}'s commit {point.commit[:12]} is no longer on {point.branch!r} "
+                "(its history was rewritten): spawn the task again to pin its new commit",
+            )
 
 
 def _unmerged(git: Git, repo: Repo) -> list[str]:
@@ -401,9 +474,9 @@ def head(git: Git, repo: Repo) -> str:
     return git.run(["rev-parse", "HEAD"], repo.work_tree, repo=repo).strip()
 
 
-def changed_files(git: Git, repo: Repo, start: str) -> tuple[str, ...]:
-    """Files that differ between ``start`` and HEAD (C-quoted when unusual)."""
-    out = git.run(["diff", "--name-only", start, "HEAD", "--"], repo.work_tree, repo=repo)
+def changed_files(git: Git, repo: Repo, start: str, end: str = "HEAD") -> tuple[str, ...]:
+    """Files that differ between ``start`` and ``end`` (C-quoted when unusual)."""
+    out = git.run(["diff", "--name-only", start, end, "--"], repo.work_tree, repo=repo)
     return tuple(line for line in out.splitlines() if line)
 
 
@@ -416,15 +489,18 @@ def push(
     *,
     attempts: int = 4,
     sleep: Callable[[float], None] = time.sleep,
+    head: str = "HEAD",
 ) -> None:
-    """Push HEAD to ``url``'s ``branch``, fast-forward only, with retries, before ``deadline()``.
+    """Push ``head`` (a commit) to ``url``'s ``branch``, fast-forward only, with retries.
+
+    It gives up at ``deadline()``.
 
     ``deadline`` is asked again before every attempt, so a SIGTERM arriving during
     the push shortens the remaining budget.
     """
     delay = 2.0
     error = GitError(Status.PUSH_REJECTED, f"push to {branch!r} was not attempted")
-    refspec = f"HEAD:refs/heads/{branch}"  # no "+": a rewritten history is refused
+    refspec = f"{head}:refs/heads/{branch}"  # no "+": a rewritten history is refused
     for attempt in range(1, attempts + 1):
         left = deadline() - time.monotonic()
         if left < 1:

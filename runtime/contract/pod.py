@@ -62,6 +62,7 @@ DEFAULT_AUTHOR_EMAIL: Final = "agent@speckit-pods.invalid"
 DEFAULT_STALL_SECONDS: Final = 600
 SIGTERM_BUDGET_SECONDS: Final = 45  # the git side's commit + push after SIGTERM (grace is 60)
 CLONE_BUDGET_SECONDS: Final = 900  # the startupProbe holds the agent this long at most
+INTEGRATION_TASK: Final = "integration"  # TASK_ID of a feature's integration pod
 
 
 class Handoff:
@@ -99,6 +100,11 @@ class Env:
     OPENCODE_CONFIG: Final = "OPENCODE_CONFIG"
     OPENCODE_BIN: Final = "OPENCODE_BIN"
     START_POINTS: Final = "START_POINTS"  # git: runtime.contract.start.encode(); "" = base
+    # "1": an integration run: git merges START_POINTS into TASK_BRANCH (one merge commit
+    # each, stopping at a conflict) and commits nothing of the work tree; the agent side
+    # runs TEST_COMMAND (if any) on the result instead of opencode
+    INTEGRATE: Final = "INTEGRATE"
+    TEST_COMMAND: Final = "TEST_COMMAND"
 
 
 REQUIRED: Final = (Env.TASK_ID, Env.TASK_TITLE, Env.REPO_URL, Env.BASE_BRANCH, Env.TASK_BRANCH)
