@@ -5,8 +5,9 @@ with ``specify extension add --dev`` and the subagent with the extension's insta
 script.  The real ``opencode`` binary runs ``/speckit.implement`` on the host as the
 MAIN session; the scripted LLM (``speckit-main``) makes it call the ``speckit-pods``
 subagent once per [ASYNC] task, in parallel, and each subagent (``speckit-subagent``)
-runs ``spawn-pod.sh`` and ``tail-logs.sh --mark-done`` through bash exactly as its prompt
-says, under the subagent's own bash rules; the repository URL and the http:// opt-in come
+calls its two tools (``speckit_pods_spawn``, ``speckit_pods_follow``: ``spawn-pod.sh`` and
+``tail-logs.sh --mark-done``, fixed argv, no shell) exactly as its prompt says; the
+repository URL and the http:// opt-in come
 from the project's ``pods-config.yml``, which the subagent cannot override.
 """
 

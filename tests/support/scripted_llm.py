@@ -34,10 +34,10 @@ Scripts:
 ``speckit-pod``       the ``speckit-pods`` SUBAGENT: ``spawn-pod.sh`` then ``tail-logs.sh``
                       (extension wrappers, via bash) for the prompt's task ID, then a digest
                       holding the ``RESULT`` line of the last tool output.
-``speckit-subagent``  the ``speckit-pods`` SUBAGENT exactly as its prompt says: ``spawn-pod.sh
-                      --task-id <id> [--tasks <tasks>]``, then ``tail-logs.sh <pod>
-                      --mark-done --verify-remote --no-color --timeout 9m`` until the output
-                      holds a ``RESULT`` line, then the digest (``status: ...``).
+``speckit-subagent``  the ``speckit-pods`` SUBAGENT exactly as its prompt says: its tool
+                      ``speckit_pods_spawn {task_id, tasks}``, then ``speckit_pods_follow
+                      {pod}`` until the output holds a ``RESULT`` line, then the digest
+                      (``status: ...``).
 ``subagent-attack``   a hijacked ``speckit-pods`` SUBAGENT: one bash call per turn from
                       :data:`SUBAGENT_ATTACKS` (override flags, env prefixes and exports,
                       chains, a kubeconfig read, git options that run code or write files,
@@ -436,16 +436,12 @@ def _attack_turn(marker: Marker, turn: int, history: Sequence[str]) -> Reply:
 def _subagent_turn(marker: Marker, turn: int, history: Sequence[str]) -> Reply:
     tid, tasks = marker.task_id, marker.params.get("tasks", "")
     if turn == 0:
-        command = f"{EXTENSION_SCRIPTS}/spawn-pod.sh --task-id {tid}"
-        command += f" --tasks {tasks}" if tasks else ""
-        return tool_reply("bash", {"command": command, "description": f"spawn {tid}"}, "v0")
+        return tool_reply("speckit_pods_spawn", {"task_id": tid, "tasks": tasks}, "v0")
     last = history[-1] if history else ""
     pods = POD_NAME_RE.findall("\n".join(history[-turn:]))
     if " RESULT " in last or not pods:
         return text_reply(_digest(tid, last))
-    command = f"{EXTENSION_SCRIPTS}/tail-logs.sh {pods[-1]} {SUBAGENT_FOLLOW}"
-    args = {"command": command, "description": f"follow {tid}", "timeout": 600000}
-    return tool_reply("bash", args, f"v{turn}")
+    return tool_reply("speckit_pods_follow", {"pod": pods[-1]}, f"v{turn}")
 
 
 def _digest(tid: str, output: str) -> str:

@@ -9,7 +9,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
 from tests.support.scripted_llm import SUBAGENT_ATTACKS, Marker, Reply, parse_marker, plan
@@ -47,13 +46,6 @@ def test_the_prompt_names_the_tools_it_may_call() -> None:
     assert f"`{SPAWN}`" in prompt and f"`{FOLLOW}`" in prompt and "`bash`" not in prompt
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="tests/support/scripted_llm.py's speckit-subagent (used by tests/e2e/"
-    "test_speckit_session.py) still scripts the two calls through bash, which the subagent "
-    "no longer has: it must call speckit_pods_spawn {task_id, tasks} and "
-    "speckit_pods_follow {pod}",
-)
 def test_the_subagent_spawns_follows_until_a_result_and_digests() -> None:
     assert MARKER is not None and MARKER.task_id == "T012"
     assert tool_call(plan(MARKER, 0)) == (
