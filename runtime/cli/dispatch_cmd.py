@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from runtime.cli.helptext import epilog, paragraph
 from runtime.cli.pod_options import add_pod_options, spawn_options
 from runtime.contract.exit_codes import ExitCode
-from runtime.errors import UsageError
+from runtime.errors import AlreadyRunningError, SpeckitPodsError, UsageError
 from runtime.tasks.feature import feature_name, find_tasks_file
 from runtime.tasks.parse import parse_tasks
 from runtime.tasks.plan import DispatchPlan, build_plan
@@ -33,7 +33,7 @@ if TYPE_CHECKING:  # the cluster side is imported where it is used: plan needs n
     from runtime.dispatch.view import PlainView
     from runtime.spawn.create import SpawnOptions
 
-ACTIONS = ("run", "plan", "status", "cancel")
+ACTIONS = ("run", "plan", "status", "cancel", "integrate")
 CODES = (
     ExitCode.SUCCEEDED,
     ExitCode.FAILED,
@@ -56,7 +56,8 @@ CODES = (
 )
 NOTE = (
     "succeeded: every planned task succeeded, or nothing to do (plan, status, cancel: ok); "
-    "failed: a task failed or was blocked by a failed one; held: nothing failed but some "
+    "failed: a task failed or was blocked by a failed one, or the integration failed "
+    "(conflict, tests); held: nothing failed but some "
     "[ASYNC] tasks wait for unfinished tasks ([SYNC], or left out by --only): do them, "
     "push, run again; interrupted: detached by Ctrl-C, the pods keep running: run the "
     "same command again to re-attach."
@@ -67,7 +68,11 @@ DESCRIPTION = (
         'task starts as soon as the tasks it depends on succeeded (written "depends on '
         'T010", earlier phases, non-[P] order), at most --max-parallel at a time. Each '
         "success is marked [X]. A failure blocks only the tasks that depend on it. Tasks "
-        "that wait for an unfinished [SYNC] task are held: do that task, push, and run again."
+        "that wait for an unfinished [SYNC] task are held: do that task, push, and run again. "
+        "A task that depends on done [ASYNC] tasks starts from their pushed work. At the "
+        "end, an integration pod merges every done [ASYNC] task, in dependency order, into "
+        "one integration branch (one merge commit per task; a conflict stops it at the last "
+        "clean merge) and runs --test-command on it."
     )
     + """
 
@@ -75,7 +80,8 @@ actions:
   run       (default) spawn, follow, mark done; re-attaches to running pods
   plan      print the waves and held tasks; touches nothing (= --dry-run)
   status    every [ASYNC] task: tasks.md state, plan, newest pod and result
-  cancel    delete the feature's running pods (= --cancel); they push WIP"""
+  cancel    delete the feature's running pods (= --cancel); they push WIP
+  integrate only merge the done tasks into the integration branch (run does it last)"""
 )
 EXAMPLES = """\
 # what would run, in which order
@@ -95,7 +101,7 @@ EXAMPLES = """\
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """Make PARSER the ``dispatch`` sub-command."""
-    parser.usage = "%(prog)s [run|plan|status|cancel] [OPTIONS]"
+    parser.usage = "%(prog)s [run|plan|status|cancel|integrate] [OPTIONS]"
     parser.description = DESCRIPTION
     parser.epilog = epilog(CODES, examples=EXAMPLES, note=NOTE)
     parser.add_argument(
@@ -104,7 +110,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         choices=ACTIONS,
         default="run",
         metavar="ACTION",
-        help="run (default), plan, status or cancel (see actions above)",
+        help="run (default), plan, status, cancel or integrate (see actions above)",
     )
     what = parser.add_argument_group("what to run")
     what.add_argument(
@@ -131,6 +137,22 @@ def configure(parser: argparse.ArgumentParser) -> None:
     what.add_argument("--json", action="store_true", help="plan/status: print one JSON object")
     what.add_argument(
         "--verify-remote", action="store_true", help="check each pushed branch with git ls-remote"
+    )
+    what.add_argument(
+        "--integration-branch",
+        metavar="BRANCH",
+        help="where the done tasks are merged (default specs/<feature>/integration; "
+        "never the base branch)",
+    )
+    what.add_argument(
+        "--no-integrate", action="store_true", help="do not merge into the integration branch"
+    )
+    what.add_argument(
+        "--test-command",
+        default=os.environ.get("SPECKIT_PODS_TEST_COMMAND", ""),
+        metavar="CMD",
+        help="run `sh -c CMD` on the integration branch in the integration pod (default "
+        "$SPECKIT_PODS_TEST_COMMAND; none: the merges alone)",
     )
     what.add_argument("--no-live", action="store_true", help="plain lines even on a terminal")
     what.add_argument("--no-color", action="store_true", help="no colours (also NO_COLOR)")
@@ -184,6 +206,8 @@ def run(args: argparse.Namespace) -> int:
         from runtime.cli.dispatch_status import print_status
 
         return print_status(plan, tasks_file, args)
+    if action == "integrate":
+        return _integrate(template, args, ExitCode.SUCCEEDED)
     return _dispatch(plan, tasks_file, template, args)
 
 
@@ -237,7 +261,8 @@ def _dispatch(
     feature = feature_name(tasks_file)
     if not plan.runnable:
         print_plan(plan, tasks_file, False)
-        return ExitCode.HELD if plan.held else ExitCode.SUCCEEDED
+        code = ExitCode.HELD if plan.held else ExitCode.SUCCEEDED
+        return code if args.no_integrate else _integrate(template, args, code)
     kube = connect(args.namespace, args.kube_context)
     index = {tid: i for i, tid in enumerate(plan.runnable)}
     with _view(args, index) as view:
@@ -248,7 +273,53 @@ def _dispatch(
         summary = dispatcher.run()
     argv = sys.argv[1:]
     _report(summary, argv[argv.index("dispatch") + 1 :] if "dispatch" in argv else argv)
-    return summary.exit_code
+    if summary.interrupted or args.no_integrate:
+        return summary.exit_code
+    return _integrate(template, args, summary.exit_code)
+
+
+def _integrate(template: SpawnOptions, args: argparse.Namespace, code: int) -> int:
+    """Merge the done tasks into the integration branch; ``code`` unless it failed."""
+    from runtime.dispatch.integration import TASK, integrate
+    from runtime.kube.client import connect
+    from runtime.kube.logs import Printer, use_color
+
+    color = use_color(args.no_color, sys.stdout, dict(os.environ))
+    printer = Printer(sys.stdout, sys.stderr, color=color)
+
+    def emit(kind: str, payload: object) -> None:
+        if kind == "line":
+            printer.line(TASK, 0, str(payload))
+        else:
+            printer.note("INFO" if kind == "note" else "WARNING", TASK, 0, str(payload))
+
+    kube = connect(args.namespace, args.kube_context)
+    try:
+        done = integrate(
+            kube, template, printer, emit, branch=args.integration_branch,
+            test_command=args.test_command,
+        )  # fmt: skip
+    except AlreadyRunningError as err:
+        print(f"INFO: integration not started: {err.message}", file=sys.stderr)
+        return code
+    except SpeckitPodsError as err:
+        print(f"ERROR: integration: {err.message}", file=sys.stderr)
+        if err.hint:
+            print(f"Hint: {err.hint} (or --no-integrate)", file=sys.stderr)
+        return code if code != ExitCode.SUCCEEDED else ExitCode.FAILED
+    if done is None:
+        print("INFO: integration: no done [ASYNC] task has a branch yet", file=sys.stderr)
+        return code
+    on_it = ", ".join(p.task for p in done.result.started_from) if done.result else "-"
+    commit = (done.result.commit if done.result else "")[:12] or "-"
+    print(
+        f"INFO: integration {done.status.value}: {done.branch} at {commit} "
+        f"(asked: {on_it}): {done.reason}",
+        file=sys.stderr,
+    )
+    if done.status.ok or code not in (ExitCode.SUCCEEDED, ExitCode.HELD):
+        return code
+    return ExitCode.FAILED
 
 
 def _report(summary: Summary, argv: Sequence[str]) -> None:

@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from runtime.contract import pod as pod_contract
 from runtime.contract.start import StartPoint
 from runtime.errors import InvalidInputError, SpeckitPodsError
 from runtime.kube import pods
@@ -23,6 +24,7 @@ from runtime.kube.client import DEFAULT_NAMESPACE, Kube, connect
 from runtime.spawn import context, manifests, names, prompt, repo, start
 from runtime.tasks.feature import feature_dir, feature_name, find_tasks_file
 from runtime.tasks.parse import Task, parse_tasks, print_duplicate_warnings
+from runtime.tasks.plan import done_async_tasks
 
 log = logging.getLogger(__name__)
 
@@ -212,6 +214,85 @@ def plan(
         start_points=points,
     )
     return Plan(spec=spec, task=task)
+
+
+def integration_branch(feature: str) -> str:
+    """A feature's default integration branch: ``specs/<feature>/integration``."""
+    return f"specs/{feature}/integration"
+
+
+def plan_integration(
+    opts: SpawnOptions,
+    *,
+    branch: str | None = None,
+    test_command: str = "",
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    clock: pods.Clock = pods.SYSTEM_CLOCK,
+    git: start.Runner | None = None,
+) -> Plan | None:
+    """Plan the feature's integration pod.
+
+    Its done [ASYNC] tasks' pushed work is merged into ``branch``, one merge commit
+    per task, then ``test_command`` runs on the result.
+
+    ``None`` when no done task has a branch on the remote (nothing to integrate).
+
+    Raises:
+        InvalidInputError: the branch is invalid or the base branch.
+        RemoteError: the remote cannot be read (``runtime.spawn.start``).
+    """
+    _check_options(opts)
+    env = os.environ if env is None else env
+    tasks_file = _tasks_file(opts, cwd or Path.cwd(), env).resolve()
+    task_list = parse_tasks(tasks_file)
+    feature = feature_name(tasks_file)
+    repo_dir = tasks_file.parent
+    target = repo.check_branch(branch or integration_branch(feature), "integration branch")
+    base = repo.check_branch(opts.base or repo.current_branch(repo_dir) or "main", "base branch")
+    if target == base:
+        raise InvalidInputError(
+            f"the integration branch is the base branch {base!r}",
+            hint="the integration never writes the base: give it its own branch",
+        )
+    repo_url = _repo_url(opts, repo_dir)
+    done = done_async_tasks(task_list, written_only=opts.written_deps_only)
+    points = start.pinned(done, repo_url, lambda tid: default_branch(feature, tid), git)
+    if not points:
+        return None
+    now = clock.now()
+    task_id = pod_contract.INTEGRATION_TASK
+    title = f"Integrate {feature}: {', '.join(p.task for p in points)}"
+    spec = manifests.PodSpecInput(
+        name=names.pod_name(feature, task_id, repo_url),
+        namespace=opts.namespace,
+        run_id=names.run_id(now),
+        task_id=task_id,
+        task_title=title,
+        task_label=names.label_value(task_id),
+        feature_label=names.label_value(feature),
+        repo_url=repo_url,
+        branch=target,
+        base=base,
+        tasks_file=str(tasks_file),
+        prompt=f"{title}\n\nNo agent runs: the merges, then the test command.\n",
+        context=(),
+        created_at=now,
+        timeout_s=opts.timeout_s,
+        stall_s=opts.stall_s,
+        keep_for_s=opts.keep_for_s,
+        cleanup=opts.cleanup,
+        image=opts.image,
+        git_secret=opts.git_secret,
+        llm_secret=opts.llm_secret,
+        requested_by=opts.requested_by or repo.user_ident(repo_dir) or "",
+        resources=manifests.resources_with_limits(opts.cpu, opts.memory),
+        allow_insecure_http=opts.allow_insecure_http,
+        start_points=points,
+        integrate=True,
+        test_command=test_command,
+    )
+    return Plan(spec=spec, task=done[-1])
 
 
 def _sweep(kube: Kube, clock: pods.Clock) -> None:

@@ -97,6 +97,8 @@ class PodSpecInput:
     resources: Resources = Resources()
     allow_insecure_http: bool = False  # let the trusted side send secrets over http://
     start_points: tuple[StartPoint, ...] = ()  # the prerequisites' work the run starts from
+    integrate: bool = False  # an integration pod: start_points merged into branch, no agent
+    test_command: str = ""  # an integration pod's tests (the agent container runs them)
 
 
 def deadline_margin(timeout_s: int) -> int:
@@ -201,6 +203,7 @@ def _git_env(spec: PodSpecInput) -> list[dict[str, str]]:
             Env.REQUESTED_BY: spec.requested_by,
             Env.LLM_USAGE_DIR: pod.LLM_USAGE_DIR,
             Env.START_POINTS: encode(spec.start_points),
+            Env.INTEGRATE: "1" if spec.integrate else "",
         }
     )
 
@@ -237,6 +240,8 @@ def _agent_env(spec: PodSpecInput) -> list[dict[str, str]]:
             "GIT_CONFIG_COUNT": "1",
             "GIT_CONFIG_KEY_0": "safe.directory",
             "GIT_CONFIG_VALUE_0": "*",
+            Env.INTEGRATE: "1" if spec.integrate else "",
+            Env.TEST_COMMAND: spec.test_command,
         }
     )
 

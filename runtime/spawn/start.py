@@ -93,7 +93,21 @@ def start_points(
         log.warning(
             "%s waits for %s, which is not done: starting without its work", task.id, pending.id
         )
-    branches = {t.id: branch_of(t.id) for t in found.done}
+    points = pinned(found.done, repo_url, branch_of, run)
+    if points:
+        shown = ", ".join(p.short for p in points)
+        log.info("%s starts from the work of %s", task.id, shown)
+    return points
+
+
+def pinned(
+    tasks: Sequence[Task], repo_url: str, branch_of: Branch, run: Runner | None = None
+) -> tuple[StartPoint, ...]:
+    """The done ``tasks``' branches and their commits now, in order (one ``ls-remote``).
+
+    A task without a branch on the remote is left out with a note.
+    """
+    branches = {t.id: branch_of(t.id) for t in tasks}
     commits = remote_commits(repo_url, list(branches.values()), run or RUN)
     points: list[StartPoint] = []
     for tid, branch in branches.items():
@@ -102,7 +116,4 @@ def start_points(
             log.info("%s is done but %s is not on the remote: taken to be in the base", tid, branch)
             continue
         points.append(StartPoint(tid, branch, commit))
-    if points:
-        shown = ", ".join(p.short for p in points)
-        log.info("%s starts from the work of %s", task.id, shown)
     return tuple(points)

@@ -46,7 +46,15 @@ from runtime.tasks.parse import (
     normalize_task_id,
 )
 
-__all__ = ["DispatchPlan", "Held", "StartTasks", "build_plan", "prerequisites", "start_tasks"]
+__all__ = [
+    "DispatchPlan",
+    "Held",
+    "StartTasks",
+    "build_plan",
+    "done_async_tasks",
+    "prerequisites",
+    "start_tasks",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -207,6 +215,18 @@ def start_tasks(task_list: TaskList, task_id: str, *, written_only: bool = False
         done=tuple(t for t in asyncs if t.is_done),
         pending=tuple(t for t in asyncs if not t.is_done),
     )
+
+
+def done_async_tasks(task_list: TaskList, *, written_only: bool = False) -> tuple[Task, ...]:
+    """The checked-off [ASYNC] tasks in dependency order (file order among equals).
+
+    What a feature's integration branch is made of: each task after the ones it
+    depends on, so every merge brings one task's own work.
+    """
+    deps, _warnings = prerequisites(task_list.tasks, written_only=written_only)
+    by_id = {t.id: t for t in task_list.tasks}
+    order = _topological(list(by_id), deps)
+    return tuple(by_id[t] for t in order if by_id[t].is_async and by_id[t].is_done)
 
 
 def _implicit(task: Task, tasks: Sequence[Task], phase_rank: Mapping[str | None, int]) -> set[str]:

@@ -51,7 +51,8 @@ def _dispatch(feature: Feature, width: int, kubectl: Kubectl, node: str) -> Samp
     pods_before = KubepodsCpu.read(node)
     cpu, start = _cpu(), time.monotonic()
     done = run_script(
-        RUN_ASYNC, "--tasks", str(feature.tasks_file), "--repo", feature.remote_url,
+        RUN_ASYNC, "--no-integrate",
+        "--tasks", str(feature.tasks_file), "--repo", feature.remote_url,
         "--base", "main", "--namespace", NAMESPACE, "--timeout", "10m",
         "--max-parallel", str(width), "--cleanup", "always", "--no-live",
         cwd=feature.clone, timeout=900,

@@ -9,6 +9,11 @@ One dispatch (real cluster, Gitea, opencode) of two chains:
 * T030 and T031 ([P]) write the same file differently; T032 waits for both: their work
   does not merge, so T032 ends ``conflict`` naming the file, before any agent runs (the
   scripted LLM never hears of it) and without pushing a branch.
+* Last, the integration pod merges the done tasks in dependency order into
+  ``specs/<feature>/integration``, one merge commit per task, and stops at T031 (it
+  conflicts with T030), keeping the four clean merges; the task branches stay as they
+  are.  With T031 set back to pending, ``run-async.sh integrate --test-command`` finds
+  everything on the branch already and runs the tests there, in the pod.
 """
 
 from __future__ import annotations
@@ -53,7 +58,7 @@ def test_dependent_tasks_start_from_their_prerequisites_work(
     llm: ScriptedLLMServer,
 ) -> None:
     feature = make_feature(TASKS)
-    done = dispatch(feature, "--cleanup", "never", "--max-parallel", "2")
+    done = dispatch(feature, "--cleanup", "never", "--max-parallel", "2", integrate=True)
     out = done.stdout + done.stderr
     assert done.returncode == 1, out  # T032 failed
     assert results(done.stdout) == {
@@ -97,6 +102,37 @@ def test_dependent_tasks_start_from_their_prerequisites_work(
     assert feature.branch("T032") not in gitea.list_branches(feature.repo)
     text = feature.tasks_file.read_text()
     assert "- [ ] T032 " in text and "- [X] T022 " in text
+
+    # the integration: T020, T021, T022, T030 merged, stopped at T031
+    merged = _result_fields(done.stdout, "integration")
+    assert merged["status"] == "conflict", out
+    assert re.match(
+        r"stopped at T031: its work \([0-9a-f]{12}\) conflicts with T020@\w+, T021@\w+, "
+        r"T022@\w+, T030@\w+ in: shared\.txt; ",
+        merged["reason"],
+    ), merged
+    integration = f"specs/{feature.name}/integration"
+    assert f"INFO: integration conflict: {integration} at {merged['commit'][:12]}" in out, out
+    git(["fetch", "-q", "origin", integration], cwd=clone, auth=gitea.auth)
+    subjects = git(["log", "--first-parent", "--format=%s", "FETCH_HEAD"], cwd=clone)
+    assert [s.split(" (")[0] for s in subjects.splitlines()[:4]] == [
+        "Integrate T030", "Integrate T022", "Integrate T021", "Integrate T020",
+    ]  # fmt: skip
+    assert gitea.read_file(feature.repo, integration, "shared.txt") == "T030\n"
+    for tid in ("T020", "T021", "T022"):
+        assert gitea.read_file(feature.repo, integration, f"scripted/{tid}.txt"), tid
+    assert gitea.branch_commit(feature.repo, feature.branch("T031")) is not None  # untouched
+
+    # T031 pending again: everything done is on the branch; the tests run there
+    feature.tasks_file.write_text(text.replace("- [X] T031 ", "- [ ] T031 "))
+    tests = 'test "$(cat shared.txt)" = T030 && echo integration-tests-ok'
+    again = dispatch(feature, "integrate", "--test-command", tests, integrate=True)
+    out = again.stdout + again.stderr
+    assert again.returncode == 0, out
+    checked = _result_fields(again.stdout, "integration")
+    assert checked["status"] == "succeeded" and checked["commit"] == merged["commit"], out
+    assert checked["reason"].endswith("on the branch; tests passed"), checked
+    assert "[test] integration-tests-ok" in again.stdout, out
     installed.run(
         "delete", "pods", "-n", "speckit-pods", "-l", f"speckit-pods.dev/feature={feature.name}",
         "--wait=false",

@@ -27,7 +27,8 @@ IDS = ("T400", "T401", "T402", "T403")
 
 def _start(feature: Feature) -> subprocess.Popen[str]:
     args = [
-        "bash", str(RUN_ASYNC), "--tasks", str(feature.tasks_file), "--repo", feature.remote_url,
+        "bash", str(RUN_ASYNC), "--no-integrate",
+        "--tasks", str(feature.tasks_file), "--repo", feature.remote_url,
         "--base", "main", "--namespace", NAMESPACE, "--timeout", "10m", "--no-live",
     ]  # fmt: skip
     return subprocess.Popen(

@@ -32,10 +32,14 @@ TASKS = [
 TASK_IDS = ("T010", "T011", "T012", "T013")
 
 
-def dispatch(feature: Feature, *extra: str) -> subprocess.CompletedProcess[str]:
+def dispatch(
+    feature: Feature, *extra: str, integrate: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """``run-async.sh`` on ``feature`` (without the integration pod unless ``integrate``)."""
     return run_script(
         RUN_ASYNC,
         *extra,
+        *(() if integrate else ("--no-integrate",)),
         "--tasks", str(feature.tasks_file),
         "--repo", feature.remote_url,
         "--base", "main",

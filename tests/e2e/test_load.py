@@ -29,7 +29,8 @@ RSS_BOUND_MIB = 300.0
 
 def _dispatch(feature: Feature) -> subprocess.Popen[str]:
     args = [
-        "bash", str(RUN_ASYNC), "--tasks", str(feature.tasks_file), "--repo", feature.remote_url,
+        "bash", str(RUN_ASYNC), "--no-integrate",
+        "--tasks", str(feature.tasks_file), "--repo", feature.remote_url,
         "--base", "main", "--namespace", NAMESPACE, "--timeout", "15m",
         "--max-parallel", str(MAX_PARALLEL), "--cleanup", "on-success", "--no-live",
     ]  # fmt: skip

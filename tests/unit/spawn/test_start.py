@@ -14,6 +14,7 @@ import pytest
 from runtime.contract.exit_codes import ExitCode
 from runtime.contract.pod import Env
 from runtime.contract.start import StartPoint, decode
+from runtime.errors import InvalidInputError
 from runtime.kube import labels
 from runtime.spawn import create as spawn
 from runtime.spawn.start import RemoteError, remote_commits
@@ -163,3 +164,39 @@ def test_remote_commits_reads_only_the_branches_asked_for() -> None:
         "y/z": "b" * 40,
     }
     assert remote_commits("https://h/r.git", [], listed) == {}
+
+
+# --- the integration pod ----------------------------------------------------------------
+
+
+def test_the_integration_pod_merges_the_done_tasks_and_tests_in_the_agent_container(
+    checkout: Path, remote: Path
+) -> None:
+    commit = git(remote, "rev-parse", BRANCH)
+
+    plan = spawn.plan_integration(
+        _opts(), test_command="pytest -q", cwd=checkout, env={}, git=via(remote)
+    )
+
+    assert plan is not None
+    spec = plan.spec
+    assert spec.branch == "specs/001-photo-albums/integration"
+    assert spec.start_points == (StartPoint("T012", BRANCH, commit),)
+    assert spec.task_id == "integration" and spec.name.startswith("sp-001-photo-albums-integ")
+    git_env, agent_env = _env(plan.pod, "git"), _env(plan.pod, "agent")
+    assert git_env[Env.INTEGRATE] == "1" and agent_env[Env.INTEGRATE] == "1"
+    assert agent_env[Env.TEST_COMMAND] == "pytest -q"
+    assert Env.TEST_COMMAND not in git_env  # the repository's code never runs in `git`
+
+
+def test_nothing_to_integrate_without_a_pushed_done_task(checkout: Path, remote: Path) -> None:
+    git(remote, "update-ref", "-d", f"refs/heads/{BRANCH}")
+
+    assert spawn.plan_integration(_opts(), cwd=checkout, env={}, git=via(remote)) is None
+
+
+def test_the_integration_never_writes_the_base_branch(checkout: Path, remote: Path) -> None:
+    with pytest.raises(InvalidInputError, match="is the base branch"):
+        spawn.plan_integration(
+            _opts(base="main"), branch="main", cwd=checkout, env={}, git=via(remote)
+        )

@@ -6,7 +6,7 @@ import pytest
 
 from runtime.errors import DependencyCycleError, DuplicateTaskError, UnknownTaskError
 from runtime.tasks.parse import Task, parse_tasks_text
-from runtime.tasks.plan import build_plan, start_tasks
+from runtime.tasks.plan import build_plan, done_async_tasks, start_tasks
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "001-greeting-service" / "tasks.md"
 
@@ -262,3 +262,17 @@ def test_a_dependency_written_against_file_order_comes_first() -> None:
 """
     found = start_tasks(parse_tasks_text(text), "T003", written_only=True)
     assert _ids(found.done) == ["T002", "T001"]
+
+
+def test_done_async_tasks_come_in_dependency_order() -> None:
+    text = """\
+# Tasks
+- [X] T001 [ASYNC] Second (depends on T002)
+- [X] T002 [ASYNC] First
+- [X] T003 [SYNC] By hand
+- [ ] T004 [ASYNC] Not done
+- [X] T005 [ASYNC] Third
+"""
+    tasks = parse_tasks_text(text)
+    assert _ids(done_async_tasks(tasks, written_only=True)) == ["T002", "T001", "T005"]
+    assert _ids(done_async_tasks(tasks)) == ["T001", "T002", "T005"]  # a cycle then
