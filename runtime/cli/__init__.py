@@ -3,7 +3,8 @@
 Each sub-command lives in its own module exposing ``configure(parser)``, which adds
 its arguments, description and epilog to the parser :func:`build_parser` made for
 it, and sets ``func`` to a callable ``(args) -> int``.  Only the module of the
-sub-command being run is imported, so ``tasks`` needs no third-party package; the
+sub-command being run is imported, so ``tasks`` and the ``--help`` of ``logs`` and
+``status`` need no third-party package (the cluster side is imported when run); the
 others list themselves from :data:`COMMANDS`.  A package that is not installed is
 reported in one line (``ExitCode.MISSING_DEPENDENCY``), not a traceback.
 """

@@ -11,18 +11,19 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from runtime.cli.helptext import epilog, paragraph
-from runtime.cli.pod_options import duration
 from runtime.common.durations import EXAMPLES as EXAMPLES_DURATION
 from runtime.contract.exit_codes import ExitCode
 from runtime.errors import InvalidInputError, PodNotFoundError, UsageError
-from runtime.follow.finish import Finisher, Options
-from runtime.follow.follow import Cluster, Target, follow_all, snapshot_all
 from runtime.kube import labels
-from runtime.kube.logs import ClusterLogs, Printer, use_color
 from runtime.kube.pod import Pod, PodView
-from runtime.kube.podwatch import ClusterPods, Deadline
+
+# following pods needs the kubernetes package: imported by run(), so --help needs none
+if TYPE_CHECKING:
+    from runtime.follow.follow import Cluster, Target
+    from runtime.kube.podwatch import ClusterPods
 
 CODES = (
     ExitCode.SUCCEEDED,
@@ -71,6 +72,16 @@ EXAMPLES = f"""\
 # poll from a script: {ExitCode.STILL_RUNNING:d} means still running
 %(prog)s --task T012 --no-follow --no-color >/dev/null || rc=$?
 """
+
+
+def duration(text: str) -> int:
+    """``--timeout``'s type: :func:`runtime.cli.pod_options.duration`, imported on use.
+
+    ``pod_options`` imports the pod manifests (PyYAML): only parsing a duration needs it.
+    """
+    from runtime.cli import pod_options
+
+    return pod_options.duration(text)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -172,6 +183,8 @@ def _newest_per_task(found: list[Pod], task: str) -> list[Pod]:
 
 def resolve_targets(pods: ClusterPods, args: argparse.Namespace) -> list[Target]:
     """Turn the pod / ``--task`` / ``--all`` selection into targets, sorted by task."""
+    from runtime.follow.follow import Target
+
     if args.pod:
         pod = pods.read(args.pod)
         if pod is None:
@@ -200,6 +213,11 @@ def resolve_targets(pods: ClusterPods, args: argparse.Namespace) -> list[Target]
 def run(args: argparse.Namespace, cluster: Cluster | None = None) -> int:
     """Follow (or snapshot) the selected pods; return the exit code."""
     _check(args)
+    from runtime.follow.finish import Finisher, Options
+    from runtime.follow.follow import Cluster, follow_all, snapshot_all
+    from runtime.kube.logs import ClusterLogs, Printer, use_color
+    from runtime.kube.podwatch import ClusterPods, Deadline
+
     if cluster is None:
         from runtime.kube.client import connect
 

@@ -21,6 +21,7 @@ import dataclasses
 import datetime
 import json
 import sys
+from typing import TYPE_CHECKING
 
 from runtime.cli.helptext import epilog, paragraph
 from runtime.common import tables
@@ -33,10 +34,12 @@ from runtime.contract.start import StartPoint
 from runtime.errors import SpeckitPodsError
 from runtime.follow.classify import classify
 from runtime.kube import labels
-from runtime.kube.cleanup import sweep_expired
-from runtime.kube.logs import ClusterLogs
 from runtime.kube.pod import Pod, PodView, terminated
-from runtime.kube.podwatch import ClusterPods, StuckPolicy, diagnose
+
+# the cluster side needs the kubernetes package: imported where used, so --help needs none
+if TYPE_CHECKING:
+    from runtime.kube.logs import ClusterLogs
+    from runtime.kube.podwatch import ClusterPods
 
 TAIL_LINES = 5
 COLUMNS = ("task", "feature", "state", "age", "elapsed", "result", "branch", "from", "pod")
@@ -104,6 +107,8 @@ def _seconds(start: str, end: datetime.datetime | None) -> int | None:
 
 
 def _state(pod: Pod) -> str:
+    from runtime.kube.podwatch import StuckPolicy, diagnose
+
     end = terminated(pod)
     if end is not None:
         why = f", {end['reason']}" if end.get("reason") else ""
@@ -167,6 +172,10 @@ def run(
     now: datetime.datetime | None = None,
 ) -> int:
     """List the agent pods; return 0 (cluster errors raise)."""
+    from runtime.kube.cleanup import sweep_expired
+    from runtime.kube.logs import ClusterLogs
+    from runtime.kube.podwatch import ClusterPods
+
     if pods is None or logs is None:
         from runtime.kube.client import connect
 

@@ -4,7 +4,8 @@ One real ``pip install <repo>`` (dependencies from PyPI, no ``--no-deps``) into 
 venv made in tmp, then what a newcomer types: the scripts linked into another
 directory with ``SPECKIT_PODS_PYTHON`` pointing at that venv, and the installed
 ``speckit-pods`` command.  A bare Python (a venv without any package) runs
-``tasks`` and reports a missing package in one line.  Without PyPI the install
+``tasks``, prints the help of ``logs`` and ``status``, and reports a missing package
+in one line when a command needs the cluster.  Without PyPI the install
 is skipped on a developer's machine and fails in CI.
 
 Measured here: the install takes 20-30 s, most of it resolving kubernetes'
@@ -189,10 +190,18 @@ def test_a_bare_python_runs_tasks_and_names_what_else_is_missing(newcomer: Newco
     )
     assert listed.returncode == 0, listed.stderr
     assert "T008" in listed.stdout
+    # help needs no package: only talking to a cluster imports kubernetes
+    tail_help: list[str | Path] = [newcomer.bin / "tail-logs.sh", "--help"]
+    helped = run(newcomer, *tail_help, python=newcomer.bare, PYTHONPATH=str(ROOT))
+    assert helped.returncode == 0, helped.stderr
+    assert helped.stdout.startswith("Usage: tail-logs.sh ") and helped.stderr == ""
+    status_help: list[str | Path] = [newcomer.bare, "-m", "runtime", "status", "--help"]
+    helped = run(newcomer, *status_help, python=newcomer.bare, PYTHONPATH=str(ROOT))
+    assert helped.returncode == 0, helped.stderr
+    assert helped.stdout.startswith("usage: speckit-pods status ") and helped.stderr == ""
     commands: list[list[str | Path]] = [
-        [newcomer.bare, "-m", "runtime", "status"],  # kubernetes: the first import of status
+        [newcomer.bare, "-m", "runtime", "status"],  # kubernetes: the first import of its run
         [newcomer.bin / "tail-logs.sh", "--all"],
-        [newcomer.bin / "tail-logs.sh", "--help"],
     ]
     for argv in commands:
         done = run(newcomer, *argv, python=newcomer.bare, PYTHONPATH=str(ROOT))
