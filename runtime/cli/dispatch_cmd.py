@@ -261,8 +261,8 @@ def _dispatch(
     feature = feature_name(tasks_file)
     if not plan.runnable:
         print_plan(plan, tasks_file, False)
-        code = ExitCode.HELD if plan.held else ExitCode.SUCCEEDED
-        return code if args.no_integrate else _integrate(template, args, code)
+        # nothing ran: the branch is as the last run (or `integrate`) left it
+        return ExitCode.HELD if plan.held else ExitCode.SUCCEEDED
     kube = connect(args.namespace, args.kube_context)
     index = {tid: i for i, tid in enumerate(plan.runnable)}
     with _view(args, index) as view:
