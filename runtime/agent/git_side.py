@@ -194,7 +194,9 @@ def finish(run: Run, git: Git, checkout: Checkout, verdict: Verdict | None) -> R
     if status is not Status.SUCCEEDED:
         run.emit(f"[git] the agent ended {status.value}: {reason}")
     wip = "" if status.ok else f"{status.value}: {reason}"
-    message = gitops.commit_message(cfg.task_id, cfg.task_title, cfg.requested_by, wip)
+    message = gitops.commit_message(
+        cfg.task_id, cfg.task_title, cfg.requested_by, wip, cfg.start_points
+    )
     gitops.commit_all(git, checkout.repo, message, warn=run.emit)
     commit = gitops.head(git, checkout.repo)
     start = checkout.start

@@ -425,11 +425,22 @@ def _hidden_configmap_entries(directory: str, names: list[str]) -> list[str]:
     return [name for name in names if name.startswith("..")]
 
 
-def commit_message(task_id: str, title: str, requested_by: str, wip: str = "") -> str:
-    """``T012: title`` (``WIP T012: title`` plus why when ``wip``) with trailers."""
+def commit_message(
+    task_id: str,
+    title: str,
+    requested_by: str,
+    wip: str = "",
+    started_from: tuple[StartPoint, ...] = (),
+) -> str:
+    """``T012: title`` (``WIP T012: title`` plus why when ``wip``) with trailers.
+
+    ``Started-from: T002 <commit>`` records, in the history itself, the prerequisites'
+    work the task started from (it outlives the pod and its annotation).
+    """
     subject = f"{'WIP ' if wip else ''}{task_id}: {title}".strip()
     body = [f"Stopped early: {wip}"] if wip else []
-    trailers = [f"Co-authored-by: {requested_by}"] if requested_by else []
+    trailers = [f"Started-from: {p.task} {p.commit}" for p in started_from]
+    trailers += [f"Co-authored-by: {requested_by}"] if requested_by else []
     parts = [subject, "\n".join(body), "\n".join(trailers)]
     return "\n\n".join(part for part in parts if part) + "\n"
 

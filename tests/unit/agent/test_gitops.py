@@ -10,6 +10,7 @@ import pytest
 from runtime.agent import gitops
 from runtime.agent.gitops import Git, GitError, Repo
 from runtime.contract.outcome import Status
+from runtime.contract.start import StartPoint
 from tests.support.git_http import make_bare_repo
 
 GIT_ENV = {
@@ -26,6 +27,16 @@ def test_commit_message_plain_and_with_trailer() -> None:
     assert gitops.commit_message("T012", "Add it", "") == "T012: Add it\n"
     assert gitops.commit_message("T012", "Add it", "Dev <d@x.io>") == (
         "T012: Add it\n\nCo-authored-by: Dev <d@x.io>\n"
+    )
+
+
+def test_the_commit_message_records_where_the_task_started() -> None:
+    points = (StartPoint("T002", "b/2", "a" * 40), StartPoint("T003", "b/3", "b" * 40))
+    message = gitops.commit_message("T012", "Add it", "Dev <d@x.io>", started_from=points)
+
+    assert message == (
+        f"T012: Add it\n\nStarted-from: T002 {'a' * 40}\nStarted-from: T003 {'b' * 40}\n"
+        "Co-authored-by: Dev <d@x.io>\n"
     )
 
 

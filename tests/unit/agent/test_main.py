@@ -245,6 +245,10 @@ def test_the_agent_starts_on_its_prerequisites_merged_work(pod: Harness) -> None
     assert pod.remote_file("speckit/t012", "seen.txt") == "from T010\nfrom T011\n"
     assert pod.git("rev-parse", f"{run.result.commit}^").strip() == run.result.start_commit
     assert f"[git] merged {describe(points)}" in run.output
+    trailers = pod.git(
+        "log", "-1", "--format=%(trailers:key=Started-from,valueonly)", "speckit/t012"
+    )
+    assert trailers.split() == ["T010", points[0].commit, "T011", points[1].commit]
 
 
 def test_conflicting_prerequisites_end_as_conflict_before_the_agent_starts(pod: Harness) -> None:
