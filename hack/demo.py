@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import re
+import secrets
 import shutil
 import subprocess
 import sys
@@ -23,6 +24,7 @@ import tempfile
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
+from urllib.parse import urlsplit
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
@@ -95,7 +97,9 @@ def install(kubectl: Kubectl, gitea: GiteaServer, keys: dict[str, str], llm_url:
         ).stdout  # fmt: skip
         kubectl.run("apply", "-f", "-", input_text=rendered)
     secret(kubectl, "speckit-pods-git", {"token": gitea.auth.token})
-    scripted = {"LLM_API_KEY": "scripted", "LLM_BASE_URL": llm_url}
+    # a random key, as a real one would be: a word ("scripted") would be masked wherever
+    # it appears in the pods' output, file names included
+    scripted = {"LLM_API_KEY": secrets.token_hex(16), "LLM_BASE_URL": llm_url}
     secret(kubectl, "speckit-pods-llm", keys or scripted)
 
 
@@ -139,8 +143,30 @@ def dispatch(
             "--repo", gitea.clone_url(repo, cluster=True), "--base", "main",
             "--allow-insecure-http", *extra]  # fmt: skip  # the demo's Gitea speaks http://
     say("running: scripts/run-async.sh " + " ".join(args[2:]))
-    env = {**os.environ, "KUBECONFIG": str(kubectl.kubeconfig)}
+    env = {**os.environ, "KUBECONFIG": str(kubectl.kubeconfig), **developer_git(gitea, repo)}
     return subprocess.run(args, cwd=clone, env=env, check=False).returncode
+
+
+def developer_git(gitea: GiteaServer, repo: str) -> dict[str, str]:
+    """Your git's credentials for the demo's Gitea: a credential store in the state dir.
+
+    Added to your git config for this run only: the dispatcher reads the done tasks'
+    branches with your git, as on a real repository.
+    """
+    STATE_DIR.mkdir(parents=True, exist_ok=True)
+    store = STATE_DIR / "git-credentials"
+    store.touch(mode=0o600)
+    lines = []
+    for url in (gitea.clone_url(repo), gitea.clone_url(repo, cluster=True)):
+        parts = urlsplit(url)
+        lines.append(f"{parts.scheme}://{gitea.auth.username}:{gitea.auth.token}@{parts.netloc}")
+    store.write_text("\n".join(lines) + "\n")
+    count = int(os.environ.get("GIT_CONFIG_COUNT", "0") or 0)
+    return {
+        "GIT_CONFIG_COUNT": str(count + 1),
+        f"GIT_CONFIG_KEY_{count}": "credential.helper",
+        f"GIT_CONFIG_VALUE_{count}": f"store --file {store}",
+    }
 
 
 def report(gitea: GiteaServer, repo: str, kubectl: Kubectl, cluster: str) -> None:
