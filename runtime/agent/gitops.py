@@ -298,14 +298,8 @@ def integrate(
             already.append(point)
             continue
         message = f"Integrate {point.task} ({point.commit[:12]}, {point.branch})"
-        argv = ["merge", "--quiet", "--no-ff", "--no-edit", "--no-verify", "-m", message]
-        try:
-            git.run([*argv, point.commit], repo.work_tree, repo=repo, timeout=600)
-        except GitError:
-            files = _unmerged(git, repo)
-            _abort_merge(git, repo)
-            if not files:
-                raise
+        files = _merge(git, repo, point.commit, message, fast_forward=False)
+        if files:
             so_far = describe([*already, *merged]) if already or merged else base
             why = (
                 f"stopped at {point.task}: its work ({point.commit[:12]}) conflicts with "
@@ -359,20 +353,14 @@ def merge_points(
         if point.commit not in independent or _contains(git, repo, point.commit, "HEAD"):
             continue
         message = f"Start from {point.task} ({point.commit[:12]}, {point.branch})"
-        argv = ["merge", "--quiet", "--no-edit", "--no-verify", "-m", message, point.commit]
-        try:
-            git.run(argv, repo.work_tree, repo=repo, timeout=600)
-        except GitError as err:
-            files = _unmerged(git, repo)
-            _abort_merge(git, repo)
-            if not files:
-                raise
+        files = _merge(git, repo, point.commit, message, fast_forward=True)
+        if files:
             so_far = describe(merged) if merged else onto
             raise GitError(
                 Status.CONFLICT,
                 f"the work of {point.task} ({point.commit[:12]}) conflicts with {so_far} "
                 f"in: {_shown(files)}",
-            ) from err
+            )
         merged.append(point)
     return tuple(merged)
 
@@ -386,6 +374,25 @@ def _check_pinned(git: Git, repo: Repo, points: tuple[StartPoint, ...]) -> None:
                 f"{point.task}'s commit {point.commit[:12]} is no longer on {point.branch!r} "
                 "(its history was rewritten): spawn the task again to pin its new commit",
             )
+
+
+def _merge(git: Git, repo: Repo, commit: str, message: str, *, fast_forward: bool) -> list[str]:
+    """Merge ``commit`` into HEAD; ``[]``, or the conflicting files (the merge aborted).
+
+    Raises:
+        GitError: the merge failed for another reason than a conflict.
+    """
+    argv = ["merge", "--quiet", "--no-edit", "--no-verify", "-m", message]
+    argv += [] if fast_forward else ["--no-ff"]
+    try:
+        git.run([*argv, commit], repo.work_tree, repo=repo, timeout=600)
+    except GitError:
+        files = _unmerged(git, repo)
+        _abort_merge(git, repo)
+        if not files:
+            raise
+        return files
+    return []
 
 
 def _unmerged(git: Git, repo: Repo) -> list[str]:
