@@ -57,6 +57,11 @@ class Run:
     shutdown: Shutdown
     emit: Emit
 
+    def push_deadline(self) -> Callable[[], float]:
+        """When pushing must be done: the SIGTERM's budget of the grace period, from now."""
+        end = (self.shutdown.at or time.monotonic()) + SIGTERM_BUDGET_SECONDS
+        return lambda: end
+
     @property
     def repo(self) -> Repo:
         """The clone: git dir on its own volume, work tree in the workspace."""
@@ -208,9 +213,8 @@ def finish(run: Run, git: Git, checkout: Checkout, verdict: Verdict | None) -> R
         return run.result(status, f"{reason}; no changes to save", start=start)
     files = gitops.changed_files(git, checkout.repo, start)
     run.emit(f"[git] pushing {commit[:12]} ({len(files)} file(s)) to {cfg.task_branch}")
-    end = (run.shutdown.at or time.monotonic()) + SIGTERM_BUDGET_SECONDS  # of the grace period
     try:
-        gitops.push(git, checkout.repo, cfg.repo_url, cfg.task_branch, lambda: end)
+        gitops.push(git, checkout.repo, cfg.repo_url, cfg.task_branch, run.push_deadline())
     except GitError as err:
         if status.ok:
             return run.result(err.status, err.message, commit, files, start)
@@ -226,9 +230,8 @@ def finish(run: Run, git: Git, checkout: Checkout, verdict: Verdict | None) -> R
 def _finish_safely(run: Run, git: Git, checkout: Checkout, verdict: Verdict | None) -> Result:
     try:
         if run.config.integrate:
-            end = (run.shutdown.at or time.monotonic()) + SIGTERM_BUDGET_SECONDS
             return integration.finish(
-                run.config, git, checkout, verdict, run.result, lambda: end, run.emit
+                run.config, git, checkout, verdict, run.result, run.push_deadline(), run.emit
             )
         return finish(run, git, checkout, verdict)
     except GitError as err:
