@@ -39,7 +39,6 @@ class Integrated:
     """How the integration ended."""
 
     status: Status
-    exit_code: int
     branch: str
     reason: str
     result: Result | None
@@ -67,4 +66,4 @@ def integrate(
     code = Finisher(cluster.pods, printer, options)(ended)
     outcome = ended.outcome
     status = status_for_exit_code(code) or outcome.status
-    return Integrated(status, code, the_plan.spec.branch, outcome.reason, outcome.result)
+    return Integrated(status, the_plan.spec.branch, outcome.reason, outcome.result)
