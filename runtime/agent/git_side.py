@@ -205,7 +205,8 @@ def finish(run: Run, git: Git, checkout: Checkout, verdict: Verdict | None) -> R
     gitops.commit_all(git, checkout.repo, message, warn=run.emit)
     commit = gitops.head(git, checkout.repo)
     start = checkout.start
-    if commit == start:
+    restacked = checkout.resumed and bool(checkout.merged)  # new prerequisite work merged in
+    if commit == start and not restacked:
         if status.ok:
             return run.result(
                 Status.NO_CHANGES, "opencode finished without changing any file", start=start
@@ -224,6 +225,8 @@ def finish(run: Run, git: Git, checkout: Checkout, verdict: Verdict | None) -> R
         )
     if not status.ok:
         reason = f"{reason}; WIP commit pushed to {cfg.task_branch}"
+    elif commit == start:  # restacked, nothing of its own to add: the merges are the news
+        reason = f"nothing new of its own; its branch now holds {describe(checkout.merged)}"
     return run.result(status, reason, commit, files, start)
 
 

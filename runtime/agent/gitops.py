@@ -352,7 +352,8 @@ def merge_points(
     for point in points:
         if point.commit not in independent or _contains(git, repo, point.commit, "HEAD"):
             continue
-        message = f"Start from {point.task} ({point.commit[:12]}, {point.branch})"
+        message = f"Start from {point.task} ({point.commit[:12]}, {point.branch})\n\n"
+        message += "".join(f"Started-from: {p.task} {p.commit}\n" for p in points)
         files = _merge(git, repo, point.commit, message, fast_forward=True)
         if files:
             so_far = describe(merged) if merged else onto

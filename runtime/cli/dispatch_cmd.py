@@ -25,7 +25,7 @@ from runtime.cli.pod_options import add_pod_options, spawn_options
 from runtime.contract.exit_codes import ExitCode
 from runtime.errors import AlreadyRunningError, SpeckitPodsError, UsageError
 from runtime.tasks.feature import feature_name, find_tasks_file
-from runtime.tasks.parse import parse_tasks
+from runtime.tasks.parse import TaskList, parse_tasks
 from runtime.tasks.plan import DispatchPlan, build_plan
 
 if TYPE_CHECKING:  # the cluster side is imported where it is used: plan needs no cluster
@@ -132,6 +132,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="ignore phase and [P] ordering, keep written dependencies",
     )
+    what.add_argument(
+        "--restack",
+        action="store_true",
+        help="rerun the done tasks that are stale (a prerequisite's branch moved since they "
+        "started: see the status action) and the done tasks built on them, each from its "
+        "prerequisites' new work",
+    )
     what.add_argument("--dry-run", action="store_true", help="same as the plan action")
     what.add_argument("--cancel", action="store_true", help="same as the cancel action")
     what.add_argument("--json", action="store_true", help="plan/status: print one JSON object")
@@ -194,9 +201,10 @@ def run(args: argparse.Namespace) -> int:
     if action == "cancel":
         return _cancel(args, tasks_file)
     template = _spawn_template(args, tasks_file)  # bad pod options fail before anything runs
-    plan = build_plan(
-        parse_tasks(tasks_file), only=_only(args), written_only=args.written_deps_only
-    )
+    task_list = parse_tasks(tasks_file)
+    if args.restack and action in ("run", "plan"):
+        task_list = _restacked(task_list, tasks_file, args)
+    plan = build_plan(task_list, only=_only(args), written_only=args.written_deps_only)
     for warning in plan.warnings:
         print(f"WARNING: {warning}", file=sys.stderr)
     if action == "plan":
@@ -209,6 +217,33 @@ def run(args: argparse.Namespace) -> int:
     if action == "integrate":
         return _integrate(template, args, ExitCode.SUCCEEDED)
     return _dispatch(plan, tasks_file, template, args)
+
+
+def _restacked(task_list: TaskList, tasks_file: Path, args: argparse.Namespace) -> TaskList:
+    """The task list with the stale done tasks (and what is built on them) pending again."""
+    from runtime.spawn.create import default_branch, integration_branch, repo_url_of
+    from runtime.spawn.lineage import read_lineage
+    from runtime.tasks.plan import reopen
+
+    feature = feature_name(tasks_file)
+    repo = repo_url_of(spawn_options(args, tasks_file=tasks_file))
+    if repo is None:
+        raise UsageError("--restack needs the repository: pass --repo")
+    done = [t.id for t in task_list.tasks if t.is_async and t.is_done]
+    branches = {tid: default_branch(feature, tid) for tid in done}
+    integration = args.integration_branch or integration_branch(feature)
+    lineage = read_lineage(tasks_file.parent, repo, feature, branches, integration)
+    stale = {tid: known.stale_because for tid, known in lineage.items() if known.stale}
+    task_list, again = reopen(task_list, stale, written_only=args.written_deps_only)
+    for tid in again:
+        moved = ", ".join(f"{p} moved" for p in stale.get(tid, ()))
+        why = moved or "built on a restacked task"
+        print(
+            f"INFO: [{tid}] restacked: rerun from its prerequisites' work ({why})", file=sys.stderr
+        )
+    if not again:
+        print("INFO: --restack: no done task is stale", file=sys.stderr)
+    return task_list
 
 
 def print_plan(plan: DispatchPlan, tasks_file: Path, as_json: bool) -> None:

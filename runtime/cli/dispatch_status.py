@@ -3,9 +3,12 @@
 One row per [ASYNC] task: its tasks.md state, where the plan puts it (``wave 2``,
 ``held: waits for T003 [SYNC]``), and its newest pod (state, result, branch,
 reason) when the cluster can be reached; without a cluster the pod columns stay
-empty and a warning says why.  ``--json`` prints one object ``{"feature",
-"tasks_file", "cluster", "tasks": [{"id", "tasks_md", "plan", "pod", "state",
-"result", "branch", "reason"}]}``.
+empty and a warning says why.  From git (``runtime.spawn.lineage``, the developer's
+credentials; no pod needed): what each task started from, whether it is **stale** (a
+prerequisite's branch moved since: rerun it with ``--restack``) and whether the
+integration branch holds it.  ``--json`` prints one object ``{"feature",
+"tasks_file", "cluster", "git", "tasks": [{"id", "tasks_md", "plan", "pod", "state",
+"result", "branch", "reason", "started_from", "stale", "integrated"}]}``.
 """
 
 from __future__ import annotations
@@ -21,11 +24,14 @@ from runtime.cli.status_cmd import Row as PodRow
 from runtime.cli.status_cmd import make_row
 from runtime.common.tables import render_table
 from runtime.dispatch.backend import feature_selector, newest_per_task
-from runtime.errors import ClusterUnreachableError, KubeConfigError
+from runtime.errors import ClusterUnreachableError, KubeConfigError, SpeckitPodsError
+from runtime.spawn.lineage import Lineage, read_lineage
 from runtime.tasks.feature import feature_name
 from runtime.tasks.plan import DispatchPlan
 
-COLUMNS = ("id", "tasks_md", "plan", "pod", "state", "result", "branch", "reason")
+COLUMNS = (
+    "id", "tasks_md", "plan", "pod", "state", "result", "from", "stale", "integrated", "reason",
+)  # fmt: skip
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,6 +46,21 @@ class TaskStatus:
     result: str = ""
     branch: str = ""
     reason: str = ""
+    started_from: tuple[str, ...] = ()  # T002@<commit>, from the task commit's trailers
+    stale: str = ""  # "T002 moved": a prerequisite's branch moved since it started
+    integrated: bool | None = None  # None: not known (no branch, or git not read)
+
+    def to_json(self) -> dict[str, object]:
+        """The row with stable keys."""
+        return {**dataclasses.asdict(self), "started_from": list(self.started_from)}
+
+    def cell(self, column: str) -> str:
+        """What the table shows in ``column``."""
+        if column == "from":
+            return ",".join(self.started_from) or "-"
+        if column == "integrated":
+            return {None: "-", True: "yes", False: "no"}[self.integrated]
+        return str(getattr(self, column)) or "-"
 
 
 def plan_state(plan: DispatchPlan, task_id: str) -> str:
@@ -72,7 +93,30 @@ def _pod_rows(args: argparse.Namespace, feature: str, tasks_file: Path) -> dict[
     return {task: make_row(pod, logs, now) for task, pod in newest.items()}
 
 
-def collect(plan: DispatchPlan, pods: dict[str, PodRow] | None) -> list[TaskStatus]:
+def _lineage(
+    args: argparse.Namespace, feature: str, tasks_file: Path, ids: list[str]
+) -> dict[str, Lineage] | None:
+    from runtime.cli.pod_options import spawn_options
+    from runtime.spawn.create import default_branch, integration_branch, repo_url_of
+
+    repo = repo_url_of(spawn_options(args, tasks_file=tasks_file))
+    if repo is None:
+        print("WARNING: git state not shown: no repository URL (--repo)", file=sys.stderr)
+        return None
+    branches = {tid: default_branch(feature, tid) for tid in ids}
+    integration = args.integration_branch or integration_branch(feature)
+    try:
+        return read_lineage(tasks_file.parent, repo, feature, branches, integration)
+    except SpeckitPodsError as err:
+        print(f"WARNING: git state not shown: {err.message}", file=sys.stderr)
+        return None
+
+
+def collect(
+    plan: DispatchPlan,
+    pods: dict[str, PodRow] | None,
+    lineage: dict[str, Lineage] | None = None,
+) -> list[TaskStatus]:
     """Build the rows for every [ASYNC] task, file order."""
     rows = []
     for task in plan.tasks.values():
@@ -80,6 +124,14 @@ def collect(plan: DispatchPlan, pods: dict[str, PodRow] | None) -> list[TaskStat
             continue
         pod = (pods or {}).get(task.id)
         row = TaskStatus(task.id, task.state.value, plan_state(plan, task.id))
+        known = (lineage or {}).get(task.id)
+        if known is not None and known.commit:
+            row = dataclasses.replace(
+                row,
+                started_from=tuple(f"{t}@{c[:12]}" for t, c in known.started_from),
+                stale=", ".join(f"{t} moved" for t in known.stale_because),
+                integrated=known.integrated,
+            )
         if pod is not None:
             row = dataclasses.replace(
                 row,
@@ -96,20 +148,23 @@ def collect(plan: DispatchPlan, pods: dict[str, PodRow] | None) -> list[TaskStat
 def render(rows: list[TaskStatus]) -> str:
     """Aligned columns with a header."""
     header = [c.replace("_", ".") for c in COLUMNS]
-    return render_table(header, [[str(getattr(row, c)) or "-" for c in COLUMNS] for row in rows])
+    return render_table(header, [[row.cell(c) for c in COLUMNS] for row in rows])
 
 
 def print_status(plan: DispatchPlan, tasks_file: Path, args: argparse.Namespace) -> int:
     """Print the status table (or JSON); 0 unless the cluster answered with an error."""
     feature = feature_name(tasks_file)
     pods = _pod_rows(args, feature, tasks_file)
-    rows = collect(plan, pods)
+    ids = [t.id for t in plan.tasks.values() if t.is_async]
+    lineage = _lineage(args, feature, tasks_file, ids)
+    rows = collect(plan, pods, lineage)
     if args.json:
         data = {
             "feature": feature,
             "tasks_file": str(tasks_file),
             "cluster": pods is not None,
-            "tasks": [dataclasses.asdict(row) for row in rows],
+            "git": lineage is not None,
+            "tasks": [row.to_json() for row in rows],
         }
         print(json.dumps(data, ensure_ascii=False))
     elif rows:

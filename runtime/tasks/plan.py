@@ -53,6 +53,7 @@ __all__ = [
     "build_plan",
     "done_async_tasks",
     "prerequisites",
+    "reopen",
     "start_tasks",
 ]
 
@@ -227,6 +228,32 @@ def done_async_tasks(task_list: TaskList, *, written_only: bool = False) -> tupl
     by_id = {t.id: t for t in task_list.tasks}
     order = _topological(list(by_id), deps)
     return tuple(by_id[t] for t in order if by_id[t].is_async and by_id[t].is_done)
+
+
+def reopen(
+    task_list: TaskList, ids: Iterable[str], *, written_only: bool = False
+) -> tuple[TaskList, tuple[str, ...]]:
+    """Make done [ASYNC] tasks pending again in the parsed list: ``ids`` and their dependents.
+
+    Every done [ASYNC] task that (transitively) depends on one of ``ids`` is reopened
+    too; returns the new list and the reopened IDs, file order.  For ``--restack``: a
+    task whose prerequisite moved is rerun, and so is everything built on it, in plan
+    order.  Only the parsed list changes, never tasks.md.
+    """
+    deps, _warnings = prerequisites(task_list.tasks, written_only=written_only)
+    wanted = {normalize_task_id(tid) for tid in ids}
+    grown = True
+    while grown:  # dependents of dependents, whatever the file order
+        more = {t for t, d in deps.items() if t not in wanted and wanted.intersection(d)}
+        wanted |= more
+        grown = bool(more)
+    again = {t.id for t in task_list.tasks if t.id in wanted and t.is_async and t.is_done}
+    tasks = tuple(
+        dataclasses.replace(t, state=TaskState.PENDING) if t.id in again else t
+        for t in task_list.tasks
+    )
+    order = tuple(t.id for t in task_list.tasks if t.id in again)
+    return dataclasses.replace(task_list, tasks=tasks), order
 
 
 def _implicit(task: Task, tasks: Sequence[Task], phase_rank: Mapping[str | None, int]) -> set[str]:

@@ -276,3 +276,29 @@ def test_malformed_start_points_are_an_invalid_environment(pod: Harness) -> None
 
     assert run.result.status is Status.FAILED
     assert "START_POINTS is invalid" in run.result.reason
+
+
+def test_a_restacked_task_pushes_its_prerequisites_new_work_even_with_nothing_of_its_own(
+    pod: Harness,
+) -> None:
+    first = _push_prerequisite(pod, "T010", {"a.txt": "one\n"})
+    pod.opencode_bin = fake_opencode(pod.tmp / "oc", "echo mine > mine.txt")
+    assert pod.run("do it\n", timeout=60, START_POINTS=encode((first,))).result.status.ok
+    # T010 is rerun: its branch moves on
+    seed = pod.tmp / "seed-T010"
+    (seed / "a.txt").write_text("two\n")
+    ident = ["-c", "user.name=a", "-c", "user.email=a@x.invalid"]
+    subprocess.run(["git", "-C", str(seed), *ident, "commit", "-qam", "T010 again"], check=True)
+    subprocess.run(["git", "-C", str(seed), "push", "-q", "origin", "speckit/t010"], check=True)
+    moved = StartPoint("T010", "speckit/t010", pod.git("rev-parse", "speckit/t010").strip())
+
+    run = pod.run("do it\n", timeout=60, START_POINTS=encode((moved,)))  # writes the same
+
+    assert run.result.status is Status.SUCCEEDED, run.output
+    assert run.result.reason == f"nothing new of its own; its branch now holds {moved.short}"
+    assert pod.remote_file("speckit/t012", "a.txt") == "two\n"
+    assert pod.remote_file("speckit/t012", "mine.txt") == "mine\n"
+    trailers = pod.git(
+        "log", "-1", "--format=%(trailers:key=Started-from,valueonly)", "speckit/t012"
+    )
+    assert trailers.split() == ["T010", moved.commit]
