@@ -137,3 +137,47 @@ def test_dependent_tasks_start_from_their_prerequisites_work(
         "delete", "pods", "-n", "speckit-pods", "-l", f"speckit-pods.dev/feature={feature.name}",
         "--wait=false",
     )  # fmt: skip
+
+
+def _status(feature: Feature) -> dict[str, dict[str, object]]:
+    shown = dispatch(feature, "status", "--json")
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    return {row["id"]: row for row in json.loads(shown.stdout)["tasks"]}
+
+
+def test_a_rerun_prerequisite_makes_its_dependent_stale_and_restack_brings_it_along(
+    make_feature: Callable[[list[str]], Feature], gitea: GiteaServer, installed: Kubectl
+) -> None:
+    feature = make_feature(
+        [
+            "- [ ] T040 [ASYNC] Write the base scripted:write",
+            "- [ ] T041 [ASYNC] Build on it scripted:write",
+        ]
+    )
+    first = dispatch(feature)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert _status(feature)["T041"]["stale"] == ""
+
+    # T040 is changed and rerun: its branch moves on; T041 now lacks its new work
+    text = feature.tasks_file.read_text()
+    feature.tasks_file.write_text(
+        text.replace("- [X] T040 [ASYNC] Write the base scripted:write",
+                     "- [ ] T040 [ASYNC] Write the base scripted:write,path=scripted/T040-v2.txt")
+    )  # fmt: skip
+    rerun = dispatch(feature, "--only", "T040")
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    rows = _status(feature)
+    t40 = str(gitea.branch_commit(feature.repo, feature.branch("T040")))
+    assert rows["T041"]["stale"] == "T040 moved", rows
+    assert rows["T041"]["started_from"] and rows["T041"]["started_from"] != [f"T040@{t40[:12]}"]
+
+    restacked = dispatch(feature, "--restack")
+    out = restacked.stdout + restacked.stderr
+    assert restacked.returncode == 0, out
+    assert "[T041] restacked: rerun from its prerequisites' work (T040 moved)" in out, out
+    assert results(restacked.stdout) == {"T041": "succeeded"}, out
+    branch = feature.branch("T041")
+    assert gitea.read_file(feature.repo, branch, "scripted/T040-v2.txt"), out
+    assert gitea.read_file(feature.repo, branch, "scripted/T041.txt"), out
+    rows = _status(feature)
+    assert rows["T041"]["stale"] == "" and rows["T041"]["started_from"] == [f"T040@{t40[:12]}"]

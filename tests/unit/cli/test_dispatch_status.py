@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+from runtime.cli.dispatch_status import collect, render
+from runtime.spawn.lineage import Lineage
+from runtime.tasks.parse import parse_tasks_text
+from runtime.tasks.plan import build_plan
+
+TEXT = """\
+# Tasks
+- [X] T001 [ASYNC] First
+- [X] T002 [ASYNC] Second (depends on T001)
+- [ ] T003 [ASYNC] Third
+"""
+
+
+def test_rows_show_what_each_task_started_from_stale_and_integrated() -> None:
+    lineage = {
+        "T001": Lineage("T001", "a" * 40, integrated=False),
+        "T002": Lineage("T002", "b" * 40, (("T001", "c" * 40),), ("T001",), True),
+        "T003": Lineage("T003", ""),
+    }
+
+    rows = {row.id: row for row in collect(build_plan(parse_tasks_text(TEXT)), None, lineage)}
+
+    assert rows["T002"].to_json()["started_from"] == [f"T001@{'c' * 12}"]
+    assert rows["T002"].stale == "T001 moved" and rows["T002"].integrated is True
+    assert rows["T001"].integrated is False and rows["T003"].integrated is None
+    table = render(list(rows.values())).splitlines()
+    assert table[0].split() == [
+        "ID", "TASKS.MD", "PLAN", "POD", "STATE", "RESULT", "FROM", "STALE", "INTEGRATED",
+        "REASON",
+    ]  # fmt: skip
+    assert f"T001@{'c' * 12}" in table[2] and "T001 moved" in table[2] and "yes" in table[2]
