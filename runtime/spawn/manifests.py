@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import datetime
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -432,11 +433,22 @@ def render_pod(spec: PodSpecInput) -> dict[str, Any]:
 
 
 class _Dumper(yaml.SafeDumper):
-    """Safe dumper writing multi-line strings as literal blocks (``|``)."""
+    """Safe dumper writing multi-line strings as literal blocks (``|``).
+
+    PyYAML (YAML 1.1) leaves ``589e12``, ``1e3`` or ``0o17`` unquoted, which the Go YAML
+    of ``kubectl`` reads as numbers: a label holding a hash like ``589e12`` then fails
+    to decode.  Every string a YAML 1.2 reader could take for a number is quoted.
+    """
+
+
+_NUMBERISH = re.compile(
+    r"^(?:[-+]?(?:\.[0-9]+|[0-9][0-9_]*(?:\.[0-9_]*)?)(?:[eE][-+]?[0-9]+)?"
+    r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)|0o[0-7]+|0x[0-9a-fA-F]+|0b[01]+)$"
+)
 
 
 def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-    style = "|" if "\n" in value else None
+    style = "|" if "\n" in value else ("'" if _NUMBERISH.match(value) else None)
     return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 
 

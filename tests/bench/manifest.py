@@ -8,6 +8,7 @@ from typing import Any
 
 import yaml
 
+from runtime.spawn.manifests import to_yaml
 from tests.e2e.conftest import SPAWN, Feature, run_script
 
 Doc = dict[str, Any]
@@ -41,7 +42,7 @@ def renamed(docs: list[Doc], name: str, edit: Callable[[Doc], None] | None = Non
         else:
             doc["metadata"]["name"] = f"{name}-task"
         out.append(doc)
-    return yaml.safe_dump_all(out, sort_keys=False)
+    return to_yaml(out)
 
 
 def agent(pod: Doc) -> Doc:

@@ -14,6 +14,7 @@ from typing import IO
 
 import yaml
 
+from runtime.spawn.manifests import to_yaml
 from tests.e2e.cluster import NAMESPACE, Kubectl
 from tests.e2e.conftest import SPAWN, TAIL, Feature, run_script
 
@@ -39,7 +40,7 @@ def printer_pod(feature: Feature, task_id: str, kubectl: Kubectl, lines: int) ->
         git.pop(key)
     git["command"] = ["python3", "-u", "-c", program]
     pod["spec"]["containers"] = [git]
-    kubectl.run("apply", "-f", "-", input_text=yaml.safe_dump_all(docs))
+    kubectl.run("apply", "-f", "-", input_text=to_yaml(docs))
     return str(pod["metadata"]["name"])
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import pytest
 import yaml
 
+from runtime.spawn.manifests import to_yaml
 from tests.e2e.cluster import NAMESPACE, Kubectl, pinned_versions
 from tests.e2e.conftest import (
     SPAWN,
@@ -142,7 +143,7 @@ def test_restricted_rejects_a_privileged_pod_and_admits_ours(ran: Ran, installed
     assert len(pods) == 1
     pods[0]["metadata"]["name"] += "-psa"  # the real one of T060 still exists
     admitted = installed.run(
-        "apply", "--dry-run=server", "-f", "-", input_text=yaml.safe_dump(pods[0]), check=False
+        "apply", "--dry-run=server", "-f", "-", input_text=to_yaml([pods[0]]), check=False
     )
     assert admitted.returncode == 0, admitted.stderr
     assert "PodSecurity" not in admitted.stderr, admitted.stderr  # not even a warning

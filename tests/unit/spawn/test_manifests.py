@@ -607,3 +607,13 @@ def test_the_egress_allowlist_overlay_names_hosts_only(tmp_path: Path) -> None:
     assert blocks and all(cidr.endswith("/32") for cidr in blocks)  # no 0.0.0.0/0, no ::/0
     assert egress[1]["ports"] == [{"protocol": "TCP", "port": 443}]
     assert any(d["kind"] == "Namespace" for d in docs)  # the whole base, not only the patch
+
+
+@pytest.mark.parametrize("value", ["589e12", "1e3", "6e-1", "1.5e3", "0o17", "0x1f", "-.inf", ".5"])
+def test_yaml_quotes_strings_a_yaml_1_2_reader_takes_for_numbers(value: str) -> None:
+    """kubectl's Go YAML reads an unquoted 589e12 as a float: a label would not decode."""
+    text = manifests.to_yaml([{"metadata": {"labels": {"speckit-pods.dev/repo-id": value}}}])
+
+    assert f"speckit-pods.dev/repo-id: '{value}'" in text
+    assert yaml.safe_load(text)["metadata"]["labels"]["speckit-pods.dev/repo-id"] == value
+    assert "repo-id: sp-001-x\n" in manifests.to_yaml([{"repo-id": "sp-001-x"}])
