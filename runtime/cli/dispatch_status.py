@@ -23,6 +23,7 @@ from pathlib import Path
 from runtime.cli.status_cmd import Row as PodRow
 from runtime.cli.status_cmd import make_row
 from runtime.common.tables import render_table
+from runtime.contract.redact import printable
 from runtime.dispatch.backend import feature_selector, newest_per_task
 from runtime.errors import ClusterUnreachableError, KubeConfigError, SpeckitPodsError
 from runtime.spawn.lineage import Lineage, read_lineage
@@ -60,7 +61,8 @@ class TaskStatus:
             return ",".join(self.started_from) or "-"
         if column == "integrated":
             return {None: "-", True: "yes", False: "no"}[self.integrated]
-        return str(getattr(self, column)) or "-"
+        # a reason may quote the agent: no escape sequence reaches the terminal
+        return printable(str(getattr(self, column))) or "-"
 
 
 def plan_state(plan: DispatchPlan, task_id: str) -> str:

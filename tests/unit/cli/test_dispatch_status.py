@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from runtime.cli.dispatch_status import collect, render
+from runtime.cli.dispatch_status import TaskStatus, collect, render
 from runtime.spawn.lineage import Lineage
 from runtime.tasks.parse import parse_tasks_text
 from runtime.tasks.plan import build_plan
@@ -31,3 +31,9 @@ def test_rows_show_what_each_task_started_from_stale_and_integrated() -> None:
         "REASON",
     ]  # fmt: skip
     assert f"T001@{'c' * 12}" in table[2] and "T001 moved" in table[2] and "yes" in table[2]
+
+
+def test_the_table_strips_escapes_an_agent_put_in_a_reason() -> None:
+    row = TaskStatus("T001", "pending", "wave 1", reason="ok\x1b]52;c;cGF5bG9hZA==\x07\x1b[2J")
+
+    assert row.cell("reason") == "ok"
