@@ -10,6 +10,7 @@ what it created if a step fails.
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import logging
 import os
 from collections.abc import Callable, Mapping
@@ -165,7 +166,7 @@ def plan(
     feature = feature_name(tasks_file)
     repo_dir = tasks_file.parent
     branch = repo.check_branch(opts.branch or default_branch(feature, task.id))
-    base = repo.check_branch(opts.base or repo.current_branch(repo_dir) or "main", "base branch")
+    base = _base(opts, repo_dir)
     if branch == base:
         raise InvalidInputError(
             f"the task branch and the base branch are both {branch!r}",
@@ -185,35 +186,58 @@ def plan(
             written_only=opts.written_deps_only,
             run=git,
         )
-    spec = manifests.PodSpecInput(
-        name=names.pod_name(feature, task.id, repo_url),
+    spec = _pod_spec(
+        opts, tasks_file, task.id, task.title, repo_url, branch, base, now, points,
+        prompt=prompt.render(task, extra), context=files, model=opts.model,
+    )  # fmt: skip
+    return Plan(spec=spec, task=task)
+
+
+def _pod_spec(
+    opts: SpawnOptions,
+    tasks_file: Path,
+    task_id: str,
+    title: str,
+    repo_url: str,
+    branch: str,
+    base: str,
+    now: datetime.datetime,
+    points: tuple[StartPoint, ...],
+    **extra: Any,
+) -> manifests.PodSpecInput:
+    """The pod of ``task_id`` with what every pod takes from the options and the checkout."""
+    feature = feature_name(tasks_file)
+    return manifests.PodSpecInput(
+        name=names.pod_name(feature, task_id, repo_url),
         namespace=opts.namespace,
         run_id=names.run_id(now),
-        task_id=task.id,
-        task_title=task.title,
-        task_label=names.label_value(task.id),
+        task_id=task_id,
+        task_title=title,
+        task_label=names.label_value(task_id),
         feature_label=names.label_value(feature),
         repo_url=repo_url,
         branch=branch,
         base=base,
         tasks_file=str(tasks_file),
-        prompt=prompt.render(task, extra),
-        context=files,
         created_at=now,
         timeout_s=opts.timeout_s,
         stall_s=opts.stall_s,
         keep_for_s=opts.keep_for_s,
         cleanup=opts.cleanup,
         image=opts.image,
-        model=opts.model,
         git_secret=opts.git_secret,
         llm_secret=opts.llm_secret,
-        requested_by=opts.requested_by or repo.user_ident(repo_dir) or "",
+        requested_by=opts.requested_by or repo.user_ident(tasks_file.parent) or "",
         resources=manifests.resources_with_limits(opts.cpu, opts.memory),
         allow_insecure_http=opts.allow_insecure_http,
         start_points=points,
+        **extra,
     )
-    return Plan(spec=spec, task=task)
+
+
+def _base(opts: SpawnOptions, repo_dir: Path) -> str:
+    """The base branch: ``--base``, else the checkout's branch, else ``main``."""
+    return repo.check_branch(opts.base or repo.current_branch(repo_dir) or "main", "base branch")
 
 
 def integration_branch(feature: str) -> str:
@@ -249,7 +273,7 @@ def plan_integration(
     feature = feature_name(tasks_file)
     repo_dir = tasks_file.parent
     target = repo.check_branch(branch or integration_branch(feature), "integration branch")
-    base = repo.check_branch(opts.base or repo.current_branch(repo_dir) or "main", "base branch")
+    base = _base(opts, repo_dir)
     if target == base:
         raise InvalidInputError(
             f"the integration branch is the base branch {base!r}",
@@ -260,38 +284,13 @@ def plan_integration(
     points = start.pinned(done, repo_url, lambda tid: default_branch(feature, tid), git)
     if not points:
         return None
-    now = clock.now()
-    task_id = pod_contract.INTEGRATION_TASK
     title = f"Integrate {feature}: {', '.join(p.task for p in points)}"
-    spec = manifests.PodSpecInput(
-        name=names.pod_name(feature, task_id, repo_url),
-        namespace=opts.namespace,
-        run_id=names.run_id(now),
-        task_id=task_id,
-        task_title=title,
-        task_label=names.label_value(task_id),
-        feature_label=names.label_value(feature),
-        repo_url=repo_url,
-        branch=target,
-        base=base,
-        tasks_file=str(tasks_file),
+    spec = _pod_spec(
+        opts, tasks_file, pod_contract.INTEGRATION_TASK, title, repo_url, target, base,
+        clock.now(), points,
         prompt=f"{title}\n\nNo agent runs: the merges, then the test command.\n",
-        context=(),
-        created_at=now,
-        timeout_s=opts.timeout_s,
-        stall_s=opts.stall_s,
-        keep_for_s=opts.keep_for_s,
-        cleanup=opts.cleanup,
-        image=opts.image,
-        git_secret=opts.git_secret,
-        llm_secret=opts.llm_secret,
-        requested_by=opts.requested_by or repo.user_ident(repo_dir) or "",
-        resources=manifests.resources_with_limits(opts.cpu, opts.memory),
-        allow_insecure_http=opts.allow_insecure_http,
-        start_points=points,
-        integrate=True,
-        test_command=test_command,
-    )
+        context=(), integrate=True, test_command=test_command,
+    )  # fmt: skip
     return Plan(spec=spec, task=done[-1])
 
 
