@@ -24,7 +24,6 @@ import tempfile
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
-from urllib.parse import urlsplit
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
@@ -154,13 +153,8 @@ def developer_git(gitea: GiteaServer, repo: str) -> dict[str, str]:
     branches with your git, as on a real repository.
     """
     STATE_DIR.mkdir(parents=True, exist_ok=True)
-    store = STATE_DIR / "git-credentials"
-    store.touch(mode=0o600)
-    lines = []
-    for url in (gitea.clone_url(repo), gitea.clone_url(repo, cluster=True)):
-        parts = urlsplit(url)
-        lines.append(f"{parts.scheme}://{gitea.auth.username}:{gitea.auth.token}@{parts.netloc}")
-    store.write_text("\n".join(lines) + "\n")
+    urls = [gitea.clone_url(repo), gitea.clone_url(repo, cluster=True)]
+    store = gitea.auth.credential_store(STATE_DIR / "git-credentials", urls)
     count = int(os.environ.get("GIT_CONFIG_COUNT", "0") or 0)
     return {
         "GIT_CONFIG_COUNT": str(count + 1),

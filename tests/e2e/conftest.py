@@ -69,13 +69,9 @@ def e2e_cluster(request: pytest.FixtureRequest) -> Iterator[KindCluster]:
 def kubeconfig(e2e_cluster: KindCluster) -> Iterator[Path]:
     """The cluster's kubeconfig, also exported as KUBECONFIG for the scripts under test."""
     path = Path(e2e_cluster.kubeconfig_path)
-    previous = os.environ.get("KUBECONFIG")
-    os.environ["KUBECONFIG"] = str(path)
-    yield path
-    if previous is None:
-        os.environ.pop("KUBECONFIG", None)
-    else:
-        os.environ["KUBECONFIG"] = previous
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("KUBECONFIG", str(path))
+        yield path
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -85,13 +81,9 @@ def insecure_http_to_gitea() -> Iterator[None]:
     Without the opt-in the pod's git side refuses to send it over cleartext (the
     ``--allow-insecure-http`` spawn flag, read from the environment by default).
     """
-    previous = os.environ.get("SPECKIT_PODS_ALLOW_INSECURE_HTTP")
-    os.environ["SPECKIT_PODS_ALLOW_INSECURE_HTTP"] = "1"
-    yield
-    if previous is None:
-        os.environ.pop("SPECKIT_PODS_ALLOW_INSECURE_HTTP", None)
-    else:
-        os.environ["SPECKIT_PODS_ALLOW_INSECURE_HTTP"] = previous
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("SPECKIT_PODS_ALLOW_INSECURE_HTTP", "1")
+        yield
 
 
 @pytest.fixture(scope="session")
@@ -125,22 +117,14 @@ def developer_git(gitea: GiteaServer, tmp_path_factory: pytest.TempPathFactory) 
     holds their Gitea token (never the environment), for what the host side reads with
     their git -- a dependent task's prerequisites' branches, ``--verify-remote``."""
     home = tmp_path_factory.mktemp("developer-git")
-    store = home / "git-credentials"
-    lines = []
-    for url in (gitea.host_url, gitea.cluster_url):
-        parts = urlsplit(url)
-        lines.append(f"{parts.scheme}://{gitea.auth.username}:{gitea.auth.token}@{parts.netloc}")
-    store.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    store.chmod(0o600)
+    store = gitea.auth.credential_store(
+        home / "git-credentials", [gitea.host_url, gitea.cluster_url]
+    )
     config = home / "gitconfig"
     config.write_text(f"[credential]\n\thelper = store --file {store}\n", encoding="utf-8")
-    previous = os.environ.get("GIT_CONFIG_GLOBAL")
-    os.environ["GIT_CONFIG_GLOBAL"] = str(config)
-    yield config
-    if previous is None:
-        os.environ.pop("GIT_CONFIG_GLOBAL", None)
-    else:
-        os.environ["GIT_CONFIG_GLOBAL"] = previous
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("GIT_CONFIG_GLOBAL", str(config))
+        yield config
 
 
 @pytest.fixture(scope="session")

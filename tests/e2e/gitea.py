@@ -18,12 +18,12 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from testcontainers.core.config import testcontainers_config
 from testcontainers.core.container import DockerContainer
@@ -52,6 +52,21 @@ class GitAuth:
             "GIT_CONFIG_KEY_0": "http.extraHeader",
             "GIT_CONFIG_VALUE_0": f"Authorization: Basic {basic}",
         }
+
+    def credential_store(self, path: Path, urls: Sequence[str]) -> Path:
+        """Write a git credential store (mode 0600) holding the token for each URL's host.
+
+        How a developer's git keeps it (``credential.helper = store --file PATH``), not the
+        environment: the extension's wrappers drop ``GIT_*``.
+        """
+        path.touch(mode=0o600)
+        path.chmod(0o600)
+        lines = []
+        for url in urls:
+            parts = urlsplit(url)
+            lines.append(f"{parts.scheme}://{self.username}:{self.token}@{parts.netloc}")
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        return path
 
 
 GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull}

@@ -19,7 +19,6 @@ import subprocess
 import uuid
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from tests.e2e.cluster import REPO_ROOT, Kubectl
 from tests.e2e.gitea import GiteaServer, git
@@ -92,10 +91,7 @@ def developer_home(tmp: Path, gitea: GiteaServer, repo_url: str) -> Path:
     for the subagent's ``tail-logs.sh --verify-remote``."""
     home = tmp / "home"
     home.mkdir()
-    store = home / ".git-credentials"
-    parts = urlsplit(repo_url)
-    store.write_text(f"{parts.scheme}://{gitea.auth.username}:{gitea.auth.token}@{parts.netloc}\n")
-    store.chmod(0o600)
+    store = gitea.auth.credential_store(home / ".git-credentials", [repo_url])
     (home / ".gitconfig").write_text(f"[credential]\n\thelper = store --file {store}\n")
     return home
 
