@@ -113,3 +113,19 @@ class DependencyCycleError(TaskParseError):
     """Pending tasks of tasks.md depend on each other in a cycle (``dispatch``)."""
 
     exit_code = ExitCode.DEPENDENCY_CYCLE
+
+
+class ReviewError(SpeckitPodsError):
+    """A task's pull request could not be opened or updated (the host's API, the token)."""
+
+    exit_code = ExitCode.FAILED
+
+    def __init__(self, message: str, hint: str = "", status: int | None = None) -> None:
+        super().__init__(message, hint)
+        self.status = status  # the API's HTTP status, when it answered
+
+
+class GitHostConfigError(ReviewError):
+    """The git host's kind or API cannot be told from the remote URL and the environment."""
+
+    exit_code = ExitCode.INVALID_INPUT
