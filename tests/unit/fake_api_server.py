@@ -34,6 +34,7 @@ class Answer:
     code: int
     body: bytes
     content_type: str = "application/json"
+    headers: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def json(cls, code: int, body: object) -> Answer:
@@ -75,10 +76,12 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(answer.code)
         self.send_header("Content-Type", answer.content_type)
         self.send_header("Content-Length", str(len(answer.body)))
+        for name, value in answer.headers:
+            self.send_header(name, value)
         self.end_headers()
         self.wfile.write(answer.body)
 
-    do_GET = do_POST = do_PATCH = do_DELETE = _handle  # noqa: N815
+    do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _handle  # noqa: N815
 
 
 @contextmanager

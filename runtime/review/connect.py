@@ -1,0 +1,44 @@
+"""From a remote URL to the pull-request client of its host, with the developer's token."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from runtime.review.credentials import Credential, Runner, credential
+from runtime.review.gitea import Gitea
+from runtime.review.github import GitHub
+from runtime.review.gitlab import GitLab
+from runtime.review.hosts import PullRequestHost
+from runtime.review.remote import Remote, api_base, host_kind, parse_remote
+
+Client = Callable[[str, Remote, Credential], PullRequestHost]
+CLIENTS: dict[str, Client] = {"gitea": Gitea, "github": GitHub, "gitlab": GitLab}
+
+
+def connect(
+    remote_url: str,
+    *,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    run: Runner | None = None,
+) -> PullRequestHost:
+    """The client for ``remote_url``'s repository.
+
+    Args:
+        remote_url: the repository's remote (https, http, ssh or ``git@host:o/r.git``).
+        env: where ``SPECKIT_PODS_GIT_HOST``, ``SPECKIT_PODS_GIT_API`` and
+            ``SPECKIT_PODS_GIT_API_TOKEN`` are read (default: the process's).
+        cwd: the developer's repository, where ``git credential fill`` runs (its config).
+        run: runs ``git credential fill`` (default: ``subprocess.run``).
+
+    Raises:
+        GitHostConfigError: the host's kind cannot be told, or the API setting is bad.
+        ReviewError: no token (none set, none from git).
+    """
+    env = os.environ if env is None else env
+    remote = parse_remote(remote_url)
+    kind = host_kind(remote, env)
+    base = api_base(kind, remote, env)
+    return CLIENTS[kind](base, remote, credential(remote, env, cwd, run))
