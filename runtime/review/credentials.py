@@ -34,6 +34,13 @@ class Credential:
     secret: str = dataclasses.field(repr=False)
     username: str = ""  # "" for a token from the environment
 
+    def __post_init__(self) -> None:
+        if not self.secret.isprintable() or " " in self.secret or ":" in self.username:
+            raise ReviewError(  # never quoting it
+                "the git host token holds a space or a control character (or the user a ':')",
+                hint=f"check {TOKEN_ENV} or the git credential: one line, the token only",
+            )
+
     @property
     def from_env(self) -> bool:
         """Whether it is ``SPECKIT_PODS_GIT_API_TOKEN`` (a bare token, no user)."""

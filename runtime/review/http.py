@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import http.client
 import ipaddress
 import json
 import ssl
@@ -173,6 +174,11 @@ class Api:
                 raw = answer.read(MAX_ANSWER + 1)
         except urllib.error.HTTPError as err:
             raise _status_error(err, what, self._secrets) from None
+        except (http.client.HTTPException, ValueError) as err:  # a bad answer, a bad header
+            raise ReviewError(  # not str(err): http.client quotes a header value refused
+                f"{what}: the request to {self.origin} failed ({type(err).__name__})",
+                hint="check SPECKIT_PODS_GIT_API and the token (one line, no spaces)",
+            ) from None
         except (urllib.error.URLError, OSError) as err:  # TimeoutError is an OSError
             reason = getattr(err, "reason", err)
             raise ReviewError(

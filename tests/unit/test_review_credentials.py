@@ -116,3 +116,13 @@ def test_git_missing_or_hanging() -> None:
 def test_the_guard_keeps_the_real_git_away() -> None:
     with pytest.raises(AssertionError, match="credentials"):
         fill(REMOTE, {"PATH": os.environ["PATH"]})
+
+
+@pytest.mark.parametrize("secret", ["tok\r\nX-Evil: 1", "tok en", "tok\x00"])
+def test_a_token_that_could_forge_a_header_is_refused_unquoted(secret: str) -> None:
+    with pytest.raises(ReviewError) as caught:
+        credential(REMOTE, {"SPECKIT_PODS_GIT_API_TOKEN": secret})
+    assert (
+        secret not in caught.value.message + caught.value.hint
+        and "Evil" not in caught.value.message
+    )

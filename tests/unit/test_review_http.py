@@ -149,3 +149,12 @@ def test_proxies(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_the_guard_keeps_other_hosts_away() -> None:
     with pytest.raises(AssertionError, match="a git host's API"):
         http.Api("https://api.github.com", {}).call("GET", "/x")
+
+
+def test_a_header_urllib_refuses_is_not_quoted() -> None:
+    with serving(lambda _r: Answer.json(200, [])) as server:
+        api = http.Api(server.url, {"Authorization": f"token {TOKEN}\nX: y"})
+        with pytest.raises(ReviewError) as caught:
+            api.call("GET", "/x")
+    assert "failed (ValueError)" in caught.value.message
+    assert TOKEN not in caught.value.message
