@@ -74,6 +74,8 @@ def test_the_rules_hold(tree: Path) -> None:
         ("runtime/dispatch/view.py", "import runtime.cli.status_cmd", "layers"),
         ("runtime/agent/gitops.py", "import runtime.spawn.repo", "the agent imports only"),
         ("runtime/tasks/parse.py", "import kubernetes", "never import Kubernetes"),
+        ("runtime/review/github.py", "import runtime.kube.client", "never import Kubernetes"),
+        ("runtime/review/gitea.py", "import runtime.spawn.repo", "layers"),
     ],
 )
 def test_breaking_a_rule_fails_the_lint(tree: Path, module: str, line: str, contract: str) -> None:
