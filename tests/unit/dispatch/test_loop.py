@@ -256,9 +256,10 @@ def test_render_summary_aligns_columns() -> None:
         Row("T004", RunState.BLOCKED, "blocked by T002"),
     ]
     text = render_summary(rows, 100.0).splitlines()
-    assert text[0].split() == ["TASK", "STATE", "ELAPSED", "BRANCH", "DETAIL"]
-    assert text[1].split() == ["T002", "succeeded", "1m15s", "b/T002", "pushed"]
-    assert text[2].split() == ["T004", "blocked", "-", "-", "blocked", "by", "T002"]
+    header = ["TASK", "STATE", "ELAPSED", "FROM", "INTEGRATED", "BRANCH", "DETAIL"]
+    assert text[0].split() == header
+    assert text[1].split() == ["T002", "succeeded", "1m15s", "-", "-", "b/T002", "pushed"]
+    assert text[2].split() == ["T004", "blocked", "-", "-", "-", "-", "blocked", "by", "T002"]
 
 
 # --- ClusterBackend over the fake API -------------------------------------------------
