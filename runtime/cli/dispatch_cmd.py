@@ -397,6 +397,12 @@ def _report(summary: Summary, argv: Sequence[str]) -> None:
     from runtime.dispatch.view import render_summary
 
     print(render_summary(list(summary.rows), time.monotonic()))
+    tokens_in, tokens_out, counted = summary.tokens
+    if counted:
+        print(
+            f"INFO: tokens: {tokens_in} in, {tokens_out} out ({counted} task(s) reported)",
+            file=sys.stderr,
+        )
     if summary.integration is not None:
         print(f"INFO: {describe_integration(summary.integration)}", file=sys.stderr)
     if summary.interrupted:

@@ -105,7 +105,8 @@ class ClusterBackend:
         if result is None:
             return Verdict(status, reason, branch)
         started_from = tuple(point.task for point in result.started_from)
-        return Verdict(status, reason, branch, result.commit, started_from)
+        tokens = (result.input_tokens, result.output_tokens)
+        return Verdict(status, reason, branch, result.commit, started_from, tokens)
 
     def cancel(self) -> list[str]:
         """Delete the feature's active pods (they push WIP on SIGTERM); return their names."""

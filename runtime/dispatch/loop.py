@@ -86,6 +86,7 @@ class Verdict:
     branch: str = ""
     commit: str = ""
     started_from: tuple[str, ...] | None = None  # whose work it started from; None: not known
+    tokens: tuple[int, int] | None = None  # (input, output) the pod's LLM proxy counted
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,6 +114,7 @@ class Row:
     ended_at: float | None = None
     started_from: tuple[str, ...] | None = None  # None: not known yet; (): the base
     integrated: bool | None = None  # None: not known (not succeeded, or not integrated yet)
+    tokens: tuple[int, int] | None = None  # (input, output); None: no result line
 
 
 class Backend(Protocol):
@@ -178,6 +180,12 @@ class Summary:
     rows: tuple[Row, ...]
     interrupted: bool = False
     integration: Integrated | None = None  # the last integration of the dispatch
+
+    @property
+    def tokens(self) -> tuple[int, int, int]:
+        """Input and output tokens of every task that reported them, and how many did."""
+        counted = [row.tokens for row in self.rows if row.tokens is not None]
+        return sum(t[0] for t in counted), sum(t[1] for t in counted), len(counted)
 
     @property
     def exit_code(self) -> int:
@@ -327,7 +335,7 @@ class Dispatcher:
         elif kind == "ended":
             verdict = self.backend.finish(payload)
             self._end(task_id, verdict.status.ok, verdict.reason, verdict.branch)
-            self._set(task_id, started_from=verdict.started_from)
+            self._set(task_id, started_from=verdict.started_from, tokens=verdict.tokens)
         else:
             err: BaseException = payload
             message = err.message if isinstance(err, SpeckitPodsError) else repr(err)

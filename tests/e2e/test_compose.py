@@ -133,9 +133,13 @@ def test_dependent_tasks_start_from_their_prerequisites_work(
     assert gitea.branch_commit(feature.repo, feature.branch("T031")) is not None  # untouched
     # the final table: what each task started from, and whether the branch holds it
     table = {ln.split()[0]: ln.split() for ln in done.stdout.splitlines() if ln[:1] == "T"}
-    assert table["T020"][3:5] == ["base", "yes"], out
-    assert table["T022"][3:5] == ["T020+T021", "yes"], out
-    assert table["T031"][4] == "no" and table["T032"][1] == "failed", out
+    assert table["T020"][4:6] == ["base", "yes"], out
+    assert table["T022"][4:6] == ["T020+T021", "yes"], out
+    assert table["T031"][5] == "no" and table["T032"][1] == "failed", out
+    assert int(table["T020"][3]) > 0, out  # the scripted LLM's tokens, counted by the proxy
+    assert re.search(
+        r"^INFO: tokens: \d+ in, \d+ out \(6 task\(s\) reported\)$", done.stderr, re.M
+    ), out
 
     # T031 pending again: everything done is on the branch; the tests run there
     feature.tasks_file.write_text(text.replace("- [X] T031 ", "- [ ] T031 "))

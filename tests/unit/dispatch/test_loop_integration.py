@@ -215,13 +215,17 @@ def test_the_table_shows_what_each_task_started_from_and_whether_it_is_integrate
             verdict = super().finish(ended)
             task = ended.target.task
             started = {"T004": ("T002",), "T005": ("T002", "T004")}.get(task, ())
-            return type(verdict)(verdict.status, verdict.reason, verdict.branch, "abc", started)
+            tokens = (1000, 234) if task == "T002" else None
+            return type(verdict)(
+                verdict.status, verdict.reason, verdict.branch, "abc", started, tokens
+            )
 
     summary, _view = dispatch(Starting(), FakeIntegrator())
     table = render_summary(list(summary.rows), 0.0)
     header, *lines = table.splitlines()
-    assert header.split()[:5] == ["TASK", "STATE", "ELAPSED", "FROM", "INTEGRATED"]
+    assert header.split()[:6] == ["TASK", "STATE", "ELAPSED", "TOKENS", "FROM", "INTEGRATED"]
     cells = {line.split()[0]: line.split() for line in lines}
-    assert cells["T002"][3:5] == ["base", "yes"]
-    assert cells["T005"][3:5] == ["T002+T004", "yes"]
-    assert cells[INTEGRATION][3:6] == ["-", "-", BRANCH]
+    assert cells["T002"][3:6] == ["1.2k", "base", "yes"]
+    assert cells["T005"][3:6] == ["-", "T002+T004", "yes"]
+    assert cells[INTEGRATION][3:7] == ["-", "-", "-", BRANCH]
+    assert summary.tokens == (1000, 234, 1)
