@@ -10,11 +10,14 @@ merges -- never anything of the work tree, which the test command may have chang
 
 The outcome is reported like a task's: ``conflict`` (which task, which files),
 ``failed`` (the test command failed), or ``succeeded``; the result's
-``started_from`` lists what was asked, ``start_commit`` is the branch before the run.
+``started_from`` lists the tasks the branch holds after the run (those it held already
+and those merged, in merge order; after a conflict, not the task that stopped it nor
+the rest), ``start_commit`` is the branch before the run.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -102,6 +105,7 @@ def finish(
     done = load(cfg.home / STATE_FILE)
     if done is None:
         return result(Status.FAILED, "the integration's record is gone (restarted?)")
+    on_branch = (*done.already, *done.merged)
     status, reason = outcome(done, verdict)
     commit = done.before
     if checkout.start != done.before:  # merges were made: push them
@@ -109,7 +113,10 @@ def finish(
         emit(f"[git] pushing {commit[:12]} to {cfg.task_branch}")
         try:
             gitops.push(git, checkout.repo, cfg.repo_url, cfg.task_branch, deadline, head=commit)
-        except GitError as err:
-            return result(err.status, f"{err.message}; {reason}", commit, (), done.before)
+        except GitError as err:  # nothing new on the branch
+            failed = result(err.status, f"{err.message}; {reason}", commit, (), done.before)
+            return dataclasses.replace(failed, started_from=done.already)
     files = gitops.changed_files(git, checkout.repo, done.before, commit) if commit else ()
-    return result(status, reason, commit, files, done.before)
+    return dataclasses.replace(
+        result(status, reason, commit, files, done.before), started_from=on_branch
+    )

@@ -29,8 +29,11 @@ from runtime.tasks.parse import TaskList, parse_tasks
 from runtime.tasks.plan import DispatchPlan, build_plan
 
 if TYPE_CHECKING:  # the cluster side is imported where it is used: plan needs no cluster
-    from runtime.dispatch.loop import Summary
+    from runtime.dispatch.integration import ClusterIntegrator
+    from runtime.dispatch.loop import Integrated, Summary
     from runtime.dispatch.view import PlainView
+    from runtime.kube.client import Kube
+    from runtime.kube.logs import Printer
     from runtime.spawn.create import SpawnOptions
 
 ACTIONS = ("run", "plan", "status", "cancel", "integrate")
@@ -69,10 +72,10 @@ DESCRIPTION = (
         'T010", earlier phases, non-[P] order), at most --max-parallel at a time. Each '
         "success is marked [X]. A failure blocks only the tasks that depend on it. Tasks "
         "that wait for an unfinished [SYNC] task are held: do that task, push, and run again. "
-        "A task that depends on done [ASYNC] tasks starts from their pushed work. At the "
-        "end, an integration pod merges every done [ASYNC] task, in dependency order, into "
-        "one integration branch (one merge commit per task; a conflict stops it at the last "
-        "clean merge) and runs --test-command on it."
+        "A task that depends on done [ASYNC] tasks starts from their pushed work. After "
+        "each wave and at the end, an integration pod merges every done [ASYNC] task, in "
+        "dependency order, into one integration branch (one merge commit per task; a "
+        "conflict stops it at the last clean merge) and runs --test-command on it."
     )
     + """
 
@@ -81,7 +84,8 @@ actions:
   plan      print the waves and held tasks; touches nothing (= --dry-run)
   status    every [ASYNC] task: tasks.md state, plan, newest pod and result
   cancel    delete the feature's running pods (= --cancel); they push WIP
-  integrate only merge the done tasks into the integration branch (run does it last)"""
+  integrate only merge the done tasks into the integration branch (run does it
+            after each wave and last)"""
 )
 EXAMPLES = """\
 # what would run, in which order
@@ -215,7 +219,7 @@ def run(args: argparse.Namespace) -> int:
 
         return print_status(plan, tasks_file, args)
     if action == "integrate":
-        return _integrate(template, args, ExitCode.SUCCEEDED)
+        return _integrate(template, args)
     return _dispatch(plan, tasks_file, template, args)
 
 
@@ -304,17 +308,29 @@ def _dispatch(
         backend = ClusterBackend(
             kube, template, feature, view.printer, verify_remote=args.verify_remote
         )
-        dispatcher = Dispatcher(plan, backend, view, max_parallel=args.max_parallel)
+        integrator = None if args.no_integrate else _integrator(kube, template, view.printer, args)
+        dispatcher = Dispatcher(
+            plan, backend, view, max_parallel=args.max_parallel, integrator=integrator
+        )
         summary = dispatcher.run()
     argv = sys.argv[1:]
     _report(summary, argv[argv.index("dispatch") + 1 :] if "dispatch" in argv else argv)
-    if summary.interrupted or args.no_integrate:
-        return summary.exit_code
-    return _integrate(template, args, summary.exit_code)
+    _report_stale(plan, tasks_file, summary, args.written_deps_only)
+    return summary.exit_code
 
 
-def _integrate(template: SpawnOptions, args: argparse.Namespace, code: int) -> int:
-    """Merge the done tasks into the integration branch; ``code`` unless it failed."""
+def _integrator(
+    kube: Kube, template: SpawnOptions, printer: Printer, args: argparse.Namespace
+) -> ClusterIntegrator:
+    from runtime.dispatch.integration import ClusterIntegrator
+
+    return ClusterIntegrator(
+        kube, template, printer, branch=args.integration_branch, test_command=args.test_command
+    )
+
+
+def _integrate(template: SpawnOptions, args: argparse.Namespace) -> int:
+    """The ``integrate`` action: merge the done tasks into the integration branch."""
     from runtime.dispatch.integration import TASK, integrate
     from runtime.kube.client import connect
     from runtime.kube.logs import Printer, use_color
@@ -330,37 +346,65 @@ def _integrate(template: SpawnOptions, args: argparse.Namespace, code: int) -> i
 
     kube = connect(args.namespace, args.kube_context)
     try:
-        done = integrate(
-            kube, template, printer, emit, branch=args.integration_branch,
-            test_command=args.test_command,
-        )  # fmt: skip
+        done = integrate(_integrator(kube, template, printer, args), emit)
     except AlreadyRunningError as err:
         print(f"INFO: integration not started: {err.message}", file=sys.stderr)
-        return code
+        return ExitCode.SUCCEEDED
     except SpeckitPodsError as err:
         print(f"ERROR: integration: {err.message}", file=sys.stderr)
         if err.hint:
-            print(f"Hint: {err.hint} (or --no-integrate)", file=sys.stderr)
-        return code if code != ExitCode.SUCCEEDED else ExitCode.FAILED
+            print(f"Hint: {err.hint}", file=sys.stderr)
+        return err.exit_code
     if done is None:
         print("INFO: integration: no done [ASYNC] task has a branch yet", file=sys.stderr)
-        return code
-    on_it = ", ".join(p.task for p in done.result.started_from) if done.result else "-"
-    commit = (done.result.commit if done.result else "")[:12] or "-"
-    print(
-        f"INFO: integration {done.status.value}: {done.branch} at {commit} "
-        f"(asked: {on_it}): {done.reason}",
-        file=sys.stderr,
+        return ExitCode.SUCCEEDED
+    print(f"INFO: {describe_integration(done)}", file=sys.stderr)
+    return ExitCode.SUCCEEDED if done.status.ok else ExitCode.FAILED
+
+
+def describe_integration(done: Integrated) -> str:
+    """``integration succeeded: specs/x/integration at 1a2b3c4d5e6f holds T002, T003: ...``."""
+    held = ", ".join(done.on_branch) or "no task"
+    commit = done.commit[:12] or "-"
+    return (
+        f"integration {done.status.value}: {done.branch or '-'} at {commit} holds {held}: "
+        f"{done.reason}"
     )
-    if done.status.ok or code not in (ExitCode.SUCCEEDED, ExitCode.HELD):
-        return code
-    return ExitCode.FAILED
+
+
+def _report_stale(plan: DispatchPlan, tasks_file: Path, summary: Summary, written: bool) -> None:
+    """Name the done tasks this dispatch made stale (a prerequisite of theirs reran)."""
+    from runtime.dispatch.loop import RunState
+    from runtime.tasks.plan import start_tasks
+
+    rerun = {row.task for row in summary.rows if row.state is RunState.SUCCEEDED}
+    if not rerun or not plan.done:
+        return
+    task_list = parse_tasks(tasks_file)
+    for tid in plan.done:
+        moved = [
+            t.id for t in start_tasks(task_list, tid, written_only=written).done if t.id in rerun
+        ]
+        if moved:
+            print(
+                f"WARNING: [{tid}] stale: {', '.join(moved)} reran after it started; "
+                "rerun it on the new work with: scripts/run-async.sh --restack",
+                file=sys.stderr,
+            )
 
 
 def _report(summary: Summary, argv: Sequence[str]) -> None:
     from runtime.dispatch.view import render_summary
 
     print(render_summary(list(summary.rows), time.monotonic()))
+    tokens_in, tokens_out, counted = summary.tokens
+    if counted:
+        print(
+            f"INFO: tokens: {tokens_in} in, {tokens_out} out ({counted} task(s) reported)",
+            file=sys.stderr,
+        )
+    if summary.integration is not None:
+        print(f"INFO: {describe_integration(summary.integration)}", file=sys.stderr)
     if summary.interrupted:
         again = "scripts/run-async.sh " + shlex.join(argv)
         print("INFO: detached; the pods keep running.", file=sys.stderr)

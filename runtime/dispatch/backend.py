@@ -102,7 +102,11 @@ class ClusterBackend:
         reason = outcome.reason if status is outcome.status else f"{status.value} (see above)"
         result = outcome.result
         branch = (result.branch if result else "") or _annotation(ended.pod, labels.BRANCH)
-        return Verdict(status, reason, branch, result.commit if result else "")
+        if result is None:
+            return Verdict(status, reason, branch)
+        started_from = tuple(point.task for point in result.started_from)
+        tokens = (result.input_tokens, result.output_tokens)
+        return Verdict(status, reason, branch, result.commit, started_from, tokens)
 
     def cancel(self) -> list[str]:
         """Delete the feature's active pods (they push WIP on SIGTERM); return their names."""

@@ -12,6 +12,13 @@ task [X], clean up) one pod at a time.
   without being reported) are re-attached, never spawned twice; a concurrent
   dispatcher's pod shows up as :class:`AlreadyRunningError` and is attached too.
 * Ctrl-C detaches: the pods keep running; the summary says how to re-attach.
+* With an :class:`Integrator`, each time a wave of the plan is over (every task of it
+  succeeded, failed or was blocked) and tasks succeeded since the last integration, the
+  integration pod merges the done tasks into the feature's integration branch, while
+  the next waves run; one integration at a time (a wave that ends meanwhile is taken by
+  the next one), and a last one when the dispatch ends, so the branch holds every task
+  that succeeded.  A conflict stops the integrations of this dispatch (the next would
+  stop at the same task); a failed test command does not (later work may mend it).
 """
 
 from __future__ import annotations
@@ -32,8 +39,11 @@ from runtime.tasks.plan import DispatchPlan
 
 __all__ = [
     "EXIT_HELD",
+    "INTEGRATION",
     "Backend",
     "Dispatcher",
+    "Integrated",
+    "Integrator",
     "Row",
     "RunState",
     "Summary",
@@ -43,6 +53,8 @@ __all__ = [
 
 EXIT_HELD = ExitCode.HELD  # nothing failed, but some [ASYNC] tasks wait for unfinished tasks
 REFRESH_S = 1.0  # how often the status view is redrawn while nothing happens
+
+INTEGRATION = "integration"  # the integration pod's row and message key (never a task ID)
 
 Emit = Callable[[str, Any], None]
 
@@ -73,6 +85,19 @@ class Verdict:
     reason: str
     branch: str = ""
     commit: str = ""
+    started_from: tuple[str, ...] | None = None  # whose work it started from; None: not known
+    tokens: tuple[int, int] | None = None  # (input, output) the pod's LLM proxy counted
+
+
+@dataclasses.dataclass(frozen=True)
+class Integrated:
+    """How one integration ended."""
+
+    status: Status
+    branch: str
+    reason: str
+    on_branch: tuple[str, ...] = ()  # the tasks the branch holds now, in merge order
+    commit: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,6 +112,9 @@ class Row:
     last_line: str = ""
     started_at: float | None = None
     ended_at: float | None = None
+    started_from: tuple[str, ...] | None = None  # None: not known yet; (): the base
+    integrated: bool | None = None  # None: not known (not succeeded, or not integrated yet)
+    tokens: tuple[int, int] | None = None  # (input, output); None: no result line
 
 
 class Backend(Protocol):
@@ -113,6 +141,22 @@ class Backend(Protocol):
         ...
 
 
+class Integrator(Protocol):
+    """Merges the feature's done tasks into its integration branch (fakes in tests)."""
+
+    def spawn(self) -> str | None:
+        """Start the integration pod (worker thread); ``None``: nothing to integrate."""
+        ...
+
+    def follow(self, pod: str, index: int, emit: Emit) -> Ended:
+        """Follow the integration pod to its end (worker thread)."""
+        ...
+
+    def finish(self, ended: Ended) -> Integrated:
+        """Report the ended integration pod (main thread)."""
+        ...
+
+
 class View(Protocol):
     """Where the dispatch shows itself: log lines, notes and the status table."""
 
@@ -135,14 +179,26 @@ class Summary:
 
     rows: tuple[Row, ...]
     interrupted: bool = False
+    integration: Integrated | None = None  # the last integration of the dispatch
+
+    @property
+    def tokens(self) -> tuple[int, int, int]:
+        """Input and output tokens of every task that reported them, and how many did."""
+        counted = [row.tokens for row in self.rows if row.tokens is not None]
+        return sum(t[0] for t in counted), sum(t[1] for t in counted), len(counted)
 
     @property
     def exit_code(self) -> int:
-        """0 all succeeded, 1 a failure, 28 some held, 130 interrupted (detached)."""
+        """0 all succeeded, 1 a failure, 28 some held, 130 interrupted (detached).
+
+        A failed last integration (conflict, tests) is a failure too.
+        """
         states = {row.state for row in self.rows}
         if self.interrupted:
             return ExitCode.INTERRUPTED
         if states & {RunState.FAILED, RunState.BLOCKED}:
+            return ExitCode.FAILED
+        if self.integration is not None and not self.integration.status.ok:
             return ExitCode.FAILED
         return EXIT_HELD if RunState.HELD in states else ExitCode.SUCCEEDED
 
@@ -157,10 +213,18 @@ class Dispatcher:
         view: View,
         *,
         max_parallel: int = 3,
+        integrator: Integrator | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.plan, self.backend, self.view = plan, backend, view
         self.max_parallel, self.clock = max(1, max_parallel), clock
+        self.integrator = integrator
+        self.integration: Integrated | None = None  # the last one that ended
+        self.integration_row: Row | None = None
+        self.integrating = False  # an integration pod is being spawned or followed
+        self.integrated_upto: frozenset[str] = frozenset()  # succeeded when it was started
+        self.integrations_stopped = False  # a conflict: the next would stop there too
+        self.waves_over: set[int] = set()
         self.index = {tid: i for i, tid in enumerate(plan.runnable)}
         self.rows: dict[str, Row] = {tid: Row(tid, RunState.WAITING) for tid in plan.runnable}
         for held in plan.held:
@@ -178,7 +242,8 @@ class Dispatcher:
 
     def _ordered_rows(self) -> list[Row]:
         order = list(self.plan.tasks)
-        return sorted(self.rows.values(), key=lambda r: order.index(r.task))
+        rows = sorted(self.rows.values(), key=lambda r: order.index(r.task))
+        return rows + ([self.integration_row] if self.integration_row else [])
 
     # --- workers ---------------------------------------------------------------------
 
@@ -206,6 +271,45 @@ class Dispatcher:
         except Exception as err:  # noqa: BLE001 - reported by the main thread
             put((task_id, "error", err))
 
+    def _integrate_work(self, integrator: Integrator) -> None:
+        put = self.messages.put
+        try:
+            pod = integrator.spawn()
+            if pod is None:
+                put((INTEGRATION, "nothing", None))
+                return
+            put((INTEGRATION, "spawned", pod))
+            emit: Emit = lambda kind, payload: put((INTEGRATION, kind, payload))  # noqa: E731
+            put((INTEGRATION, "ended", integrator.follow(pod, len(self.index), emit)))
+        except Exception as err:  # noqa: BLE001 - reported by the main thread
+            put((INTEGRATION, "error", err))
+
+    def _integration_due(self) -> bool:
+        """Whether to start an integration now (a wave is over, or the dispatch is)."""
+        if self.integrator is None or self.integrating or self.integrations_stopped:
+            return False
+        if not set(self._in(RunState.SUCCEEDED)) - self.integrated_upto:
+            return False
+        over = {
+            number
+            for number, wave in enumerate(self.plan.waves)
+            if all(self.rows[tid].state.final for tid in wave)
+        }
+        new_wave, self.waves_over = bool(over - self.waves_over), self.waves_over | over
+        return new_wave or not self._in(RunState.STARTING, RunState.RUNNING, RunState.WAITING)
+
+    def _integrate(self) -> None:
+        if self.integrator is None or not self._integration_due():
+            return
+        self.integrating = True
+        self.integrated_upto = frozenset(self._in(RunState.SUCCEEDED))
+        row = Row(INTEGRATION, RunState.STARTING, started_at=self.clock())
+        self.integration_row = row
+        args = (self.integrator,)
+        threading.Thread(
+            target=self._integrate_work, args=args, name=INTEGRATION, daemon=True
+        ).start()
+
     def _launch_ready(self) -> None:
         started = [tid for tid, row in self.rows.items() if row.state is not RunState.WAITING]
         succeeded = self._in(RunState.SUCCEEDED)
@@ -217,7 +321,9 @@ class Dispatcher:
     # --- messages --------------------------------------------------------------------
 
     def _handle(self, task_id: str, kind: str, payload: Any) -> None:
-        if kind == "line":
+        if task_id == INTEGRATION:
+            self._handle_integration(kind, payload)
+        elif kind == "line":
             self.view.line(task_id, str(payload))
             self._set(task_id, last_line=str(payload))
         elif kind == "note":
@@ -229,6 +335,7 @@ class Dispatcher:
         elif kind == "ended":
             verdict = self.backend.finish(payload)
             self._end(task_id, verdict.status.ok, verdict.reason, verdict.branch)
+            self._set(task_id, started_from=verdict.started_from, tokens=verdict.tokens)
         else:
             err: BaseException = payload
             message = err.message if isinstance(err, SpeckitPodsError) else repr(err)
@@ -236,6 +343,50 @@ class Dispatcher:
             if isinstance(err, SpeckitPodsError) and err.hint:
                 self.view.note("Hint", task_id, err.hint)
             self._end(task_id, False, message, "")
+
+    def _set_integration(self, **changes: Any) -> None:
+        if self.integration_row is not None:
+            self.integration_row = dataclasses.replace(self.integration_row, **changes)
+
+    def _handle_integration(self, kind: str, payload: Any) -> None:
+        """A message of the integration's worker: like a task's, plus the branch's state."""
+        if kind == "line":
+            self.view.line(INTEGRATION, str(payload))
+            self._set_integration(last_line=str(payload))
+        elif kind == "note":
+            self.view.note("INFO", INTEGRATION, str(payload))
+        elif kind == "spawned":
+            self._set_integration(state=RunState.RUNNING, pod=str(payload))
+        elif kind == "nothing":  # the done tasks have no branch on the remote (yet)
+            self.integrating = False
+            self._set_integration(state=RunState.SUCCEEDED, detail="nothing to integrate")
+        elif kind == "ended" and self.integrator is not None:
+            self.integrating = False
+            done = self.integrator.finish(payload)
+            self.integration = done
+            state = RunState.SUCCEEDED if done.status.ok else RunState.FAILED
+            self._set_integration(
+                state=state, detail=done.reason, branch=done.branch, ended_at=self.clock(),
+            )  # fmt: skip
+            on_branch = set(done.on_branch)
+            for tid in self._in(RunState.SUCCEEDED):
+                self._set(tid, integrated=tid in on_branch)
+            if done.status is Status.CONFLICT:
+                self.integrations_stopped = True
+                self.view.note("WARNING", INTEGRATION, f"no more integrations: {done.reason}")
+        else:
+            self.integrating, self.integrations_stopped = False, True
+            err: BaseException = payload
+            if isinstance(err, AlreadyRunningError):  # another dispatcher's integration
+                self.view.note("INFO", INTEGRATION, f"not started: {err.message}")
+                self._set_integration(state=RunState.DETACHED, detail=err.message)
+                return
+            message = err.message if isinstance(err, SpeckitPodsError) else repr(err)
+            self.view.note("ERROR", INTEGRATION, message)
+            if isinstance(err, SpeckitPodsError) and err.hint:
+                self.view.note("Hint", INTEGRATION, f"{err.hint} (or --no-integrate)")
+            self.integration = Integrated(Status.FAILED, "", message)
+            self._set_integration(state=RunState.FAILED, detail=message, ended_at=self.clock())
 
     def _end(self, task_id: str, ok: bool, reason: str, branch: str) -> None:
         state = RunState.SUCCEEDED if ok else RunState.FAILED
@@ -259,8 +410,9 @@ class Dispatcher:
                     self._start(task_id, pod)
             while True:
                 self._launch_ready()
+                self._integrate()
                 self.view.update(self._ordered_rows(), self.clock())
-                if not self._in(RunState.STARTING, RunState.RUNNING):
+                if not self._in(RunState.STARTING, RunState.RUNNING) and not self.integrating:
                     break
                 try:
                     self._handle(*self.messages.get(timeout=REFRESH_S))
@@ -269,8 +421,10 @@ class Dispatcher:
         except KeyboardInterrupt:
             for task_id in self._in(RunState.STARTING, RunState.RUNNING):
                 self._set(task_id, state=RunState.DETACHED, detail="still running")
+            if self.integrating:
+                self._set_integration(state=RunState.DETACHED, detail="still running")
             self.view.update(self._ordered_rows(), self.clock())
-            return Summary(tuple(self._ordered_rows()), interrupted=True)
+            return Summary(tuple(self._ordered_rows()), True, self.integration)
         for task_id in self._in(RunState.WAITING):  # unreachable unless a plan bug
             self._set(task_id, state=RunState.BLOCKED, detail="never became ready")
-        return Summary(tuple(self._ordered_rows()))
+        return Summary(tuple(self._ordered_rows()), False, self.integration)

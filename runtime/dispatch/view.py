@@ -4,8 +4,10 @@
   ``[T012] text`` (the watching side's :class:`~runtime.kube.logs.Printer`), and one
   ``INFO: [T012] running`` line on stderr each time a task changes state.
 * :class:`LiveView` (both stdout and stderr are a terminal): the same lines
-  scroll above a table (task, state, elapsed, branch, last line) that
-  ``rich.live`` redraws in place.
+  scroll above a table that ``rich.live`` redraws in place: task, state, elapsed,
+  tokens (input + output, from the result line), what it started from (``T002+T003``,
+  ``base``), whether the integration branch holds it, branch, last line; the
+  integration pod has the last row.
 
 Both end with :func:`render_summary`, the final table, on stdout.
 """
@@ -24,9 +26,9 @@ from runtime.contract.redact import printable
 from runtime.dispatch.loop import Row, RunState
 from runtime.kube.logs import Printer
 
-__all__ = ["LiveView", "PlainView", "live_view", "render_summary"]
+__all__ = ["LiveView", "PlainView", "human_count", "live_view", "render_summary"]
 
-COLUMNS = ("TASK", "STATE", "ELAPSED", "BRANCH", "DETAIL")
+COLUMNS = ("TASK", "STATE", "ELAPSED", "TOKENS", "FROM", "INTEGRATED", "BRANCH", "DETAIL")
 _STYLE = {
     RunState.SUCCEEDED: "green",
     RunState.FAILED: "red",
@@ -50,7 +52,22 @@ def _cells(row: Row, now: float, width: int = 60) -> list[str]:
     detail = " ".join(printable(detail).split())  # the agent's own text: no escapes
     if len(detail) > width:
         detail = detail[: width - 1] + "\u2026"
-    return [row.task, row.state.value, elapsed(row, now), row.branch or "-", detail or "-"]
+    started = "-" if row.started_from is None else "+".join(row.started_from) or "base"
+    integrated = {None: "-", True: "yes", False: "no"}[row.integrated]
+    tokens = "-" if row.tokens is None else human_count(sum(row.tokens))
+    return [
+        row.task, row.state.value, elapsed(row, now), tokens, started, integrated,
+        row.branch or "-", detail or "-",
+    ]  # fmt: skip
+
+
+def human_count(count: int) -> str:
+    """``950``, ``12.3k``, ``4.1M``: a token count at a glance."""
+    if count < 1000:
+        return str(count)
+    if count < 1_000_000:
+        return f"{count / 1000:.1f}k"
+    return f"{count / 1_000_000:.1f}M"
 
 
 def render_summary(rows: list[Row], now: float) -> str:

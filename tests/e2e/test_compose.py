@@ -43,8 +43,13 @@ TASKS = [
 ]
 
 
+def _result_lines(stdout: str, task: str) -> list[str]:
+    return [ln for ln in stdout.splitlines() if ln.startswith(f"[{task}] RESULT ")]
+
+
 def _result_fields(stdout: str, task: str) -> dict[str, str]:
-    line = next(ln for ln in stdout.splitlines() if ln.startswith(f"[{task}] RESULT "))
+    """The fields of the task's last RESULT line."""
+    line = _result_lines(stdout, task)[-1]
     head, _, reason = line.partition(" reason=")
     fields = dict(part.split("=", 1) for part in head.split()[2:])
     fields["reason"] = json.loads(reason)
@@ -103,7 +108,11 @@ def test_dependent_tasks_start_from_their_prerequisites_work(
     text = feature.tasks_file.read_text()
     assert "- [ ] T032 " in text and "- [X] T022 " in text
 
-    # the integration: T020, T021, T022, T030 merged, stopped at T031
+    # the integration after each wave (T020+T021 first, while T022 ran), then the rest:
+    # T020, T021, T022, T030 merged, stopped at T031
+    assert len(_result_lines(done.stdout, "integration")) >= 2, out
+    first = json.loads(_result_lines(done.stdout, "integration")[0].partition(" reason=")[2])
+    assert first.startswith("T020@") and "T021@" in first and "T022" not in first, first
     merged = _result_fields(done.stdout, "integration")
     assert merged["status"] == "conflict", out
     assert re.match(
@@ -122,6 +131,15 @@ def test_dependent_tasks_start_from_their_prerequisites_work(
     for tid in ("T020", "T021", "T022"):
         assert gitea.read_file(feature.repo, integration, f"scripted/{tid}.txt"), tid
     assert gitea.branch_commit(feature.repo, feature.branch("T031")) is not None  # untouched
+    # the final table: what each task started from, and whether the branch holds it
+    table = {ln.split()[0]: ln.split() for ln in done.stdout.splitlines() if ln[:1] == "T"}
+    assert table["T020"][4:6] == ["base", "yes"], out
+    assert table["T022"][4:6] == ["T020+T021", "yes"], out
+    assert table["T031"][5] == "no" and table["T032"][1] == "failed", out
+    assert int(table["T020"][3]) > 0, out  # the scripted LLM's tokens, counted by the proxy
+    assert re.search(
+        r"^INFO: tokens: \d+ in, \d+ out \(6 task\(s\) reported\)$", done.stderr, re.M
+    ), out
 
     # T031 pending again: everything done is on the branch; the tests run there
     feature.tasks_file.write_text(text.replace("- [X] T031 ", "- [ ] T031 "))
@@ -166,6 +184,7 @@ def test_a_rerun_prerequisite_makes_its_dependent_stale_and_restack_brings_it_al
     )  # fmt: skip
     rerun = dispatch(feature, "--only", "T040")
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert "WARNING: [T041] stale: T040 reran after it started" in rerun.stderr, rerun.stderr
     rows = _status(feature)
     t40 = str(gitea.branch_commit(feature.repo, feature.branch("T040")))
     assert rows["T041"]["stale"] == "T040 moved", rows

@@ -36,6 +36,7 @@ def test_each_task_is_merged_with_a_commit_naming_it_then_the_tests_run(pod: Har
     assert run.result.commit == pod.git("rev-parse", BRANCH).strip()
     assert run.result.files_changed == ("a.txt", "b.txt")  # never what the tests wrote
     assert run.result.start_commit == pod.git("rev-parse", "main").strip()
+    assert run.result.started_from == points  # what the branch holds now
 
     again = pod.run(
         "integrate\n", timeout=60, START_POINTS=encode(points), INTEGRATE="1", TEST_COMMAND=tests
@@ -43,6 +44,7 @@ def test_each_task_is_merged_with_a_commit_naming_it_then_the_tests_run(pod: Har
     assert again.result.status is Status.SUCCEEDED, again.output
     assert again.result.commit == run.result.commit  # nothing new: nothing merged or pushed
     assert "already integrated: " in again.output
+    assert again.result.started_from == points  # held already: still on the branch
 
 
 def test_a_conflict_stops_at_the_last_clean_merge_and_names_task_and_files(
@@ -64,6 +66,7 @@ def test_a_conflict_stops_at_the_last_clean_merge_and_names_task_and_files(
     )
     assert _subjects(pod, BRANCH)[0] == f"Integrate T010 ({points[0].commit[:12]}, speckit/t010)"
     assert pod.remote_file(BRANCH, "README.md") == "T010's\n"
+    assert run.result.started_from == points[:1]  # not T011 (the conflict), nor T013
     # the task branches stay as they are
     for point in points:
         assert pod.git("rev-parse", point.branch).strip() == point.commit

@@ -252,13 +252,22 @@ def test_plain_view_prints_prefixed_lines_and_state_changes(
 
 def test_render_summary_aligns_columns() -> None:
     rows = [
-        Row("T002", RunState.SUCCEEDED, "pushed", branch="b/T002", started_at=0.0, ended_at=75.0),
+        Row(
+            "T002",
+            RunState.SUCCEEDED,
+            "pushed",
+            branch="b/T002",
+            started_at=0.0,
+            ended_at=75.0,
+            tokens=(12000, 345),
+        ),
         Row("T004", RunState.BLOCKED, "blocked by T002"),
     ]
     text = render_summary(rows, 100.0).splitlines()
-    assert text[0].split() == ["TASK", "STATE", "ELAPSED", "BRANCH", "DETAIL"]
-    assert text[1].split() == ["T002", "succeeded", "1m15s", "b/T002", "pushed"]
-    assert text[2].split() == ["T004", "blocked", "-", "-", "blocked", "by", "T002"]
+    header = ["TASK", "STATE", "ELAPSED", "TOKENS", "FROM", "INTEGRATED", "BRANCH", "DETAIL"]
+    assert text[0].split() == header
+    assert text[1].split() == ["T002", "succeeded", "1m15s", "12.3k", "-", "-", "b/T002", "pushed"]
+    assert text[2].split() == ["T004", "blocked", "-", "-", "-", "-", "-", "blocked", "by", "T002"]
 
 
 # --- ClusterBackend over the fake API -------------------------------------------------
