@@ -31,6 +31,7 @@ from runtime.tasks.plan import DispatchPlan, build_plan
 if TYPE_CHECKING:  # the cluster side is imported where it is used: plan needs no cluster
     from runtime.dispatch.integration import ClusterIntegrator
     from runtime.dispatch.loop import Integrated, Summary
+    from runtime.dispatch.pull_requests import PullRequests
     from runtime.dispatch.view import PlainView
     from runtime.kube.client import Kube
     from runtime.kube.logs import Printer
@@ -164,6 +165,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="CMD",
         help="run `sh -c CMD` on the integration branch in the integration pod (default "
         "$SPECKIT_PODS_TEST_COMMAND; none: the merges alone)",
+    )
+    what.add_argument(
+        "--pr",
+        action="store_true",
+        default=os.environ.get("SPECKIT_PODS_PR", "").lower() in ("1", "true", "yes"),
+        help="open (or update) a draft pull request per task that pushed its work, with "
+        "your git credentials (default: $SPECKIT_PODS_PR=1; host: github, gitlab, or "
+        "$SPECKIT_PODS_GIT_HOST=gitea)",
     )
     what.add_argument("--no-live", action="store_true", help="plain lines even on a terminal")
     what.add_argument("--no-color", action="store_true", help="no colours (also NO_COLOR)")
@@ -306,8 +315,9 @@ def _dispatch(
     index = {tid: i for i, tid in enumerate(plan.runnable)}
     with _view(args, index) as view:
         backend = ClusterBackend(
-            kube, template, feature, view.printer, verify_remote=args.verify_remote
-        )
+            kube, template, feature, view.printer, verify_remote=args.verify_remote,
+            pull_requests=_pull_requests(plan, tasks_file, template) if args.pr else None,
+        )  # fmt: skip
         integrator = None if args.no_integrate else _integrator(kube, template, view.printer, args)
         dispatcher = Dispatcher(
             plan, backend, view, max_parallel=args.max_parallel, integrator=integrator
@@ -317,6 +327,16 @@ def _dispatch(
     _report(summary, argv[argv.index("dispatch") + 1 :] if "dispatch" in argv else argv)
     _report_stale(plan, tasks_file, summary, args.written_deps_only)
     return summary.exit_code
+
+
+def _pull_requests(plan: DispatchPlan, tasks_file: Path, template: SpawnOptions) -> PullRequests:
+    from runtime.dispatch.pull_requests import cluster_pull_requests
+    from runtime.spawn.create import repo_url_of
+
+    repo = repo_url_of(template)
+    if repo is None:
+        raise UsageError("--pr needs the repository: pass --repo")
+    return cluster_pull_requests(repo, plan.tasks, tasks_file.parent)
 
 
 def _integrator(
@@ -405,6 +425,9 @@ def _report(summary: Summary, argv: Sequence[str]) -> None:
         )
     if summary.integration is not None:
         print(f"INFO: {describe_integration(summary.integration)}", file=sys.stderr)
+    pulls = [f"{row.task} {row.pull_request}" for row in summary.rows if row.pull_request]
+    if pulls:
+        print(f"INFO: pull requests: {'; '.join(pulls)}", file=sys.stderr)
     if summary.interrupted:
         again = "scripts/run-async.sh " + shlex.join(argv)
         print("INFO: detached; the pods keep running.", file=sys.stderr)

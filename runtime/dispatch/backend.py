@@ -4,7 +4,8 @@ Spawning is :func:`runtime.spawn.create.plan` + :func:`runtime.spawn.create.appl
 defaults as ``spawn-pod.sh``; a second pod for a running task is refused with
 ``AlreadyRunningError``).  Following is :func:`runtime.follow.follow.follow_pod`; the
 end of a pod is :class:`runtime.follow.finish.Finisher` (RESULT line, ``--verify-remote``,
-mark the task [X], cleanup policy), exactly what ``tail-logs.sh --mark-done`` does.
+mark the task [X], cleanup policy), exactly what ``tail-logs.sh --mark-done`` does;
+then, with ``--pr``, the task's draft pull request (``runtime.dispatch.pull_requests``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import dataclasses
 
 from runtime.contract.outcome import status_for_exit_code
 from runtime.dispatch.loop import Emit, Verdict
+from runtime.dispatch.pull_requests import PullRequests
 from runtime.follow.finish import Finisher, Options
 from runtime.follow.follow import Cluster, Ended, Target, follow_pod
 from runtime.kube import labels
@@ -62,8 +64,10 @@ class ClusterBackend:
         *,
         verify_remote: bool = False,
         cluster: Cluster | None = None,
+        pull_requests: PullRequests | None = None,
     ) -> None:
         self.kube, self.template, self.feature, self.printer = kube, template, feature, printer
+        self.pull_requests = pull_requests
         self.cluster = cluster or Cluster(pods=ClusterPods(kube), logs=ClusterLogs(kube))
         tasks_file = str(template.tasks_file or "")
         self.options = Options(verify_remote=verify_remote, mark_done=True, tasks_file=tasks_file)
@@ -106,7 +110,15 @@ class ClusterBackend:
             return Verdict(status, reason, branch)
         started_from = tuple(point.task for point in result.started_from)
         tokens = (result.input_tokens, result.output_tokens)
-        return Verdict(status, reason, branch, result.commit, started_from, tokens)
+        verdict = Verdict(status, reason, branch, result.commit, started_from, tokens)
+        if self.pull_requests is None:
+            return verdict
+        task, base = ended.target.task, _annotation(ended.pod, labels.BASE)
+        report = self.pull_requests.publish(task, result, base or "main")
+        if report is None:
+            return verdict
+        self.printer.note(report.level, task, ended.target.index, report.text)
+        return dataclasses.replace(verdict, pull_request=report.url)
 
     def cancel(self) -> list[str]:
         """Delete the feature's active pods (they push WIP on SIGTERM); return their names."""

@@ -87,6 +87,7 @@ class Verdict:
     commit: str = ""
     started_from: tuple[str, ...] | None = None  # whose work it started from; None: not known
     tokens: tuple[int, int] | None = None  # (input, output) the pod's LLM proxy counted
+    pull_request: str = ""  # the URL of its pull request (--pr)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,6 +116,7 @@ class Row:
     started_from: tuple[str, ...] | None = None  # None: not known yet; (): the base
     integrated: bool | None = None  # None: not known (not succeeded, or not integrated yet)
     tokens: tuple[int, int] | None = None  # (input, output); None: no result line
+    pull_request: str = ""  # the URL of its pull request (--pr)
 
 
 class Backend(Protocol):
@@ -335,7 +337,12 @@ class Dispatcher:
         elif kind == "ended":
             verdict = self.backend.finish(payload)
             self._end(task_id, verdict.status.ok, verdict.reason, verdict.branch)
-            self._set(task_id, started_from=verdict.started_from, tokens=verdict.tokens)
+            self._set(
+                task_id,
+                started_from=verdict.started_from,
+                tokens=verdict.tokens,
+                pull_request=verdict.pull_request,
+            )
         else:
             err: BaseException = payload
             message = err.message if isinstance(err, SpeckitPodsError) else repr(err)

@@ -19,7 +19,7 @@ from runtime.review.gitlab import GitLab
 from runtime.review.remote import parse_remote
 from tests.unit.fake_api_server import Answer, serving
 
-DATA = Path(__file__).parent / "data" / "review"
+DATA = Path(__file__).parent / "data"
 TOKEN = "tok-0123456789abcdef"
 HEAD = "specs/001-demo/T012-async"
 

@@ -23,7 +23,7 @@ from runtime.review.hosts import PullRequest
 from runtime.review.remote import parse_remote
 from tests.unit.fake_api_server import Answer, FakeApiServer, Request, serving
 
-DATA = Path(__file__).parent / "data" / "review"
+DATA = Path(__file__).parent / "data"
 HEAD = "specs/001-demo/T012-async"
 TOKEN = "tok-0123456789abcdef"
 BASIC = "Basic " + base64.b64encode(b"dev:" + TOKEN.encode()).decode()

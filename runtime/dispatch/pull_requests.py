@@ -1,0 +1,95 @@
+"""``--pr``: one draft pull request per ended task, opened from the developer's side.
+
+After a task's pod ended and its work is on the remote, the dispatcher opens a draft
+pull request of its branch (or updates the open one: a rerun never opens a second) with
+the developer's own credentials (``runtime.review``: ``git credential fill``, or
+``SPECKIT_PODS_GIT_API_TOKEN``) -- never a token in a pod.  A failed task whose work in
+progress was pushed gets one too, its title marked with the outcome.  The host's API
+failing (unreachable, 401/403/404/422) is one warning: the task's outcome stays what
+its pod said, its work is pushed either way.  An unknown host, or no token, is said
+once and no other pull request is tried in this dispatch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from runtime.contract.outcome import Result
+from runtime.errors import GitHostConfigError, ReviewError
+from runtime.review.hosts import PullRequestHost
+from runtime.review.publish import Published, open_or_update
+from runtime.tasks.parse import Task
+
+__all__ = ["PullRequests", "Report"]
+
+Connect = Callable[[], PullRequestHost]
+
+
+@dataclasses.dataclass(frozen=True)
+class Report:
+    """What to tell the developer about one task's pull request."""
+
+    level: str  # INFO or WARNING
+    text: str
+    url: str = ""
+
+
+class PullRequests:
+    """Opens or updates the pull request of each ended task (main thread, one at a time)."""
+
+    def __init__(self, connect: Connect, tasks: Mapping[str, Task]) -> None:
+        self.connect, self.tasks = connect, tasks
+        self.host: PullRequestHost | None = None
+        self.disabled = ""  # why no pull request is tried any more
+
+    def _host(self) -> PullRequestHost:
+        if self.host is None:
+            self.host = self.connect()
+        return self.host
+
+    def publish(self, task_id: str, result: Result | None, base_branch: str) -> Report | None:
+        """Open or update ``task_id``'s pull request; ``None`` when there is nothing to show."""
+        if self.disabled or result is None or not result.branch or not result.commit:
+            return None  # nothing pushed (a conflict, a failed clone): no pull request
+        task = self.tasks.get(task_id)
+        try:
+            done = open_or_update(
+                self._host(),
+                task_id=task_id,
+                task_title=task.title if task else task_id,
+                task_text=task.description if task else "",
+                result=result,
+                base_branch=base_branch,
+            )
+        except GitHostConfigError as err:  # the same for every task: say it once
+            self.disabled = err.message
+            return Report("WARNING", _failed(err) + "; no pull request is opened in this run")
+        except ReviewError as err:
+            if self.host is None:  # no token: the same for every task
+                self.disabled = err.message
+                return Report("WARNING", _failed(err) + "; no pull request is opened in this run")
+            return Report("WARNING", _failed(err))
+        return Report("INFO", _done(done), done.pull.url)
+
+
+def _done(done: Published) -> str:
+    verb = "opened draft" if done.created else "updated"
+    return f"{verb} pull request #{done.pull.number} ({done.pull.head} -> {done.pull.base}): " + (
+        done.pull.url or "-"
+    )
+
+
+def _failed(err: ReviewError) -> str:
+    hint = f" (hint: {err.hint})" if err.hint else ""
+    return f"no pull request: {err.message}{hint}"
+
+
+def cluster_pull_requests(
+    repo_url: str, tasks: Mapping[str, Task], cwd: Path
+) -> PullRequests:  # pragma: no cover - wiring
+    """:class:`PullRequests` on the repository's real host."""
+    from runtime.review.connect import connect
+
+    return PullRequests(lambda: connect(repo_url, cwd=cwd), tasks)

@@ -1,0 +1,104 @@
+"""--pr: the dispatcher's side of the draft pull requests (a fake host)."""
+
+from __future__ import annotations
+
+from runtime.contract.outcome import Result, Status
+from runtime.contract.start import StartPoint
+from runtime.dispatch.pull_requests import PullRequests
+from runtime.errors import GitHostConfigError, ReviewError
+from runtime.review.hosts import PullRequestHost
+from runtime.tasks.parse import parse_tasks_text
+from tests.unit.review.test_publish import FakeHost
+
+TASKS = parse_tasks_text(
+    "- [ ] T012 [ASYNC] Add the greeting @everyone\n  It says hello.\n"
+    "- [ ] T013 [ASYNC] Add the farewell\n"
+)
+BY_ID = {task.id: task for task in TASKS.tasks}
+
+
+def result(task: str = "T012", **changes: object) -> Result:
+    fields: dict[str, object] = {
+        "task": task, "status": Status.SUCCEEDED, "branch": f"specs/f/{task}-async",
+        "commit": "c" * 40,
+    }  # fmt: skip
+    fields.update(changes)
+    return Result(**fields)  # type: ignore[arg-type]
+
+
+def test_a_pushed_task_gets_a_draft_on_its_branch_with_the_tasks_title() -> None:
+    host = FakeHost()
+    pulls = PullRequests(lambda: host, BY_ID)
+
+    report = pulls.publish("T012", result(), "main")
+
+    assert report is not None and report.level == "INFO"
+    assert report.text.startswith("opened draft pull request #1 (specs/f/T012-async -> main): ")
+    assert report.url == "https://h/pulls/1"
+    ((call, sent),) = [c for c in host.calls if c[0] == "create"]
+    assert sent["draft"] is True and sent["head"] == "specs/f/T012-async"
+    assert sent["title"].startswith("T012: Add the greeting")
+    assert "@everyone" not in sent["title"]  # no one is pinged by an agent's text
+
+
+def test_a_stacked_task_is_based_on_its_one_prerequisites_branch() -> None:
+    host = FakeHost()
+    point = StartPoint("T012", "specs/f/T012-async", "a" * 40)
+    report = PullRequests(lambda: host, BY_ID).publish(
+        "T013", result("T013", started_from=(point,)), "main"
+    )
+    assert report is not None and "-> specs/f/T012-async" in report.text
+
+
+def test_nothing_pushed_no_pull_request() -> None:
+    host = FakeHost()
+    pulls = PullRequests(lambda: host, BY_ID)
+    assert pulls.publish("T012", result(commit=""), "main") is None  # a conflict
+    assert pulls.publish("T012", None, "main") is None  # no result line
+    assert host.calls == []
+
+
+def test_an_api_refusal_is_one_warning_and_the_next_task_is_tried() -> None:
+    class Refusing(FakeHost):
+        def find_open(self, head: str, base: str | None = None) -> None:
+            super().find_open(head, base)
+            raise ReviewError("gitea refused (403): user does not have permission", hint="h")
+
+    host = Refusing()
+    pulls = PullRequests(lambda: host, BY_ID)
+    first = pulls.publish("T012", result(), "main")
+    second = pulls.publish("T013", result("T013"), "main")
+    assert first is not None and first.level == "WARNING"
+    assert (
+        first.text
+        == "no pull request: gitea refused (403): user does not have permission (hint: h)"
+    )
+    assert second is not None and len(host.calls) == 2  # tried again: it may be per branch
+
+
+def test_an_unknown_host_is_said_once_and_nothing_more_is_tried() -> None:
+    calls: list[int] = []
+
+    def connect() -> PullRequestHost:
+        calls.append(1)
+        raise GitHostConfigError(
+            "cannot tell the git host of git.example.org", hint="SPECKIT_PODS_GIT_HOST=gitea"
+        )
+
+    pulls = PullRequests(connect, BY_ID)
+    report = pulls.publish("T012", result(), "main")
+    assert report is not None and report.level == "WARNING"
+    assert report.text.endswith("; no pull request is opened in this run")
+    assert "SPECKIT_PODS_GIT_HOST=gitea" in report.text
+    assert pulls.publish("T013", result("T013"), "main") is None
+    assert calls == [1]
+
+
+def test_a_failed_task_with_pushed_work_gets_a_pull_request_marked_failed() -> None:
+    host = FakeHost()
+    PullRequests(lambda: host, BY_ID).publish(
+        "T012", result(status=Status.STALLED, reason="no output for 300s"), "main"
+    )
+    ((_, sent),) = [c for c in host.calls if c[0] == "create"]
+    assert sent["title"].startswith("[stalled] T012: ")
+    assert "no output for 300s" in sent["body"]
