@@ -323,10 +323,24 @@ def _dispatch(
             plan, backend, view, max_parallel=args.max_parallel, integrator=integrator
         )
         summary = dispatcher.run()
+        links = _integration_pull_request(backend.pull_requests, feature, summary.integration)
     argv = sys.argv[1:]
-    _report(summary, argv[argv.index("dispatch") + 1 :] if "dispatch" in argv else argv)
+    _report(summary, argv[argv.index("dispatch") + 1 :] if "dispatch" in argv else argv, links)
     _report_stale(plan, tasks_file, summary, args.written_deps_only)
     return summary.exit_code
+
+
+def _integration_pull_request(
+    pulls: PullRequests | None, feature: str, done: Integrated | None
+) -> list[str]:
+    """With --pr: the integration branch's pull request; its link, if any."""
+    if pulls is None or done is None:
+        return []
+    report = pulls.publish_integration(feature, done.result, done.base or "main")
+    if report is None:
+        return []
+    print(f"{report.level}: [integration] {report.text}", file=sys.stderr)
+    return [f"integration {report.url}"] if report.url else []
 
 
 def _pull_requests(plan: DispatchPlan, tasks_file: Path, template: SpawnOptions) -> PullRequests:
@@ -413,7 +427,7 @@ def _report_stale(plan: DispatchPlan, tasks_file: Path, summary: Summary, writte
             )
 
 
-def _report(summary: Summary, argv: Sequence[str]) -> None:
+def _report(summary: Summary, argv: Sequence[str], links: Sequence[str] = ()) -> None:
     from runtime.dispatch.view import render_summary
 
     print(render_summary(list(summary.rows), time.monotonic()))
@@ -426,6 +440,7 @@ def _report(summary: Summary, argv: Sequence[str]) -> None:
     if summary.integration is not None:
         print(f"INFO: {describe_integration(summary.integration)}", file=sys.stderr)
     pulls = [f"{row.task} {row.pull_request}" for row in summary.rows if row.pull_request]
+    pulls += links
     if pulls:
         print(f"INFO: pull requests: {'; '.join(pulls)}", file=sys.stderr)
     if summary.interrupted:

@@ -25,8 +25,10 @@ from runtime.contract.outcome import status_for_exit_code
 from runtime.dispatch.loop import Emit, Integrated
 from runtime.follow.finish import Finisher, Options
 from runtime.follow.follow import Cluster, Ended, Target, follow_pod
+from runtime.kube import labels
 from runtime.kube.client import Kube
 from runtime.kube.logs import ClusterLogs, Printer
+from runtime.kube.pod import PodView
 from runtime.kube.podwatch import ClusterPods, Deadline
 from runtime.spawn import create as spawn
 
@@ -77,7 +79,9 @@ class ClusterIntegrator:
         status = status_for_exit_code(code) or outcome.status
         on_branch = tuple(p.task for p in result.started_from) if result else ()
         commit = result.commit if result else ""
-        return Integrated(status, self.branch or "", outcome.reason, on_branch, commit)
+        base = PodView(ended.pod).annotation(labels.BASE)
+        branch = self.branch or ""
+        return Integrated(status, branch, outcome.reason, on_branch, commit, result, base)
 
 
 def integrate(integrator: ClusterIntegrator, emit: Emit, index: int = 0) -> Integrated | None:

@@ -32,7 +32,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from runtime.contract.exit_codes import ExitCode
-from runtime.contract.outcome import Status
+from runtime.contract.outcome import Result, Status
 from runtime.errors import AlreadyRunningError, SpeckitPodsError
 from runtime.follow.follow import Ended
 from runtime.tasks.plan import DispatchPlan
@@ -99,6 +99,8 @@ class Integrated:
     reason: str
     on_branch: tuple[str, ...] = ()  # the tasks the branch holds now, in merge order
     commit: str = ""
+    result: Result | None = None  # the integration pod's result line
+    base: str = ""  # the feature's base branch
 
 
 @dataclasses.dataclass(frozen=True)

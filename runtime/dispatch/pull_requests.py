@@ -19,7 +19,7 @@ from pathlib import Path
 from runtime.contract.outcome import Result
 from runtime.errors import GitHostConfigError, ReviewError
 from runtime.review.hosts import PullRequestHost
-from runtime.review.publish import Published, open_or_update
+from runtime.review.publish import Published, open_or_update, open_or_update_integration
 from runtime.tasks.parse import Task
 
 __all__ = ["PullRequests", "Report"]
@@ -70,6 +70,22 @@ class PullRequests:
             if self.host is None:  # no token: the same for every task
                 self.disabled = err.message
                 return Report("WARNING", _failed(err) + "; no pull request is opened in this run")
+            return Report("WARNING", _failed(err))
+        return Report("INFO", _done(done), done.pull.url)
+
+    def publish_integration(
+        self, feature: str, result: Result | None, base_branch: str
+    ) -> Report | None:
+        """Open or update the integration branch's one pull request into the base."""
+        if self.disabled or result is None or not result.branch or not result.commit:
+            return None
+        titles = {tid: task.title for tid, task in self.tasks.items()}
+        try:
+            done = open_or_update_integration(
+                self._host(), feature=feature, result=result, base_branch=base_branch,
+                titles=titles,
+            )  # fmt: skip
+        except ReviewError as err:
             return Report("WARNING", _failed(err))
         return Report("INFO", _done(done), done.pull.url)
 

@@ -82,7 +82,8 @@ def title(task_id: str, task_title: str, status: Status) -> str:
     return f"{mark}{task_id}: {one_line(task_title, MAX_TITLE) or 'task'}"
 
 
-def _section(heading: str, text: str) -> list[str]:
+def section(heading: str, text: str) -> list[str]:
+    """A markdown section holding ``text`` fenced; nothing when it is blank."""
     return [f"### {heading}", "", fenced(text), ""] if text.strip() else []
 
 
@@ -129,10 +130,10 @@ def body(
         "",
         *_facts(result, base_note),
         "",
-        *_section("Task", block(task_text, MAX_TASK)),
-        *_section("Reason", block(result.reason, MAX_REASON)),
-        *_section("Files changed", _files(result.files_changed)),
-        *_section("Last log lines", _logs(log_lines)),
+        *section("Task", block(task_text, MAX_TASK)),
+        *section("Reason", block(result.reason, MAX_REASON)),
+        *section("Files changed", _files(result.files_changed)),
+        *section("Last log lines", _logs(log_lines)),
         "<sub>Opened as a draft from the developer's side by speckit-pods; a rerun of "
         "the task updates it.</sub>",
     ]

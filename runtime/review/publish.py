@@ -10,7 +10,7 @@ its draft state: a human who marked it ready is not overruled by a rerun.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from runtime.contract.outcome import Result
 from runtime.contract.start import describe
@@ -82,3 +82,60 @@ def open_or_update(
         pull = host.update(found.number, title, text, base, draft=found.draft)
         return Published(pull, created=False)
     return Published(host.create(title, text, result.branch, base, draft=True), created=True)
+
+
+def integration_body(feature: str, result: Result, titles: Mapping[str, str]) -> str:
+    """The integration pull request's markdown: the branch, then every task it holds."""
+    tasks = [
+        f"- {render.code(point.task, 20)} at {render.code(point.commit[:12])}: "
+        f"{render.one_line(titles.get(point.task, ''), render.MAX_LINE) or '-'}"
+        for point in result.started_from
+    ]
+    parts = [
+        f"The integration branch of feature {render.code(feature)}: every done task merged "
+        "in dependency order, one merge commit per task, by speckit-pods. Task titles and "
+        "the reason are the repository's and the pod's text, shown as text.",
+        "",
+        f"- **Status:** {render.code(result.status.value)}",
+        f"- **Branch:** {render.code(result.branch)} at {render.code(result.commit[:12])}",
+        f"- **Files changed since the last integration:** {len(result.files_changed)}",
+        "",
+        f"### Tasks on the branch ({len(tasks)})",
+        "",
+        *(tasks or ["(none)"]),
+        "",
+        *render.section("Reason", render.block(result.reason, render.MAX_REASON)),
+        "<sub>Opened as a draft from the developer's side by speckit-pods; each integration "
+        "updates it.</sub>",
+    ]
+    text = "\n".join(parts)
+    return text if len(text) <= render.MAX_BODY else text[: render.MAX_BODY]
+
+
+def open_or_update_integration(
+    host: PullRequestHost,
+    *,
+    feature: str,
+    result: Result,
+    base_branch: str,
+    titles: Mapping[str, str],
+) -> Published:
+    """The one pull request of the integration branch into the base: update, else draft.
+
+    Raises:
+        ReviewError: the integration pushed no branch, or the host's API failed.
+    """
+    if not result.branch or not result.commit:
+        raise ReviewError(
+            "the integration pushed no branch: no pull request to open",
+            hint="a pull request needs the integration branch on the remote",
+        )
+    mark = "" if result.status.ok else f"[{result.status.value}] "
+    count = len(result.started_from)
+    title = f"{mark}{render.one_line(feature, 100)}: integration of {count} task(s)"
+    text = integration_body(feature, result, titles)
+    found = host.find_open(result.branch)
+    if found is not None:
+        pull = host.update(found.number, title, text, base_branch, draft=found.draft)
+        return Published(pull, created=False)
+    return Published(host.create(title, text, result.branch, base_branch, draft=True), True)

@@ -102,3 +102,31 @@ def test_a_failed_task_with_pushed_work_gets_a_pull_request_marked_failed() -> N
     ((_, sent),) = [c for c in host.calls if c[0] == "create"]
     assert sent["title"].startswith("[stalled] T012: ")
     assert "no output for 300s" in sent["body"]
+
+
+def test_the_integration_branch_gets_one_pull_request_into_the_base_listing_its_tasks() -> None:
+    host = FakeHost()
+    points = (
+        StartPoint("T012", "specs/f/T012-async", "a" * 40),
+        StartPoint("T013", "specs/f/T013-async", "b" * 40),
+    )
+    integrated = result("integration", branch="specs/f/integration", started_from=points)
+    report = PullRequests(lambda: host, BY_ID).publish_integration("001-f", integrated, "main")
+    assert report is not None and report.level == "INFO"
+    assert "(specs/f/integration -> main)" in report.text
+    ((_, sent),) = [c for c in host.calls if c[0] == "create"]
+    assert sent["title"] == "001-f: integration of 2 task(s)" and sent["base"] == "main"
+    assert "`T012` at `aaaaaaaaaaaa`: Add the greeting @\u200beveryone" in sent["body"]
+    assert "`T013` at `bbbbbbbbbbbb`: Add the farewell" in sent["body"]
+
+    host.open_pull = host.create("x", "", "specs/f/integration", "main", True)
+    again = PullRequests(lambda: host, BY_ID).publish_integration("001-f", integrated, "main")
+    assert again is not None and again.text.startswith("updated pull request #1 ")
+
+
+def test_an_integration_that_pushed_nothing_gets_no_pull_request() -> None:
+    host = FakeHost()
+    pulls = PullRequests(lambda: host, BY_ID)
+    assert pulls.publish_integration("001-f", None, "main") is None
+    assert pulls.publish_integration("001-f", result("integration", commit=""), "main") is None
+    assert host.calls == []
