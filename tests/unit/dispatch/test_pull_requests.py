@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+import pytest
+
 from runtime.contract.outcome import Result, Status
 from runtime.contract.start import StartPoint
 from runtime.dispatch.pull_requests import PullRequests
@@ -130,3 +135,47 @@ def test_an_integration_that_pushed_nothing_gets_no_pull_request() -> None:
     assert pulls.publish_integration("001-f", None, "main") is None
     assert pulls.publish_integration("001-f", result("integration", commit=""), "main") is None
     assert host.calls == []
+
+
+def test_the_backend_opens_the_pull_request_when_the_pod_ended_and_the_table_links_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from runtime.dispatch.backend import ClusterBackend
+    from runtime.dispatch.loop import Dispatcher
+    from runtime.dispatch.view import PlainView
+    from runtime.kube import labels
+    from runtime.kube.client import Kube
+    from runtime.kube.logs import Printer
+    from runtime.spawn.create import SpawnOptions
+    from runtime.tasks.parse import parse_tasks
+    from runtime.tasks.plan import build_plan
+    from tests.unit.fakes import FakeClusterCore, exited, make_pod, stamp_ns
+
+    tasks_file = tmp_path / "tasks.md"
+    tasks_file.write_text("- [ ] T012 [ASYNC] Add the greeting\n", encoding="utf-8")
+    core = FakeClusterCore()
+    annotations = {labels.BRANCH: "specs/f/T012-async", labels.BASE: "develop"}
+    core.add(
+        make_pod(
+            "p12", task="T012", feature="001-f", phase="Succeeded", container=exited(0),
+            annotations=annotations,
+        )
+    )  # fmt: skip
+    core.logs["p12"] = [(stamp_ns(1), result().to_line())]
+    host = FakeHost()
+    printer = Printer(sys.stdout, sys.stderr, color=False)
+    backend = ClusterBackend(
+        Kube(core=core, namespace="ns"),
+        SpawnOptions(task_id="", tasks_file=tasks_file),
+        "001-f",
+        printer,
+        pull_requests=PullRequests(lambda: host, BY_ID),
+    )
+    the_plan = build_plan(parse_tasks(tasks_file))
+    summary = Dispatcher(the_plan, backend, PlainView(printer, {"T012": 0})).run()
+
+    assert summary.rows[0].pull_request == "https://h/pulls/1"
+    ((_, sent),) = [c for c in host.calls if c[0] == "create"]
+    assert sent["base"] == "develop"  # the pod's base branch
+    err = capsys.readouterr().err
+    assert "INFO: [T012] opened draft pull request #1 (specs/f/T012-async -> develop)" in err
