@@ -140,9 +140,12 @@ def dispatch(
     args = ["bash", str(REPO_ROOT / "scripts" / "run-async.sh"),
             "--tasks", str(clone / "specs" / FEATURE / "tasks.md"),
             "--repo", gitea.clone_url(repo, cluster=True), "--base", "main",
-            "--allow-insecure-http", *extra]  # fmt: skip  # the demo's Gitea speaks http://
+            "--allow-insecure-http", "--pr", *extra]  # fmt: skip  # the demo's Gitea speaks http://
     say("running: scripts/run-async.sh " + " ".join(args[2:]))
-    env = {**os.environ, "KUBECONFIG": str(kubectl.kubeconfig), **developer_git(gitea, repo)}
+    env = {
+        **os.environ, "KUBECONFIG": str(kubectl.kubeconfig), **developer_git(gitea, repo),
+        "SPECKIT_PODS_GIT_HOST": "gitea",  # --pr: the demo's Gitea has an IP for a name
+    }  # fmt: skip
     return subprocess.run(args, cwd=clone, env=env, check=False).returncode
 
 
@@ -169,6 +172,10 @@ def report(gitea: GiteaServer, repo: str, kubectl: Kubectl, cluster: str) -> Non
     print(f"\nBranches pushed to {gitea.host_url}/{gitea.owner}/{repo}:")
     for branch in branches or ["(none)"]:
         print(f"  {branch}")
+    pulls = gitea.api("GET", f"/repos/{gitea.owner}/{repo}/pulls?state=open&limit=50")
+    print("\nDraft pull requests (opened by --pr with your git credentials):")
+    for pull in sorted(pulls, key=lambda p: int(p["number"])) or [None]:
+        print(f"  #{pull['number']} {pull['title']}  {pull['html_url']}" if pull else "  (none)")
     STATE_DIR.mkdir(parents=True, exist_ok=True)
     token_file = STATE_DIR / "gitea-token"
     token_file.touch(mode=0o600)
