@@ -6,11 +6,13 @@ One dispatch (real cluster, Gitea, opencode) of three tasks with ``--pr``:
 * T061 depends on T060 and starts from its work: its pull request is based on T060's
   branch (a stacked pull request: its diff is T061's own work);
 * T062 writes, then its LLM hangs until the task's deadline: ``timeout`` with the work
-  in progress pushed, and a draft pull request whose title says ``[timeout]``.
+  in progress pushed, and a draft pull request whose title says ``[timeout]``;
+* the integration branch (T060 and T061) gets one pull request into ``main``.
 
 Then T060 is rerun: its one pull request is updated (its body names the new commit),
-never a second opened.  The pull requests are read back from Gitea's API, with the
-admin's token -- the dispatcher used the developer's own git credentials.
+never a second opened, and so is the integration's.  The pull requests are read back
+from Gitea's API with the admin's token; the dispatcher used the developer's own git
+credentials.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from tests.e2e.test_dispatch import RUN_ASYNC, results
 
 def _dispatch(feature: Feature, *extra: str) -> subprocess.CompletedProcess[str]:
     return run_script(
-        RUN_ASYNC, "--pr", "--no-integrate", *extra,
+        RUN_ASYNC, "--pr", *extra,
         "--tasks", str(feature.tasks_file),
         "--repo", feature.remote_url,
         "--base", "main",
@@ -79,6 +81,12 @@ def test_each_task_gets_a_draft_pull_request_stacked_on_its_prerequisite_and_a_r
     for pull in (first[0], stacked[0], failed[0]):
         assert f"pull request #{pull['number']} " in done.stderr, done.stderr
     assert "INFO: pull requests: T060 " in done.stderr, done.stderr
+    # the integration branch (T060, T061; not T062): one pull request into main
+    (merged,) = pulls[f"specs/{feature.name}/integration"]
+    assert merged["base"]["ref"] == "main"
+    assert merged["title"] == f"WIP: {feature.name}: integration of 2 task(s)", merged["title"]
+    assert "`T060`" in merged["body"] and "`T061`" in merged["body"], merged["body"]
+    assert "`T062`" not in merged["body"], merged["body"]
 
     # T060 changed and rerun: the same pull request, updated
     text = feature.tasks_file.read_text()
@@ -93,3 +101,6 @@ def test_each_task_gets_a_draft_pull_request_stacked_on_its_prerequisite_and_a_r
     assert [p["number"] for p in rerun] == [first[0]["number"]]
     moved = str(gitea.branch_commit(feature.repo, feature.branch("T060")))
     assert moved != t60 and moved[:12] in rerun[0]["body"], rerun[0]["body"]
+    (again_merged,) = _pulls(gitea, feature)[f"specs/{feature.name}/integration"]
+    assert again_merged["number"] == merged["number"]  # updated, not a second one
+    assert moved[:12] in again_merged["body"], again_merged["body"]
