@@ -18,7 +18,8 @@ task [X], clean up) one pod at a time.
   the next waves run; one integration at a time (a wave that ends meanwhile is taken by
   the next one), and a last one when the dispatch ends, so the branch holds every task
   that succeeded.  A conflict stops the integrations of this dispatch (the next would
-  stop at the same task); a failed test command does not (later work may mend it).
+  stop at the same task); a failed test command does not (later work may mend it); a
+  killed integration pod (deleted, evicted) is run again once.
 """
 
 from __future__ import annotations
@@ -228,6 +229,7 @@ class Dispatcher:
         self.integrating = False  # an integration pod is being spawned or followed
         self.integrated_upto: frozenset[str] = frozenset()  # succeeded when it was started
         self.integrations_stopped = False  # a conflict: the next would stop there too
+        self.integration_retried = False  # a killed integration is run again, once
         self.waves_over: set[int] = set()
         self.index = {tid: i for i, tid in enumerate(plan.runnable)}
         self.rows: dict[str, Row] = {tid: Row(tid, RunState.WAITING) for tid in plan.runnable}
@@ -377,10 +379,15 @@ class Dispatcher:
             self._set_integration(
                 state=state, detail=done.reason, branch=done.branch, ended_at=self.clock(),
             )  # fmt: skip
-            on_branch = set(done.on_branch)
-            for tid in self._in(RunState.SUCCEEDED):
-                self._set(tid, integrated=tid in on_branch)
-            if done.status is Status.CONFLICT:
+            if done.result is not None:  # else it said nothing of the branch
+                on_branch = set(done.on_branch)
+                for tid in self._in(RunState.SUCCEEDED):
+                    self._set(tid, integrated=tid in on_branch)
+            if done.status is Status.KILLED and not self.integration_retried:
+                # deleted, evicted, drained: merging again skips what is on the branch
+                self.integration_retried, self.integrated_upto = True, frozenset()
+                self.view.note("WARNING", INTEGRATION, f"{done.reason}: integrating again")
+            elif done.status is Status.CONFLICT:
                 self.integrations_stopped = True
                 self.view.note("WARNING", INTEGRATION, f"no more integrations: {done.reason}")
         else:
