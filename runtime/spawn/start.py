@@ -8,7 +8,8 @@ the commits pinned (``runtime.contract.start``), so it starts from exactly the w
 developer saw done, even if a prerequisite is rerun meanwhile, and records it.
 
 A done prerequisite without a branch on the remote was done some other way (by hand,
-on the base branch): it is skipped with a note.  A pending one is skipped with a
+on the base branch), or its branch was merged and deleted: it is skipped with a warning
+saying so (a branch deleted unmerged: rerun that task first).  A pending one is skipped with a
 warning: the task starts without its work.
 """
 
@@ -113,7 +114,11 @@ def pinned(
     for tid, branch in branches.items():
         commit = commits.get(branch)
         if commit is None:
-            log.info("%s is done but %s is not on the remote: taken to be in the base", tid, branch)
+            log.warning(
+                "%s is done but its branch %s is not on the remote: starting without it, "
+                "taken to be merged into the base (if it was deleted unmerged, rerun %s first)",
+                tid, branch, tid,
+            )  # fmt: skip
             continue
         points.append(StartPoint(tid, branch, commit))
     return tuple(points)

@@ -106,7 +106,7 @@ def test_start_from_base_reads_no_remote(checkout: Path) -> None:
     assert plan.spec.start_points == ()
 
 
-def test_a_done_prerequisite_without_a_branch_was_done_on_the_base(
+def test_a_done_prerequisite_without_a_branch_is_a_warning_naming_the_way_out(
     checkout: Path, remote: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     git(remote, "update-ref", "-d", f"refs/heads/{BRANCH}")
@@ -115,7 +115,10 @@ def test_a_done_prerequisite_without_a_branch_was_done_on_the_base(
     plan = spawn.plan(_opts(), cwd=checkout, env={}, git=via(remote))
 
     assert plan.spec.start_points == ()
-    assert f"T012 is done but {BRANCH} is not on the remote" in caplog.text
+    (record,) = [r for r in caplog.records if "is not on the remote" in r.getMessage()]
+    assert record.levelno == logging.WARNING
+    assert record.getMessage().startswith(f"T012 is done but its branch {BRANCH} is not on")
+    assert "(if it was deleted unmerged, rerun T012 first)" in record.getMessage()
 
 
 def test_a_pending_prerequisite_is_warned_about(
