@@ -87,8 +87,10 @@ announce() {
   local label="$1"
   (
     nap_pid=""
-    trap 'kill "${nap_pid}" 2>/dev/null; wait; exit 0' TERM
-    nap() { sleep "$1" >/dev/null 2>&1 & nap_pid=$!; wait "${nap_pid}"; }
+    # bash may have reaped the sleep already when TERM comes mid-wait: its "wait_for: No
+    # record of process" complaint is noise on our stderr (seen once under load)
+    trap 'kill "${nap_pid}" 2>/dev/null; wait 2>/dev/null; exit 0' TERM
+    nap() { sleep "$1" >/dev/null 2>&1 & nap_pid=$!; wait "${nap_pid}" 2>/dev/null; }
     if [[ -t 2 ]]; then
       printf '%s ...' "${label}" >&2
       m=0
