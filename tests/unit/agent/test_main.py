@@ -14,7 +14,10 @@ from pathlib import Path
 import pytest
 
 from runtime.agent import git_side
+from runtime.agent.config import load
+from runtime.agent.handoff import Verdict
 from runtime.agent.llm_proxy import Usage
+from runtime.agent.shutdown import Shutdown
 from runtime.contract.outcome import Status
 from runtime.contract.start import StartPoint, describe, encode
 from tests.unit.agent.harness import REPO_ROOT, Harness, LineReader, PodRun, fake_opencode
@@ -236,17 +239,22 @@ def test_over_budget_stops_the_agent_and_pushes_the_wip(pod: Harness) -> None:
     assert message.startswith("WIP T012: Implement T012\n\nStopped early: over-budget: 1234 ")
 
 
-def test_over_budget_wins_over_a_claimed_success(pod: Harness) -> None:
+@pytest.mark.parametrize(
+    "verdict",
+    [Verdict(Status.SUCCEEDED), Verdict(Status.NO_CHANGES), Verdict(Status.STALLED, "x"), None],
+)
+def test_over_budget_wins_over_any_claim(tmp_path: Path, verdict: Verdict | None) -> None:
     """The last answer crossed the budget and opencode finished: still over-budget."""
-    usage = pod.tmp / "llm-usage"
-    usage.mkdir()
-    (usage / "usage.json").write_text(usage_json(100, (90, 15)))
-    pod.opencode_bin = fake_opencode(pod.tmp / "oc", "echo done > new.txt")
-    run = pod.run("do it\n", timeout=60, LLM_USAGE_DIR=str(usage))
-
-    assert run.result.status is Status.OVER_BUDGET, run.output
-    assert run.result.reason.startswith("105 tokens used, budget 100 (--max-tokens); WIP commit")
-    assert pod.remote_file("speckit/t012", "new.txt") == "done\n"
+    (tmp_path / "usage.json").write_text(usage_json(100, (90, 15)))
+    env = {"TASK_ID": "T012", "TASK_TITLE": "t", "REPO_URL": "https://h/r.git"}
+    env |= {"BASE_BRANCH": "main", "TASK_BRANCH": "b", "LLM_USAGE_DIR": str(tmp_path)}
+    run = git_side.Run(load(env), time.monotonic(), Shutdown(), print)
+    assert git_side.decided(run, verdict) == (
+        Status.OVER_BUDGET,
+        "105 tokens used, budget 100 (--max-tokens)",
+    )
+    (tmp_path / "usage.json").write_text(usage_json(200, (90, 15)))
+    assert git_side.decided(run, verdict) == git_side.claimed(verdict)  # under: the claim
 
 
 def test_under_budget_is_the_agents_outcome(pod: Harness) -> None:
