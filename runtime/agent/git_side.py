@@ -275,10 +275,10 @@ def _wait_for_sigterm(run: Run, relay: handoff.Relay) -> None:
     for a few seconds: the agent writes it last, so this usually lets the agent finish.
     It is no defence against a hostile agent; the ordering is.
     """
-    stopped = False
+    asked = False
     while not run.shutdown.requested.wait(POLL_SECONDS):
         relay.poll()
-        stopped = stopped or _stop_if_over_budget(run)
+        asked = _stop_if_over_budget(run, asked)
     end = time.monotonic() + VERDICT_GRACE_SECONDS
     while not (run.config.handoff_dir / Handoff.VERDICT).exists() and time.monotonic() < end:
         relay.poll()
@@ -286,21 +286,27 @@ def _wait_for_sigterm(run: Run, relay: handoff.Relay) -> None:
     relay.finish()
 
 
-def _stop_if_over_budget(run: Run) -> bool:
+def _stop_if_over_budget(run: Run, asked: bool) -> bool:
     """Once the proxy counted the token budget spent, ask the agent side to stop opencode.
 
     Like the stall watchdog and the deadline, the agent side stops opencode and exits,
     and the kubelet then sends us SIGTERM; opencode may otherwise retry the refused
-    requests.  The outcome does not depend on it: :func:`decided` reads ``usage.json``.
+    requests.  ``stop`` is written again should it go (the agent can delete it).  The
+    outcome does not depend on any of it: :func:`decided` reads ``usage.json``.
     """
+    stop = run.config.handoff_dir / Handoff.STOP
+    if asked and stop.exists():
+        return True
     over = over_budget(run.config.llm_usage_dir)
     if over is None:
         return False
-    run.emit(f"[git] over budget: {over.reason}; the LLM proxy refuses more: stopping the agent")
+    if not asked:
+        run.emit(f"[git] over budget: {over.reason}; the proxy refuses more: stopping the agent")
     try:
         handoff.request_stop(run.config.handoff_dir, f"over budget: {over.reason}")
     except OSError as err:
-        run.emit(f"[git] WARNING: cannot ask the agent to stop: {err}")
+        if not asked:
+            run.emit(f"[git] WARNING: cannot ask the agent to stop: {err}")
     return True
 
 
