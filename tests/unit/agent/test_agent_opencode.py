@@ -14,7 +14,12 @@ import pytest
 
 from runtime.agent.llm_proxy import Route, read_usage, serve_in_thread
 from runtime.contract.outcome import Status
-from tests.support.scripted_llm import ScriptedLLMServer, parse_marker, write_target
+from tests.support.scripted_llm import (
+    TOKENS_PER_REPLY,
+    ScriptedLLMServer,
+    parse_marker,
+    write_target,
+)
 from tests.unit.agent.harness import Harness
 
 pytestmark = pytest.mark.opencode
@@ -233,7 +238,7 @@ def test_over_budget_through_the_real_proxy_stops_opencode_and_pushes_the_wip(
     assert run.result.status is Status.OVER_BUDGET, run.output
     assert run.returncode == 31
     used = run.result.input_tokens + run.result.output_tokens
-    assert used >= 40 and used % 15 == 0  # the answer that crossed it was relayed whole
+    assert used >= 40 and used % TOKENS_PER_REPLY == 0  # the crossing answer relayed whole
     assert run.result.reason == (
         f"{used} tokens used, budget 40 (--max-tokens); WIP commit pushed to speckit/t012"
     )
