@@ -78,7 +78,11 @@ def _run_opencode(run: Run, prompt: Path) -> opencode.RunOutcome:
             cwd=cfg.clone_dir,
             env=env,
             prompt=prompt,
-            limits=opencode.Limits(stall_s=cfg.stall_s, deadline=run.deadline),
+            limits=opencode.Limits(
+                stall_s=cfg.stall_s,
+                deadline=run.deadline,
+                stop_file=cfg.handoff_dir / Handoff.STOP,
+            ),
             stop_requested=run.shutdown.requested,
             emit=run.emit,
         )
@@ -95,6 +99,9 @@ def status_of(run: Run, outcome: opencode.RunOutcome) -> Verdict:
         outcome.stop is opencode.Stop.KILLED and deadline_passed
     ):
         return Verdict(Status.TIMEOUT, f"deadline of {cfg.deadline_s:.0f}s reached")
+    if outcome.stop is opencode.Stop.ASKED:  # the git side decides what it was (over-budget)
+        why = handoff.read_stop(cfg.handoff_dir) or "no reason given"
+        return Verdict(Status.FAILED, f"stopped at the git container's request: {why}")
     if outcome.stop is opencode.Stop.STALLED:
         return Verdict(Status.STALLED, f"no output from opencode for {cfg.stall_s:.0f}s")
     if outcome.stop is opencode.Stop.KILLED:

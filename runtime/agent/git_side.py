@@ -96,6 +96,16 @@ class Run:
         )
 
 
+def over_budget(directory: Path | None) -> llm_proxy.OverBudget | None:
+    """The token budget and what was used, once the proxy counted it spent; else ``None``.
+
+    From ``usage.json``, which the proxy (trusted) writes and the agent cannot reach:
+    a hijacked agent can neither claim over-budget nor hide it.
+    """
+    usage = llm_proxy.read_usage(directory) if directory is not None else None
+    return usage.over_budget if usage is not None else None
+
+
 def llm_usage(directory: Path | None) -> tuple[int, int, int]:
     """Requests, input and output tokens the pod's LLM proxy counted (zeros if none).
 
@@ -192,10 +202,21 @@ def claimed(verdict: Verdict | None) -> tuple[Status, str]:
     return verdict.status, verdict.reason
 
 
+def decided(run: Run, verdict: Verdict | None) -> tuple[Status, str]:
+    """The run's status: over-budget when the proxy counted the budget spent, else the claim.
+
+    Over-budget wins over any claim, succeeded too: the run used more than it was given.
+    """
+    over = over_budget(run.config.llm_usage_dir)
+    if over is not None:
+        return Status.OVER_BUDGET, over.reason
+    return claimed(verdict)
+
+
 def finish(run: Run, git: Git, checkout: Checkout, verdict: Verdict | None) -> Result:
     """Commit everything in the work tree and push it to the task branch."""
     cfg = run.config
-    status, reason = claimed(verdict)
+    status, reason = decided(run, verdict)
     if status is not Status.SUCCEEDED:
         run.emit(f"[git] the agent ended {status.value}: {reason}")
     wip = "" if status.ok else f"{status.value}: {reason}"
@@ -238,7 +259,7 @@ def _finish_safely(run: Run, git: Git, checkout: Checkout, verdict: Verdict | No
             )
         return finish(run, git, checkout, verdict)
     except GitError as err:
-        status, reason = claimed(verdict)
+        status, reason = decided(run, verdict)
         status = status if not status.ok else Status.FAILED
         return run.result(status, f"{reason} {err.message}".strip())
 
@@ -254,13 +275,39 @@ def _wait_for_sigterm(run: Run, relay: handoff.Relay) -> None:
     for a few seconds: the agent writes it last, so this usually lets the agent finish.
     It is no defence against a hostile agent; the ordering is.
     """
+    asked = False
     while not run.shutdown.requested.wait(POLL_SECONDS):
         relay.poll()
+        asked = _stop_if_over_budget(run, asked)
     end = time.monotonic() + VERDICT_GRACE_SECONDS
     while not (run.config.handoff_dir / Handoff.VERDICT).exists() and time.monotonic() < end:
         relay.poll()
         time.sleep(POLL_SECONDS / 5)
     relay.finish()
+
+
+def _stop_if_over_budget(run: Run, asked: bool) -> bool:
+    """Once the proxy counted the token budget spent, ask the agent side to stop opencode.
+
+    Like the stall watchdog and the deadline, the agent side stops opencode and exits,
+    and the kubelet then sends us SIGTERM; opencode may otherwise retry the refused
+    requests.  ``stop`` is written again should it go (the agent can delete it).  The
+    outcome does not depend on any of it: :func:`decided` reads ``usage.json``.
+    """
+    stop = run.config.handoff_dir / Handoff.STOP
+    if asked and stop.exists():
+        return True
+    over = over_budget(run.config.llm_usage_dir)
+    if over is None:
+        return False
+    if not asked:
+        run.emit(f"[git] over budget: {over.reason}; the proxy refuses more: stopping the agent")
+    try:
+        handoff.request_stop(run.config.handoff_dir, f"over budget: {over.reason}")
+    except OSError as err:
+        if not asked:
+            run.emit(f"[git] WARNING: cannot ask the agent to stop: {err}")
+    return True
 
 
 def run_git_side(run: Run) -> Result:

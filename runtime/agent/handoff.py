@@ -146,6 +146,20 @@ def read_ready(directory: Path) -> Ready | None:
     return Ready(started, reason)
 
 
+# --- stop (git -> agent) ---------------------------------------------------------------
+
+
+def request_stop(directory: Path, reason: str) -> None:
+    """Ask the agent side to stop opencode now (the token budget is spent): ``stop``."""
+    write_atomic(directory, Handoff.STOP, reason.encode("utf-8") + b"\n")
+
+
+def read_stop(directory: Path) -> str | None:
+    """Why the git side asked to stop (cleaned), or ``None`` when it did not."""
+    raw = read_untrusted(directory / Handoff.STOP)
+    return None if raw is None else clean_text(raw.decode("utf-8", "replace").strip())
+
+
 # --- verdict (agent -> git) ------------------------------------------------------------
 
 

@@ -14,7 +14,10 @@ fixes (the LLM Secret), never the request.  On the way the proxy
   with the key masked should the provider echo it;
 * counts requests and tokens and writes the totals to ``usage.json`` in
   :data:`~runtime.contract.pod.LLM_USAGE_DIR`, which the ``git`` side reads and the
-  agent cannot see.
+  agent cannot see;
+* with a token budget (``LLM_TOKEN_BUDGET``, from ``--max-tokens``): once the input and
+  output tokens counted reach it, records ``over_budget`` there and refuses every
+  further request (402, :data:`BUDGET_STATUS`); a request already in flight finishes.
 
 The key is never logged, printed, put in an error message or sent to the client.
 """
@@ -53,6 +56,10 @@ CLIENT_TIMEOUT_SECONDS = 600.0
 SHUTDOWN_GRACE_SECONDS = 5.0  # for the requests in flight at SIGTERM
 SECRET_NAME = "speckit-pods-llm"  # the LLM Secret's default name
 ERROR_TYPE = "speckit_pods_proxy"
+# Payment Required, not 429: a spent budget does not come back, and clients (the AI SDK
+# opencode uses) retry a 429 with backoff, but not a 402
+BUDGET_STATUS = 402
+BUDGET_CODE = "token_budget_exceeded"
 LOG_PREFIX = "[llm-proxy] "
 
 AuthStyle = Literal["bearer", "x-api-key"]
@@ -203,6 +210,19 @@ def routes_from_env(env: Mapping[str, str]) -> tuple[dict[str, Route], list[str]
 
 
 @dataclasses.dataclass(frozen=True)
+class OverBudget:
+    """The token budget reached: ``usage.json``'s ``over_budget``."""
+
+    used: int  # input + output tokens counted
+    budget: int
+
+    @property
+    def reason(self) -> str:
+        """The result's reason: ``1234 tokens used, budget 1000 (--max-tokens)``."""
+        return f"{self.used} tokens used, budget {self.budget} (--max-tokens)"
+
+
+@dataclasses.dataclass(frozen=True)
 class Usage:
     """Totals since the proxy started: what ``usage.json`` holds."""
 
@@ -210,30 +230,52 @@ class Usage:
     input_tokens: int = 0
     output_tokens: int = 0
     errors: int = 0
+    refused: int = 0  # requests refused because the budget was spent (not forwarded)
+    budget: int | None = None  # LLM_TOKEN_BUDGET; None: no limit
 
-    def to_json(self) -> dict[str, int]:
-        """The ``usage.json`` object."""
-        return dataclasses.asdict(self)
+    @property
+    def over_budget(self) -> OverBudget | None:
+        """The budget and the tokens used, once they reach it; ``None`` before (or no budget)."""
+        used = self.input_tokens + self.output_tokens
+        if self.budget is None or used < self.budget:
+            return None
+        return OverBudget(used, self.budget)
+
+    def to_json(self) -> dict[str, object]:
+        """The ``usage.json`` object (``over_budget``: ``{"used", "budget"}`` or ``null``)."""
+        over = self.over_budget
+        over_json = dataclasses.asdict(over) if over else None
+        return {**dataclasses.asdict(self), "over_budget": over_json}
 
 
 class UsageTotals:
     """A thread-safe accumulator of :class:`Usage`."""
 
-    def __init__(self) -> None:
+    def __init__(self, budget: int | None = None) -> None:
         self._lock = threading.Lock()
-        self._usage = Usage()
+        self._usage = Usage(budget=budget)
 
-    def add(self, input_tokens: int, output_tokens: int, *, error: bool) -> Usage:
-        """Count one forwarded request; the new totals."""
+    def add(self, input_tokens: int, output_tokens: int, *, error: bool) -> tuple[Usage, bool]:
+        """Count one forwarded request; the new totals, and whether it reached the budget."""
         with self._lock:
             old = self._usage
-            self._usage = Usage(
-                old.requests + 1,
-                old.input_tokens + input_tokens,
-                old.output_tokens + output_tokens,
-                old.errors + int(error),
+            self._usage = dataclasses.replace(
+                old,
+                requests=old.requests + 1,
+                input_tokens=old.input_tokens + input_tokens,
+                output_tokens=old.output_tokens + output_tokens,
+                errors=old.errors + int(error),
             )
-            return self._usage
+            crossed = old.over_budget is None and self._usage.over_budget is not None
+            return self._usage, crossed
+
+    def refuse(self) -> OverBudget | None:
+        """Count a request refused for the budget, if it is spent: how it is spent."""
+        with self._lock:
+            over = self._usage.over_budget
+            if over is not None:
+                self._usage = dataclasses.replace(self._usage, refused=self._usage.refused + 1)
+            return over
 
     def snapshot(self) -> Usage:
         """The totals now."""
@@ -378,18 +420,42 @@ def write_usage(directory: Path, usage: Usage) -> None:
     write_atomic(directory, LLM_USAGE_FILE, data)
 
 
+_TOTALS: Final = ("requests", "input_tokens", "output_tokens", "errors")
+
+
 def read_usage(directory: Path) -> Usage | None:
-    """The totals in ``directory/usage.json``; ``None`` when absent or malformed."""
+    """The totals in ``directory/usage.json``; ``None`` when absent or malformed.
+
+    ``over_budget`` follows from the totals and ``budget`` (:attr:`Usage.over_budget`).
+    """
     try:
         raw = json.loads((directory / LLM_USAGE_FILE).read_bytes()[: 64 * 1024])
     except (OSError, ValueError):
         return None
     if not isinstance(raw, dict):
         return None
-    values = {field.name: _count(raw.get(field.name)) for field in dataclasses.fields(Usage)}
-    if any(value is None for value in values.values()):
+    totals = [_count(raw.get(name)) for name in _TOTALS]
+    refused, budget = _count(raw.get("refused", 0)), raw.get("budget")
+    if any(value is None for value in totals) or refused is None:
         return None
-    return Usage(**{name: value or 0 for name, value in values.items()})
+    if budget is not None and _count(budget) is None:
+        return None
+    requests, inputs, outputs, errors = (value or 0 for value in totals)
+    return Usage(requests, inputs, outputs, errors, refused, budget)
+
+
+def token_budget(env: Mapping[str, str]) -> tuple[int | None, str]:
+    """``LLM_TOKEN_BUDGET``: the budget (``None``: no limit), and a problem with the value.
+
+    A malformed value is a budget of 0 (every request refused): the limit fails closed.
+    """
+    raw = env.get(Env.LLM_TOKEN_BUDGET, "").strip()
+    if not raw:
+        return None, ""
+    if _CONTENT_LENGTH.fullmatch(raw) and int(raw) > 0:
+        return int(raw), ""
+    shown = clean_text(raw, 40)
+    return 0, f"{Env.LLM_TOKEN_BUDGET}={shown!r} is not a positive whole number: refusing all"
 
 
 # --- masking ----------------------------------------------------------------------------
@@ -452,10 +518,11 @@ def _upstream_failure(route: Route, err: BaseException) -> tuple[int, str]:
 class RefusedError(Exception):
     """The proxy answers a request itself with an error (nothing is forwarded)."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, **extra: object) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.extra = extra  # more fields of the error object (a code, figures)
 
 
 class ProxyHandler(BaseHTTPRequestHandler):
@@ -501,7 +568,7 @@ class ProxyHandler(BaseHTTPRequestHandler):
             return self._forward(self._check())
         except RefusedError as refusal:
             self._discard_body()
-            self._send_error(refusal.status, refusal.message)
+            self._send_error(refusal.status, refusal.message, refusal.extra)
             return refusal.status, f"proxy: {refusal.message}"
 
     def _check(self) -> tuple[Route, str, str, bytes]:
@@ -514,7 +581,22 @@ class ProxyHandler(BaseHTTPRequestHandler):
         route = self.server.routes.get(name)
         if route is None:
             raise RefusedError(*self._no_route(name))
+        self._check_budget()
         return route, rest, query, self._read_body()
+
+    def _check_budget(self) -> None:
+        """Refuse the request once the token budget is spent (counted as refused)."""
+        over = self.server.refuse_over_budget()
+        if over is None:
+            return
+        raise RefusedError(
+            BUDGET_STATUS,
+            f"the task's LLM token budget is spent: {over.used} tokens used (input + output), "
+            f"budget {over.budget} (--max-tokens); the proxy refuses every further request",
+            code=BUDGET_CODE,
+            used=over.used,
+            budget=over.budget,
+        )
 
     def _no_route(self, name: str) -> tuple[int, str]:
         key_env = _KEY_ENV.get(name)
@@ -577,10 +659,16 @@ class ProxyHandler(BaseHTTPRequestHandler):
         self._body_read = True
         self.close_connection = self.close_connection or length > 0
 
-    def _send_error(self, status: int, message: str) -> None:
-        """A JSON error of the proxy's own: ``{"error": {"message", "type"}}``."""
-        error = {"message": self.server.mask(message), "type": ERROR_TYPE}
-        body = json.dumps({"error": error}).encode("utf-8")
+    def _send_error(
+        self, status: int, message: str, extra: Mapping[str, object] | None = None
+    ) -> None:
+        """A JSON error of the proxy's own, in both APIs' shape.
+
+        ``{"type": "error", "error": {"message", "type", ...extra}}``: OpenAI clients
+        read ``error.message`` (and ``error.code``), Anthropic's the ``"type": "error"``.
+        """
+        error = {"message": self.server.mask(message), "type": ERROR_TYPE, **(extra or {})}
+        body = json.dumps({"type": "error", "error": error}).encode("utf-8")
         try:
             self.send_response_only(status)
             self.send_header("Content-Type", "application/json")
@@ -713,11 +801,12 @@ class ProxyServer(ThreadingHTTPServer):
         *,
         problems: Mapping[str, str] | None = None,
         log: Log | None = None,
+        budget: int | None = None,
     ) -> None:
         self.routes = dict(routes)
         self.problems = dict(problems or {})
         self.usage_dir = usage_dir
-        self.totals = UsageTotals()
+        self.totals = UsageTotals(budget)
         self._log = log or log_stderr
         self._keys = [route.key for route in self.routes.values()]
         self._tls = (
@@ -760,7 +849,9 @@ class ProxyServer(ThreadingHTTPServer):
             if self.usage_dir
             else f"nowhere (no {Env.LLM_USAGE_DIR})"
         )
-        self.log(f"listening on {self.url}; routes: {routes}; usage to {where}")
+        budget = self.totals.snapshot().budget
+        limit = "no token budget" if budget is None else f"token budget {budget}"
+        self.log(f"listening on {self.url}; routes: {routes}; usage to {where}; {limit}")
         for problem in self.problems.values():
             self.log(f"route refused: {problem}")
 
@@ -777,8 +868,17 @@ class ProxyServer(ThreadingHTTPServer):
 
     def record(self, input_tokens: int, output_tokens: int, *, error: bool) -> None:
         """Count one forwarded request and write the totals to ``usage.json``."""
-        self.totals.add(input_tokens, output_tokens, error=error)
+        usage, crossed = self.totals.add(input_tokens, output_tokens, error=error)
         self.save()
+        if crossed and usage.over_budget is not None:
+            self.log(f"token budget reached: {usage.over_budget.reason}; refusing what follows")
+
+    def refuse_over_budget(self) -> OverBudget | None:
+        """How the budget is spent, if it is (the refusal counted and saved); else ``None``."""
+        over = self.totals.refuse()
+        if over is not None:
+            self.save()
+        return over
 
     def _save(self, usage: Usage) -> None:
         if self.usage_dir is None:
@@ -834,9 +934,10 @@ def serve_in_thread(
     *,
     problems: Mapping[str, str] | None = None,
     log: Log | None = None,
+    budget: int | None = None,
 ) -> tuple[ProxyServer, threading.Thread]:
     """A proxy serving in a daemon thread (tests); :meth:`ProxyServer.stop` ends it."""
-    server = ProxyServer(routes, usage_dir, port, problems=problems, log=log)
+    server = ProxyServer(routes, usage_dir, port, problems=problems, log=log, budget=budget)
     server.save()
     thread = threading.Thread(
         target=server.serve_forever, name="llm-proxy", kwargs={"poll_interval": 0.05}, daemon=True
@@ -854,13 +955,16 @@ def main(env: Mapping[str, str] | None = None, port: int | None = None) -> int:
     """Serve until SIGTERM (or SIGINT): 0; 1 when the port cannot be listened on."""
     env = os.environ if env is None else env
     routes, problems = load_routes(env)
+    budget, budget_problem = token_budget(env)
     port = LLM_PROXY_PORT if port is None else port
     try:
-        server = ProxyServer(routes, _usage_dir(env), port, problems=problems)
+        server = ProxyServer(routes, _usage_dir(env), port, problems=problems, budget=budget)
     except OSError as err:
         log_stderr(f"cannot listen on {LLM_PROXY_HOST}:{port}: {_reason(err)}")
         return ExitCode.FAILED
     server.announce()
+    if budget_problem:
+        server.log(budget_problem)
     server.save()
 
     def stop(signum: int, frame: FrameType | None) -> None:
@@ -879,7 +983,9 @@ def main(env: Mapping[str, str] | None = None, port: int | None = None) -> int:
 
 
 def _summary(usage: Usage) -> str:
+    over = usage.over_budget
+    budget = f"; over budget: {over.reason}, {usage.refused} refused" if over else ""
     return (
         f"{usage.requests} requests, {usage.errors} errors, "
-        f"tokens in {usage.input_tokens}, out {usage.output_tokens}"
+        f"tokens in {usage.input_tokens}, out {usage.output_tokens}{budget}"
     )

@@ -58,14 +58,19 @@ class Stop(enum.Enum):
     STALLED = "stalled"
     TIMEOUT = "timeout"
     KILLED = "killed"
+    ASKED = "asked"  # the git side asked (Limits.stop_file appeared): over the token budget
 
 
 @dataclasses.dataclass(frozen=True)
 class Limits:
-    """Watchdog period and absolute deadline (``time.monotonic()``; None = none)."""
+    """Watchdog period, absolute deadline (``time.monotonic()``; None = none), stop file.
+
+    ``stop_file``: a file whose appearance stops the run (the git side writes it).
+    """
 
     stall_s: float
     deadline: float | None = None
+    stop_file: Path | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -227,6 +232,8 @@ def _watch(
             return Stop.TIMEOUT
         if now - last_output >= limits.stall_s:
             return Stop.STALLED
+        if limits.stop_file is not None and limits.stop_file.exists():
+            return Stop.ASKED
         try:
             tag, line = lines.get(timeout=POLL_SECONDS)
         except queue.Empty:

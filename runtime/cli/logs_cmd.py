@@ -35,6 +35,7 @@ CODES = (
     ExitCode.REPO_NOT_FOUND,
     ExitCode.PUSH_REJECTED,
     ExitCode.CONFLICT,
+    ExitCode.OVER_BUDGET,
     ExitCode.UNKNOWN,
     ExitCode.TIMEOUT,
     ExitCode.STILL_RUNNING,

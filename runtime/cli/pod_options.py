@@ -30,6 +30,17 @@ def duration(text: str) -> int:
         raise argparse.ArgumentTypeError(str(err)) from None
 
 
+def positive_int(text: str) -> int:
+    """``argparse`` type for ``--max-tokens``: a whole number above zero."""
+    value = text.strip()
+    if not value.isascii() or not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected a positive whole number of tokens, got {text!r} "
+            "(from --max-tokens or SPECKIT_PODS_MAX_TOKENS)"
+        )
+    return int(value)
+
+
 def add_pod_options(parser: argparse.ArgumentParser, title: str = "each pod") -> None:
     """Add what each pod runs and how: repository, model, image, limits, secrets."""
     what = parser.add_argument_group(f"what {title} runs")
@@ -81,6 +92,15 @@ def add_pod_options(parser: argparse.ArgumentParser, title: str = "each pod") ->
         default="10m",
         metavar="DUR",
         help="stop after this long without agent output (default %(default)s)",
+    )
+    pod.add_argument(
+        "--max-tokens",
+        type=positive_int,
+        default=os.environ.get("SPECKIT_PODS_MAX_TOKENS") or None,  # parsed by argparse too
+        metavar="N",
+        help="LLM token budget (input + output, counted by the pod's LLM proxy): reaching it "
+        "ends the run as over-budget, WIP pushed (default: $SPECKIT_PODS_MAX_TOKENS, "
+        "else none)",
     )
     pod.add_argument(
         "--cleanup",
@@ -158,6 +178,7 @@ def spawn_options(
         "model": _check_model(args.model),
         "timeout_s": args.timeout,
         "stall_s": args.stall_timeout,
+        "max_tokens": getattr(args, "max_tokens", None),
         "cleanup": args.cleanup,
         "keep_for_s": args.keep_for,
         "git_secret": args.git_secret,

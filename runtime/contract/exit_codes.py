@@ -41,6 +41,7 @@ class ExitCode(enum.IntEnum):
     HELD = 28
     MISSING_DEPENDENCY = 29
     CONFLICT = 30
+    OVER_BUDGET = 31
     TIMEOUT = 124
     INTERRUPTED = 130
 
@@ -107,6 +108,10 @@ MEANINGS: dict[ExitCode, tuple[str, str]] = {
     ),
     ExitCode.CONFLICT: (
         "conflict: the prerequisites' work does not merge (files named); the agent never ran",
+        _POD,
+    ),
+    ExitCode.OVER_BUDGET: (
+        "over-budget: the LLM tokens counted reached `--max-tokens`; WIP pushed",
         _POD,
     ),
     ExitCode.TIMEOUT: ("timeout: the run's deadline passed; WIP pushed", _POD),

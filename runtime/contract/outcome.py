@@ -41,6 +41,7 @@ class Status(enum.StrEnum):
     REPO_NOT_FOUND = "repo-not-found"  # the repository or base branch does not exist
     PUSH_REJECTED = "push-rejected"  # the push failed after retries
     CONFLICT = "conflict"  # the prerequisites' work does not merge; the agent never ran
+    OVER_BUDGET = "over-budget"  # the LLM proxy counted the token budget spent (--max-tokens)
     UNKNOWN = "unknown"  # the pod ended without a result line and no known reason
 
     @property

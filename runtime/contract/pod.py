@@ -72,6 +72,7 @@ class Handoff:
     ABORT: Final = "abort"  # by `git`: nothing to work on; the agent exits at once
     VERDICT: Final = "verdict.json"  # by `agent`: its claimed status and reason
     AGENT_LOG: Final = "agent.log"  # by `agent`: its output lines, relayed by `git`
+    STOP: Final = "stop"  # by `git`: stop opencode now (why: its text); over the token budget
 
 
 class Env:
@@ -97,6 +98,9 @@ class Env:
     AGENT_STALL_SECONDS: Final = "AGENT_STALL_SECONDS"
     LLM_PROXY_URL: Final = "SPECKIT_LLM_PROXY_URL"  # agent: where its LLM requests go
     LLM_USAGE_DIR: Final = "LLM_USAGE_DIR"
+    # llm-proxy only: input + output tokens after which it refuses every request (unset: no
+    # limit); the proxy records reaching it in usage.json, where the git side reads it
+    LLM_TOKEN_BUDGET: Final = "LLM_TOKEN_BUDGET"
     OPENCODE_CONFIG: Final = "OPENCODE_CONFIG"
     OPENCODE_BIN: Final = "OPENCODE_BIN"
     START_POINTS: Final = "START_POINTS"  # git: runtime.contract.start.encode(); "" = base

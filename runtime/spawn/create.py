@@ -48,6 +48,7 @@ class SpawnOptions:
     model: str = ""
     timeout_s: int = 2 * 3600
     stall_s: int = 600
+    max_tokens: int | None = None  # the LLM proxy's token budget; None: no limit
     cleanup: str = "on-success"
     keep_for_s: int = 24 * 3600
     git_secret: str = "speckit-pods-git"
@@ -142,6 +143,8 @@ def _check_options(opts: SpawnOptions) -> None:
         raise InvalidInputError(f"timeout too short: {opts.timeout_s}s", hint="use at least 10s")
     if opts.stall_s < 1 or opts.keep_for_s < 0:
         raise InvalidInputError("stall timeout must be positive and keep-for not negative")
+    if opts.max_tokens is not None and opts.max_tokens < 1:
+        raise InvalidInputError(f"invalid --max-tokens {opts.max_tokens}: must be positive")
 
 
 def plan(
@@ -222,6 +225,7 @@ def _pod_spec(
         created_at=now,
         timeout_s=opts.timeout_s,
         stall_s=opts.stall_s,
+        max_tokens=opts.max_tokens,
         keep_for_s=opts.keep_for_s,
         cleanup=opts.cleanup,
         image=opts.image,

@@ -88,6 +88,7 @@ class PodSpecInput:
     created_at: datetime.datetime
     timeout_s: int
     stall_s: int = pod.DEFAULT_STALL_SECONDS
+    max_tokens: int | None = None  # the LLM proxy's token budget (llm-proxy only); None: none
     keep_for_s: int = 24 * 3600
     cleanup: str = "on-success"
     image: str = DEFAULT_IMAGE
@@ -215,6 +216,8 @@ def _proxy_env(spec: PodSpecInput) -> list[dict[str, str]]:
         {
             Env.LLM_USAGE_DIR: pod.LLM_USAGE_DIR,
             Env.ALLOW_INSECURE_HTTP: "1" if spec.allow_insecure_http else "",
+            # enforced here, the trusted side; the agent never sees it
+            Env.LLM_TOKEN_BUDGET: str(spec.max_tokens) if spec.max_tokens else "",
         }
     )
 

@@ -163,8 +163,17 @@ def _chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
     }
 
 
+PROMPT_TOKENS = 10  # the usage every answer reports: a --max-tokens test counts on it
+COMPLETION_TOKENS = 5
+TOKENS_PER_REPLY = PROMPT_TOKENS + COMPLETION_TOKENS
+
+
 def _usage() -> dict[str, Any]:
-    usage = {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}
+    usage = {
+        "prompt_tokens": PROMPT_TOKENS,
+        "completion_tokens": COMPLETION_TOKENS,
+        "total_tokens": TOKENS_PER_REPLY,
+    }
     return {**_chunk({}), "choices": [], "usage": usage}
 
 

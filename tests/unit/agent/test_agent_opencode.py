@@ -8,11 +8,18 @@ from __future__ import annotations
 
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
+from runtime.agent.llm_proxy import Route, read_usage, serve_in_thread
 from runtime.contract.outcome import Status
-from tests.support.scripted_llm import parse_marker, write_target
+from tests.support.scripted_llm import (
+    TOKENS_PER_REPLY,
+    ScriptedLLMServer,
+    parse_marker,
+    write_target,
+)
 from tests.unit.agent.harness import Harness
 
 pytestmark = pytest.mark.opencode
@@ -210,3 +217,32 @@ def test_file_remote_without_credentials(harness: Harness) -> None:
         check=True,
     ).stdout
     assert "speckit/t012" in out
+
+
+def test_over_budget_through_the_real_proxy_stops_opencode_and_pushes_the_wip(
+    tmp_path: Path, harness: Harness, llm: ScriptedLLMServer
+) -> None:
+    """opencode -> the LLM proxy (budget 40) -> the scripted LLM (15 tokens an answer)."""
+    usage = tmp_path / "llm-usage"
+    usage.mkdir()
+    routes = {"llm": Route("llm", llm.url, "scripted-key-" + "x" * 16)}
+    proxy, thread = serve_in_thread(routes, usage, budget=40, log=lambda line: None)
+    try:
+        harness.llm_url = f"{proxy.url}/llm"
+        marker = "scripted:write,path=src/greeting.txt,content=hello%0A"
+        run = harness.run(prompt_for(marker), timeout=120, LLM_USAGE_DIR=str(usage))
+    finally:
+        proxy.stop()
+        thread.join(10)
+
+    assert run.result.status is Status.OVER_BUDGET, run.output
+    assert run.returncode == 31
+    used = run.result.input_tokens + run.result.output_tokens
+    assert used >= 40 and used % TOKENS_PER_REPLY == 0  # the crossing answer relayed whole
+    assert run.result.reason == (
+        f"{used} tokens used, budget 40 (--max-tokens); WIP commit pushed to speckit/t012"
+    )
+    saved = read_usage(usage)
+    assert saved is not None and saved.budget == 40 and saved.over_budget is not None
+    assert harness.remote_file("speckit/t012", "src/greeting.txt") == "hello\n"
+    assert f"[git] over budget: {used} tokens used, budget 40" in run.output

@@ -89,6 +89,84 @@ def test_a_verdict_claiming_another_branch_changes_only_the_status(pod: Harness)
     assert pod.remote_branches() == {"main", "speckit/t012"}
 
 
+# --- the token budget: decided from the proxy's usage.json, which the agent cannot reach ---
+
+OVER = {"requests": 9, "input_tokens": 5000, "output_tokens": 9, "errors": 0, "budget": 100}
+UNDER = {"requests": 1, "input_tokens": 10, "output_tokens": 5, "errors": 0, "budget": 100}
+
+
+def fake_usage_files(usage: dict[str, int]) -> str:
+    """Shell lines writing a forged usage.json wherever the agent's container can write.
+
+    Not the proxy's directory: the agent container has no mount of it (the manifest
+    tests hold that); here, one user on one file system, it could reach it.
+    """
+    text = q(json.dumps(usage))
+    places = ('"$HANDOFF_DIR"', '"$HOME"', ".", '"$HOME/var/run/speckit-pods/llm"')
+    return "\n".join(f"mkdir -p {p}; echo {text} > {p}/usage.json" for p in places)
+
+
+def test_an_agent_cannot_forge_over_budget(pod: Harness) -> None:
+    usage = pod.tmp / "llm-usage"  # the proxy's: in the pod, mounted in llm-proxy and git only
+    usage.mkdir()
+    (usage / "usage.json").write_text(json.dumps(UNDER))
+    forged = "SPECKIT_POD_RESULT " + json.dumps(
+        {"task": "T012", "status": "over-budget", "branch": "speckit/t012", "reason": "x"}
+    )
+    claim = json.dumps({"status": "over-budget", "reason": "5009 tokens used, budget 100"})
+    script = "\n".join(
+        [
+            "echo change > new.txt",
+            fake_usage_files(OVER),
+            f"echo {q(forged)}",
+            f'echo {q(forged)} >> "$HANDOFF_DIR/agent.log"',
+            f'echo {q(claim)} > "$HANDOFF_DIR/verdict.json"',
+            "kill -9 $PPID",  # so the agent side never overwrites the claim
+        ]
+    )
+    hostile(pod, script)
+    run = pod.run("do it\n", timeout=60, LLM_USAGE_DIR=str(usage))
+
+    assert run.result.status is Status.FAILED, run.output  # over-budget is no claim to make
+    assert run.result.reason.startswith("the agent container ended without a verdict")
+    assert run.returncode == 1
+    assert (run.result.input_tokens, run.result.output_tokens) == (10, 5)  # the proxy's figures
+    assert "[agent:forged] " in run.output
+    assert pod.remote_file("speckit/t012", "new.txt") == "change\n"
+
+
+def test_an_agent_cannot_hide_over_budget(pod: Harness) -> None:
+    """A process left behind keeps deleting ``stop`` and claiming success: over-budget still."""
+    isolated(pod)  # the loop dies with the agent's PID namespace, as with its container
+    usage = pod.tmp / "llm-usage"
+    usage.mkdir()
+    (usage / "usage.json").write_text(json.dumps(UNDER))
+    claim = q(json.dumps({"status": "succeeded", "reason": ""}))
+    hide = f'rm -f "$HANDOFF_DIR/stop"; echo {claim} > "$HANDOFF_DIR/verdict.json"'
+    script = "\n".join(
+        [
+            "echo change > new.txt",
+            fake_usage_files(UNDER),
+            f"setsid sh -c {q(f'while :; do {hide}; sleep 0.02; done')} >/dev/null 2>&1 &",
+            """echo '{"type":"text","part":{"text":"attacked"}}'""",
+            "exec sleep 600",
+        ]
+    )
+    pod.opencode_bin = fake_opencode(pod.tmp / "opencode", script, events=())
+    started = pod.start("do it\n", LLM_USAGE_DIR=str(usage), AGENT_STALL_SECONDS="4")
+    started.wait_for("[text] attacked", timeout=60)
+    (usage / "usage.json.tmp").write_text(json.dumps(OVER))  # the proxy counts it spent
+    (usage / "usage.json.tmp").rename(usage / "usage.json")
+    run = started.wait(60)
+
+    assert run.result.status is Status.OVER_BUDGET, run.output
+    assert run.returncode == 31
+    assert run.result.reason.startswith("5009 tokens used, budget 100 (--max-tokens); WIP commit")
+    assert (run.result.input_tokens, run.result.output_tokens) == (5000, 9)
+    assert pod.remote_file("speckit/t012", "new.txt") == "change\n"
+    assert Result.from_line(run.lines[-1]) == run.result  # the git side's line, last
+
+
 def test_an_agent_killed_before_its_verdict_is_a_failure_whose_work_is_saved(pod: Harness) -> None:
     hostile(pod, "echo half > half.txt\nkill -9 $PPID")
     run = pod.run("do it\n", timeout=60)

@@ -20,6 +20,7 @@ import stat
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -176,8 +177,12 @@ StartProxy = Callable[..., ProxyServer]
 def start_proxy(usage_dir: Path) -> Iterator[StartProxy]:
     started: list[tuple[ProxyServer, threading.Thread]] = []
 
-    def start(routes: dict[str, Route], problems: dict[str, str] | None = None) -> ProxyServer:
-        server, thread = serve_in_thread(routes, usage_dir, problems=problems)
+    def start(
+        routes: dict[str, Route],
+        problems: dict[str, str] | None = None,
+        budget: int | None = None,
+    ) -> ProxyServer:
+        server, thread = serve_in_thread(routes, usage_dir, problems=problems, budget=budget)
         started.append((server, thread))
         return server
 
@@ -588,6 +593,9 @@ def test_usage_json_holds_the_totals(
         "input_tokens": 14,
         "output_tokens": 7,
         "errors": 0,
+        "refused": 0,
+        "budget": None,
+        "over_budget": None,
     }
     assert stat.S_IMODE(path.stat().st_mode) == 0o644
     assert sorted(p.name for p in usage_dir.iterdir()) == [LLM_USAGE_FILE]  # no temp file left
@@ -657,6 +665,123 @@ def test_each_request_is_logged_in_one_line(
 
 
 # --- the key never leaves the proxy ---------------------------------------------------
+
+
+# --- the token budget -------------------------------------------------------------------
+
+
+def test_the_budget_refuses_every_request_once_the_tokens_reach_it(
+    start_proxy: StartProxy, routes: dict[str, Route], upstream: Upstream, usage_dir: Path
+) -> None:
+    logged: list[str] = []
+    proxy = start_proxy(routes, budget=10)  # the upstream answers 5 + 3 tokens
+    proxy._log = logged.append
+    assert call(proxy.server_port, "/llm/chat/completions").status == 200  # 8 of 10
+    crossing = call(proxy.server_port, "/llm/chat/completions")  # 16: it crosses, and finishes
+    assert (crossing.status, json.loads(crossing.body)["usage"]["completion_tokens"]) == (200, 3)
+    assert proxy.wait_handled(2, WAIT)
+
+    for method, path in (("POST", "/llm/chat/completions"), ("GET", "/anthropic/models")):
+        refused = call(proxy.server_port, path, method=method)
+        assert refused.status == 402
+        error = json.loads(refused.body)
+        assert error["type"] == "error"  # Anthropic's shape; error.message is OpenAI's
+        assert error["error"]["code"] == "token_budget_exceeded"
+        assert (error["error"]["used"], error["error"]["budget"]) == (16, 10)
+        assert "16 tokens used (input + output), budget 10 (--max-tokens)" in refused.error()
+    assert proxy.wait_handled(4, WAIT)
+    assert len(upstream.seen) == 2  # nothing refused reached the upstream
+    assert read_usage(usage_dir) == Usage(2, 10, 6, 0, refused=2, budget=10)
+    saved = json.loads((usage_dir / LLM_USAGE_FILE).read_text())
+    assert saved["over_budget"] == {"used": 16, "budget": 10}
+    assert (saved["budget"], saved["refused"]) == (10, 2)
+    assert [line for line in logged if "token budget reached" in line] == [
+        "token budget reached: 16 tokens used, budget 10 (--max-tokens); refusing what follows"
+    ]
+
+
+def test_a_stream_in_flight_when_the_budget_is_crossed_is_not_cut(
+    start_proxy: StartProxy, routes: dict[str, Route], upstream: Upstream, usage_dir: Path
+) -> None:
+    proxy = start_proxy(routes, budget=10)
+    first = sse({"choices": [{"delta": {"content": "Hel"}}], "usage": None})
+    last = sse({"choices": [], "usage": {"prompt_tokens": 4, "completion_tokens": 2}})
+    release = threading.Event()
+
+    def reply(handler: UpstreamHandler) -> None:
+        if handler.path.endswith("/completions") and b"stream" in handler.server.seen[-1].body:
+            handler.start_chunked()
+            handler.chunk(first)
+            release.wait(WAIT)
+            handler.chunk(last)
+            handler.end_chunks()
+        else:  # the request that crosses the budget
+            json_reply(200, {"usage": {"prompt_tokens": 9, "completion_tokens": 3}})(handler)
+
+    upstream.reply = reply
+    streamed: queue.Queue[Answer] = queue.Queue()
+    client = threading.Thread(
+        target=lambda: streamed.put(
+            call(proxy.server_port, "/llm/chat/completions", body=b'{"stream": true}')
+        ),
+        daemon=True,
+    )
+    client.start()
+    end = time.monotonic() + WAIT
+    while not upstream.seen and time.monotonic() < end:
+        time.sleep(0.01)
+    assert call(proxy.server_port, "/llm/chat/completions").status == 200  # 12 of 10
+    assert call(proxy.server_port, "/llm/chat/completions").status == 402
+    release.set()
+    answer = streamed.get(timeout=WAIT)
+    assert (answer.status, answer.body) == (200, first + last)  # the stream in flight finished
+    assert totals(proxy, usage_dir, handled=3) == Usage(2, 13, 5, 0, refused=1, budget=10)
+
+
+def test_without_a_budget_nothing_is_refused(proxy: ProxyServer, usage_dir: Path) -> None:
+    for _ in range(3):
+        assert call(proxy.server_port, "/llm/chat/completions").status == 200
+    usage = totals(proxy, usage_dir, handled=3)
+    assert usage == Usage(3, 15, 9, 0) and usage.over_budget is None
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({}, (None, "")),
+        ({"LLM_TOKEN_BUDGET": " "}, (None, "")),
+        ({"LLM_TOKEN_BUDGET": "1000"}, (1000, "")),
+        ({"LLM_TOKEN_BUDGET": "0"}, (0, "not a positive whole number")),
+        ({"LLM_TOKEN_BUDGET": "-5"}, (0, "not a positive whole number")),
+        ({"LLM_TOKEN_BUDGET": "1e3"}, (0, "not a positive whole number")),
+    ],
+)
+def test_the_budget_from_the_environment_fails_closed(
+    env: dict[str, str], expected: tuple[int | None, str]
+) -> None:
+    budget, problem = llm_proxy.token_budget(env)
+    assert budget == expected[0]
+    assert expected[1] in problem and (not expected[1]) == (not problem)
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ({}, Usage(1, 2, 3, 0)),  # a file without the budget fields: no budget
+        ({"refused": 4, "budget": 5}, Usage(1, 2, 3, 0, 4, 5)),
+        ({"budget": "5"}, None),
+        ({"budget": -1}, None),
+        ({"refused": True}, None),
+    ],
+)
+def test_read_usage_reads_the_budget_strictly(
+    usage_dir: Path, extra: dict[str, object], expected: Usage | None
+) -> None:
+    data = {"requests": 1, "input_tokens": 2, "output_tokens": 3, "errors": 0, **extra}
+    (usage_dir / LLM_USAGE_FILE).write_text(json.dumps(data))
+    assert read_usage(usage_dir) == expected
+    if expected is not None and expected.budget:
+        assert expected.over_budget == llm_proxy.OverBudget(5, 5)  # reached counts as over
 
 
 def echo_auth(handler: UpstreamHandler) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import socket
 import subprocess
@@ -13,6 +14,10 @@ from pathlib import Path
 import pytest
 
 from runtime.agent import git_side
+from runtime.agent.config import load
+from runtime.agent.handoff import Verdict
+from runtime.agent.llm_proxy import Usage
+from runtime.agent.shutdown import Shutdown
 from runtime.contract.outcome import Status
 from runtime.contract.start import StartPoint, describe, encode
 from tests.unit.agent.harness import REPO_ROOT, Harness, LineReader, PodRun, fake_opencode
@@ -199,6 +204,68 @@ def test_no_output_is_stalled_and_the_wip_pushed(pod: Harness) -> None:
     assert run.result.status is Status.STALLED, run.output
     assert run.returncode == 4
     assert pod.remote_file("speckit/t012", "wip.txt") == "wip\n"
+
+
+def usage_json(budget: int | None, used: tuple[int, int], refused: int = 0) -> str:
+    """``usage.json`` as the LLM proxy writes it (runtime.agent.llm_proxy.Usage)."""
+    usage = Usage(3, *used, 0, refused, budget)
+    return json.dumps(usage.to_json())
+
+
+def test_over_budget_stops_the_agent_and_pushes_the_wip(pod: Harness) -> None:
+    usage = pod.tmp / "llm-usage"
+    usage.mkdir()
+    (usage / "usage.json").write_text(usage_json(1000, (600, 100)))  # under: the run goes on
+    pod.opencode_bin = fake_opencode(pod.tmp / "oc", WRITE_THEN_HANG, events=())
+    started = pod.start("do it\n", LLM_USAGE_DIR=str(usage))
+    started.wait_for("[text] wrote", timeout=60)
+    time.sleep(1.5)  # the git side has read the file under the budget a few times
+    crossed = time.monotonic()
+    (usage / "usage.json.tmp").write_text(usage_json(1000, (1200, 34), refused=1))
+    (usage / "usage.json.tmp").rename(usage / "usage.json")  # the proxy's atomic replace
+    run = started.wait(60)
+
+    assert run.result.status is Status.OVER_BUDGET, run.output
+    assert run.returncode == 31 and run.result.status.exit_code == 31
+    assert time.monotonic() - crossed < 20  # stopped like a stall: opencode gets 5 s
+    assert run.result.reason == (
+        "1234 tokens used, budget 1000 (--max-tokens); WIP commit pushed to speckit/t012"
+    )
+    assert (run.result.input_tokens, run.result.output_tokens) == (1200, 34)
+    assert "[git] over budget: 1234 tokens used, budget 1000" in run.output
+    assert "stopped at the git container's request: over budget" in run.agent_output
+    assert pod.remote_file("speckit/t012", "wip.txt") == "wip\n"
+    message = pod.git("log", "-1", "--format=%B", "speckit/t012")
+    assert message.startswith("WIP T012: Implement T012\n\nStopped early: over-budget: 1234 ")
+
+
+@pytest.mark.parametrize(
+    "verdict",
+    [Verdict(Status.SUCCEEDED), Verdict(Status.NO_CHANGES), Verdict(Status.STALLED, "x"), None],
+)
+def test_over_budget_wins_over_any_claim(tmp_path: Path, verdict: Verdict | None) -> None:
+    """The last answer crossed the budget and opencode finished: still over-budget."""
+    (tmp_path / "usage.json").write_text(usage_json(100, (90, 15)))
+    env = {"TASK_ID": "T012", "TASK_TITLE": "t", "REPO_URL": "https://h/r.git"}
+    env |= {"BASE_BRANCH": "main", "TASK_BRANCH": "b", "LLM_USAGE_DIR": str(tmp_path)}
+    run = git_side.Run(load(env), time.monotonic(), Shutdown(), print)
+    assert git_side.decided(run, verdict) == (
+        Status.OVER_BUDGET,
+        "105 tokens used, budget 100 (--max-tokens)",
+    )
+    (tmp_path / "usage.json").write_text(usage_json(200, (90, 15)))
+    assert git_side.decided(run, verdict) == git_side.claimed(verdict)  # under: the claim
+
+
+def test_under_budget_is_the_agents_outcome(pod: Harness) -> None:
+    usage = pod.tmp / "llm-usage"
+    usage.mkdir()
+    (usage / "usage.json").write_text(usage_json(1000, (900, 99)))
+    pod.opencode_bin = fake_opencode(pod.tmp / "oc", "echo done > new.txt")
+    run = pod.run("do it\n", timeout=60, LLM_USAGE_DIR=str(usage))
+
+    assert run.result.status is Status.SUCCEEDED, run.output
+    assert not (pod.handoff / "stop").exists()
 
 
 def test_deleting_the_pod_stops_the_agent_fast_and_pushes_the_wip(pod: Harness) -> None:

@@ -93,6 +93,17 @@ def test_stop_request_kills_the_run(tmp_path: Path) -> None:
     assert took < 10
 
 
+def test_the_stop_file_stops_a_chatty_run(tmp_path: Path) -> None:
+    stop_file = tmp_path / "handoff-stop"
+    timer = threading.Timer(0.5, stop_file.write_text, args=("over budget\n",))
+    timer.start()
+    chatty = f"while True:\n    print({TEXT!r}, flush=True); time.sleep(0.1)\n"
+    outcome, _, took = run(tmp_path, fake(tmp_path, chatty), Limits(30, stop_file=stop_file))
+
+    assert outcome.stop is Stop.ASKED and not outcome.ok
+    assert took < 10
+
+
 def test_a_leftover_child_holding_the_pipes_does_not_block(tmp_path: Path) -> None:
     body = f"subprocess.Popen(['sleep', '300'])\nprint({TEXT!r}); print({STOP!r}, flush=True)\n"
     outcome, _, took = run(tmp_path, fake(tmp_path, body), Limits(stall_s=60))

@@ -20,6 +20,8 @@ EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "001-greeting-servi
         (["--image", "bad\x01image"], ExitCode.INVALID_INPUT),
         (["--timeout", "soon"], ExitCode.USAGE),
         (["--cleanup", "sometimes"], ExitCode.USAGE),
+        (["--max-tokens", "0"], ExitCode.USAGE),
+        (["--max-tokens", "lots"], ExitCode.USAGE),
     ],
 )
 def test_spawn_and_dispatch_refuse_bad_pod_options_alike(
@@ -40,6 +42,35 @@ def test_both_commands_have_the_same_pod_options() -> None:
     built = (spawn_options(spawn, task_id="T001"), spawn_options(dispatch, task_id="T001"))
     assert built[0] == built[1]
     assert built[0].timeout_s == 7200 and built[0].keep_for_s == 86400
+
+
+def test_the_token_budget_is_a_flag_or_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SPECKIT_PODS_MAX_TOKENS", raising=False)
+    for command in (["spawn", "T001"], ["dispatch"]):
+        assert spawn_options(build_parser().parse_args(command)).max_tokens is None  # unlimited
+        flagged = build_parser().parse_args([*command, "--max-tokens", "20000"])
+        assert spawn_options(flagged).max_tokens == 20000
+    monkeypatch.setenv("SPECKIT_PODS_MAX_TOKENS", "15000")
+    for command in (["spawn", "T001"], ["dispatch"]):
+        assert spawn_options(build_parser().parse_args(command)).max_tokens == 15000
+        flagged = build_parser().parse_args([*command, "--max-tokens", "9"])
+        assert spawn_options(flagged).max_tokens == 9  # the flag wins
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "1.5", "1e6", "ten", " ", "\u0661"])
+def test_a_bad_token_budget_is_a_usage_error_naming_both_sources(
+    value: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("SPECKIT_PODS_MAX_TOKENS", raising=False)
+    code = main(["spawn", "T002", "--tasks", str(EXAMPLE), "--dry-run", "--max-tokens", value])
+    err = capsys.readouterr().err
+    assert code == ExitCode.USAGE
+    assert "--max-tokens" in err and "positive whole number" in err, err
+    assert "SPECKIT_PODS_MAX_TOKENS" in err
+    monkeypatch.setenv("SPECKIT_PODS_MAX_TOKENS", value)
+    code = main(["dispatch", "--tasks", str(EXAMPLE), "--no-live"])
+    assert code == ExitCode.USAGE
+    assert "positive whole number" in capsys.readouterr().err
 
 
 def test_extra_fields_must_be_spawn_options() -> None:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
@@ -57,6 +58,13 @@ OK = Result(task="T012", status=Status.SUCCEEDED, branch="b", commit="c" * 40, r
         (make_pod("p", phase="Failed", container=exited(6)), None, Status.GIT_AUTH_FAILED, "6"),
         (make_pod("p", phase="Failed", container=exited(124)), None, Status.TIMEOUT, "124"),
         (make_pod("p", phase="Failed", container=exited(3)), None, Status.NO_CHANGES, "3"),
+        (make_pod("p", phase="Failed", container=exited(31)), None, Status.OVER_BUDGET, "31"),
+        (
+            make_pod("p", phase="Succeeded", container=exited(31)),
+            dataclasses.replace(OK, status=Status.OVER_BUDGET, reason="20 tokens used, budget 9"),
+            Status.OVER_BUDGET,
+            "20 tokens used, budget 9",
+        ),
         (make_pod("p", phase="Succeeded", container=exited(0)), None, Status.UNKNOWN, "exited 0"),
         (make_pod("p", phase="Failed", container=exited(42)), None, Status.UNKNOWN, "exited 42"),
         # phase without container info

@@ -181,6 +181,18 @@ def test_failure_is_not_marked_and_the_pod_is_kept(tmp_path: Path) -> None:
     assert "WARNING: [T012] failed: why" in err.getvalue()
 
 
+def test_over_budget_is_a_failure_like_a_timeout(tmp_path: Path) -> None:
+    ended, pod = ended_pod(tmp_path, Status.OVER_BUDGET)
+    fin, core, out, err = finisher(tmp_path, Options(mark_done=True, async_state=True), pod)
+    assert fin(ended) == 31
+    assert out.getvalue().startswith("[T012] RESULT status=over-budget exit=31 ")
+    feature = tmp_path / "specs" / "001-demo"
+    assert "- [ ] T012" in (feature / "tasks.md").read_text()
+    assert (feature / ".async_state" / "delegation_errors" / "T012.txt").is_file()
+    assert core.deleted == [] and core.patches
+    assert "WARNING: [T012] over-budget: why" in err.getvalue()
+
+
 def test_unverified_push_downgrades_to_push_rejected(tmp_path: Path) -> None:
     ended, pod = ended_pod(tmp_path, Status.SUCCEEDED)
     fin, core, out, err = finisher(

@@ -84,6 +84,11 @@ def test_plan_takes_defaults_from_the_checkout(repo: Path) -> None:
     assert "SCRIPTED_LLM: write-file" in s.prompt
 
 
+def test_the_token_budget_reaches_the_pod_spec(repo: Path) -> None:
+    assert spawn.plan(opts(), cwd=repo, env={}).spec.max_tokens is None
+    assert spawn.plan(opts(max_tokens=5000), cwd=repo, env={}).spec.max_tokens == 5000
+
+
 def test_fork_style_flags_win_over_defaults(repo: Path, tmp_path: Path) -> None:
     feature = repo / "specs" / "001-photo-albums"
     plan = spawn.plan(
@@ -187,7 +192,13 @@ def test_non_async_and_done_tasks_warn_but_spawn(
 
 @pytest.mark.parametrize(
     "changes",
-    [{"cleanup": "sometimes"}, {"namespace": "Bad_NS"}, {"timeout_s": 5}, {"stall_s": 0}],
+    [
+        {"cleanup": "sometimes"},
+        {"namespace": "Bad_NS"},
+        {"timeout_s": 5},
+        {"stall_s": 0},
+        {"max_tokens": 0},
+    ],
 )
 def test_invalid_options(repo: Path, changes: dict[str, Any]) -> None:
     with pytest.raises(InvalidInputError):

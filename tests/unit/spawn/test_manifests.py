@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import json
 import os
 import re
 from pathlib import Path
@@ -175,6 +176,17 @@ def test_the_sides_run_as_different_users() -> None:
     proxy = proxy_of(pod)["securityContext"]
     assert proxy["runAsUser"] == 10003 and proxy["runAsGroup"] == 10003
     assert "runAsUser" not in agent_of(pod)["securityContext"]
+
+
+def test_the_token_budget_is_the_proxys_env_only() -> None:
+    pod = manifests.render_pod(spec(max_tokens=987654))
+    proxy_env = {e["name"]: e["value"] for e in proxy_of(pod)["env"]}
+    assert proxy_env["LLM_TOKEN_BUDGET"] == "987654"
+    others = [git_of(pod), agent_of(pod)]
+    assert not [e for c in others for e in c["env"] if e["name"] == "LLM_TOKEN_BUDGET"]
+    assert "987654" not in json.dumps(others)
+    unlimited = manifests.render_pod(spec())
+    assert "LLM_TOKEN_BUDGET" not in json.dumps(unlimited)  # no budget: no variable at all
 
 
 def test_only_the_git_side_holds_the_git_secret_only_the_proxy_the_llm_keys() -> None:
