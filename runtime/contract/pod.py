@@ -72,6 +72,7 @@ class Handoff:
     ABORT: Final = "abort"  # by `git`: nothing to work on; the agent exits at once
     VERDICT: Final = "verdict.json"  # by `agent`: its claimed status and reason
     AGENT_LOG: Final = "agent.log"  # by `agent`: its output lines, relayed by `git`
+    SESSION: Final = "session.json"  # by `agent`: `opencode export` (kept by `git`, as data)
 
 
 class Env:
@@ -82,6 +83,7 @@ class Env:
     REPO_URL: Final = "REPO_URL"
     BASE_BRANCH: Final = "BASE_BRANCH"
     TASK_BRANCH: Final = "TASK_BRANCH"
+    FEATURE: Final = "FEATURE"  # git: names the session ref (runtime.contract.session)
     MODEL: Final = "MODEL"
     TASK_DIR: Final = "TASK_DIR"
     WORKSPACE: Final = "WORKSPACE"
