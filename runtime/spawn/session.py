@@ -117,3 +117,27 @@ class _Git:
     def blob(self, commit: str, path: str) -> str | None:
         done = self._call("cat-file", "blob", f"{commit}:{path}", timeout=120)
         return done.stdout if done.returncode == 0 else None
+
+
+def read_results(
+    clone: Path, repo_url: str, feature: str, tasks: list[str], run: Runner | None = None
+) -> dict[str, Result]:
+    """``{task: result}`` of the tasks whose last run is stored: one ls-remote, one fetch.
+
+    Raises:
+        RemoteError: the remote cannot be read (credentials, URL).
+    """
+    refs = {task: ref for task in tasks if (ref := session_ref(feature, task))}
+    if not refs:
+        return {}
+    git = _Git(clone, run or start.RUN)
+    listed = git.remote("ls-remote", "--", repo_url, *refs.values(), timeout=60)
+    present = {line.partition("\t")[2].strip() for line in listed.splitlines()}
+    found = {task: ref for task, ref in refs.items() if ref in present}
+    if not found:
+        return {}
+    git.remote(
+        "fetch", "--quiet", "--no-tags", "--", repo_url, *(f"+{r}:{r}" for r in found.values())
+    )
+    results = {task: _result(git.blob(ref, RESULT_FILE)) for task, ref in found.items()}
+    return {task: result for task, result in results.items() if result is not None}

@@ -110,3 +110,17 @@ def test_an_unreachable_remote_is_a_remote_error(tmp_path: Path) -> None:
     with pytest.raises(RemoteError) as err:
         read_session(developer, f"file://{tmp_path}/missing.git", FEATURE, "T012")
     assert "cannot read the stored session" in err.value.message and err.value.hint
+
+
+def test_the_stored_results_of_several_tasks_in_one_fetch(remote: tuple[Path, Path]) -> None:
+    from runtime.spawn.session import read_results
+
+    bare, developer = remote
+    one = Result("T001", Status.SUCCEEDED, commit="a" * 40)
+    store(bare, "T001", "x", one)
+    store(bare, "T002", "x", Result("T002", Status.FAILED))
+    store(bare, "T002", "x", two := Result("T002", Status.KILLED))
+
+    found = read_results(developer, f"file://{bare}", FEATURE, ["T001", "T002", "T003"])
+
+    assert found == {"T001": one, "T002": two}
