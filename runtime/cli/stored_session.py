@@ -79,11 +79,9 @@ def print_log(args: argparse.Namespace, printer: Printer) -> int:
     if args.mark_done or args.verify_remote:
         printer.note("INFO", task, 0, "--mark-done and --verify-remote apply to a pod only")
     result = stored.result
-    for line in stored.log.splitlines():
-        if Result.from_line(line) is None:
-            printer.line(task, 0, line)
-        elif result is None:
-            result = Result.from_line(line)
+    for line in stored.log.splitlines():  # as live: the result line too, then RESULT
+        printer.line(task, 0, line)
+        result = result or Result.from_line(line)
     if result is None:
         printer.note("WARNING", task, 0, "the stored run has no result")
         return Status.UNKNOWN.exit_code

@@ -71,7 +71,8 @@ def test_tail_logs_of_a_task_without_a_pod_prints_its_stored_log(
     assert out[:2] == ["[T012] [git] cloning", "[T012] [text] done "]
     assert out[-1].startswith("[T012] RESULT status=no-changes exit=3 branch=specs/001-f/T012-")
     assert out[-1].endswith('pod=- reason="nothing"')
-    assert len(out) == 3 and "\x1b" not in captured.out
+    assert Result.from_line(out[2].removeprefix("[T012] ")) == RESULT  # as live
+    assert len(out) == 4 and "\x1b" not in captured.out
     assert "no agent pod: printing the stored log of a finished run" in captured.err
     assert "refs/speckit-pods/session/001-f/T012" in captured.err
 
