@@ -201,6 +201,9 @@ def test_the_agent_cannot_pick_the_ref_or_add_one(pod: Harness) -> None:
             'mkdir -p "$HANDOFF_DIR/refs/heads" && echo evil > "$HANDOFF_DIR/refs/heads/evil"',
             # a session that names other refs and files
             "printf '%s' " + shlex.quote(json.dumps(FORGED)) + ' > "$HANDOFF_DIR/session.json"',
+            # refs in the git dir (read-only in the pod; even written, never pushed)
+            "git update-ref refs/heads/evil HEAD 2>/dev/null || true",
+            "git update-ref refs/speckit-pods/session-parent HEAD 2>/dev/null || true",
             # a verdict claiming more than a status
             "echo " + shlex.quote(json.dumps(VERDICT)) + ' > "$HANDOFF_DIR/verdict.json"',
         ]
@@ -211,6 +214,7 @@ def test_the_agent_cannot_pick_the_ref_or_add_one(pod: Harness) -> None:
     assert pod.git("rev-parse", "main").strip() == before
     assert json.loads(pod.session_file("session.json")) == FORGED
     assert "forged" not in pod.session_file("log.txt")
+    assert pod.git("rev-list", "--count", pod.session_ref()).strip() == "1"  # no planted parent
     assert "[git] session kept in refs/speckit-pods/session/001-demo/T012" in output
     # the ref-named files are ordinary work on the task branch
     assert pod.remote_file("speckit/t012", f"{ref}/log.txt") == "x\n"
