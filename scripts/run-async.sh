@@ -6,6 +6,7 @@
 # in dependency order, following all of them in one stream.
 #
 # Usage: run-async.sh [run|plan|status|cancel] [OPTIONS]
+#        run-async.sh session TID [--json|--log]   (`python3 -m runtime session`)
 #
 # OPTIONS: see --help (parsing and validation are done by `python3 -m runtime dispatch`).
 #
@@ -17,6 +18,7 @@
 #          plan: one line per task ("wave N  TID  title  (after ...)", "held ...", "done ...")
 #          or, with --json, {"feature", "tasks_file", "waves", "tasks", "held", "done", "warnings"}.
 #          status: a table, or with --json {"feature", "tasks_file", "cluster", "tasks": [...]}.
+#          session: a finished task's stored opencode session as markdown (--json: the export).
 # Exit codes: see --help.
 
 set -o errexit -o nounset -o pipefail
@@ -27,6 +29,10 @@ SCRIPT_PATH="$(readlink -f -- "${BASH_SOURCE[0]}" 2>/dev/null || printf '%s' "${
 source "$(dirname "$SCRIPT_PATH")/lib/common.sh"
 
 main() {
+  if [[ "${1:-}" == session ]]; then
+    shift
+    SPECKIT_PODS_PROG_SUFFIX=" session" exec_runtime session "$@"
+  fi
   exec_runtime dispatch "$@"
 }
 

@@ -14,6 +14,8 @@
 # OUTPUTS: stdout = log lines "[TID] line" and one line per pod:
 #            [TID] RESULT status=S exit=N branch=B commit=C files=N duration=Ns pod=P reason="..."
 #          stderr = INFO:/WARNING:/ERROR: lines (waiting reasons, cleanup, errors).
+#          --task TID with no pod left: the log and RESULT line its run stored in git
+#          (refs/speckit-pods/session/<feature>/<TID>, fetched with your git), said on stderr.
 # Exit codes: see --help.
 
 set -o errexit -o nounset -o pipefail

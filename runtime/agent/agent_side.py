@@ -23,7 +23,7 @@ import traceback
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from runtime.agent import feature_tests, handoff, opencode
+from runtime.agent import feature_tests, handoff, opencode, session_export
 from runtime.agent.config import AgentConfig, ConfigError, load
 from runtime.agent.handoff import AgentLog, Ready, Verdict
 from runtime.agent.shutdown import Shutdown
@@ -73,7 +73,7 @@ def _run_opencode(run: Run, prompt: Path) -> opencode.RunOutcome:
     argv = opencode.command(cfg.opencode_bin, f"{cfg.task_id}: {cfg.task_title}", cfg.model)
     run.emit(f"[agent] running opencode (model {cfg.model or 'from config'})")
     try:
-        return opencode.run(
+        outcome = opencode.run(
             argv,
             cwd=cfg.clone_dir,
             env=env,
@@ -88,6 +88,12 @@ def _run_opencode(run: Run, prompt: Path) -> opencode.RunOutcome:
         )
     except OSError as err:
         return opencode.RunOutcome(None, None, False, f"cannot start {cfg.opencode_bin}: {err}")
+    stopping = run.shutdown.requested.is_set()
+    session_export.export(
+        cfg.opencode_bin, outcome.session_id, cwd=cfg.clone_dir, env=env,
+        directory=cfg.handoff_dir, stopping=stopping, emit=run.emit,
+    )  # fmt: skip
+    return outcome
 
 
 def status_of(run: Run, outcome: opencode.RunOutcome) -> Verdict:

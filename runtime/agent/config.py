@@ -51,6 +51,7 @@ class AgentConfig:
     start_points: tuple[StartPoint, ...] = ()  # the git side: prerequisites' work to merge
     integrate: bool = False  # an integration run (runtime.contract.pod.Env.INTEGRATE)
     test_command: str = ""  # the agent side of an integration run: what it runs
+    feature: str = ""  # the git side: names the session ref; "" = the session is not kept
 
     @property
     def clone_dir(self) -> Path:
@@ -106,6 +107,7 @@ def load(env: Mapping[str, str] | None = None, required: Sequence[str] = REQUIRE
         start_points=start_points,
         integrate=env.get(Env.INTEGRATE, "").strip() == "1",
         test_command=env.get(Env.TEST_COMMAND, "").strip(),
+        feature=env.get(Env.FEATURE, "").strip(),
     )
 
 

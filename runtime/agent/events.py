@@ -117,6 +117,7 @@ class StreamState:
     rejected: str = ""
     tools: int = 0
     empty_steps: int = 0
+    session_id: str = ""  # the first event's ``sessionID``: what ``opencode export`` takes
     _step_has_content: bool = False
 
     def on_stdout(self, line: str, root: str = "") -> Shown:
@@ -125,6 +126,8 @@ class StreamState:
         if event is None:
             return Shown(f"[opencode] {_one_line(line)}")
         self.events += 1
+        if not self.session_id and isinstance(event.get("sessionID"), str):
+            self.session_id = event["sessionID"]
         kind = event.get("type")
         if kind == "step_start":
             self._step_has_content = False

@@ -25,7 +25,7 @@ import traceback
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from runtime.agent import credentials, gitops, handoff, integration, llm_proxy
+from runtime.agent import credentials, gitops, handoff, integration, llm_proxy, session_store
 from runtime.agent.config import AgentConfig, ConfigError, load
 from runtime.agent.gitops import Checkout, Git, GitError, Repo
 from runtime.agent.handoff import Verdict
@@ -56,6 +56,7 @@ class Run:
     started: float
     shutdown: Shutdown
     emit: Emit
+    transcript: session_store.Transcript | None = None  # what emit printed, for the session
 
     def push_deadline(self) -> Callable[[], float]:
         """When pushing must be done: the SIGTERM's budget of the grace period, from now."""
@@ -331,7 +332,11 @@ def run_git_side(run: Run) -> Result:
     _wait_for_sigterm(run, relay)
     verdict = handoff.read_verdict(cfg.handoff_dir)
     run.emit("[git] the agent container has ended: committing and pushing its work")
-    return _finish_safely(run, git, checkout, verdict)
+    result = _finish_safely(run, git, checkout, verdict)
+    if run.transcript is not None:  # after the task branch's push, which matters more
+        deadline = run.push_deadline()()
+        session_store.keep(cfg, git, checkout.repo, result, run.transcript, deadline, run.emit)
+    return result
 
 
 def _printer(redact: tuple[str, ...]) -> Emit:
@@ -377,8 +382,9 @@ def main(env: Mapping[str, str] | None = None) -> int:
         result = _failed_config(env, err, shutdown)
         print(result.to_line(), flush=True)
         return result.status.exit_code
-    emit = _printer((credentials.read_token(cfg.credentials_dir),))
-    run = Run(cfg, started, shutdown, emit)
+    redact = (credentials.read_token(cfg.credentials_dir),)
+    transcript = session_store.Transcript(redact)
+    run = Run(cfg, started, shutdown, transcript.tee(_printer(redact)), transcript)
     try:
         result = run_git_side(run)
     except Exception as err:  # the result line must be printed whatever happens

@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from runtime.agent.events import StreamState
 from runtime.contract.pod import Env
@@ -81,6 +81,7 @@ class RunOutcome:
     exit_code: int | None
     ok: bool
     reason: str
+    session_id: str = ""  # from the events; "" when opencode printed none
 
 
 def command(binary: str, title: str, model: str = "") -> list[str]:
@@ -204,9 +205,9 @@ def run(
     _drain(lines, state, emit, str(cwd))
     code = proc.wait()
     if stop is not None:
-        return RunOutcome(stop, code, False, "")
+        return RunOutcome(stop, code, False, "", state.session_id)
     ok, reason = state.verdict(code)
-    return RunOutcome(None, code, ok, reason)
+    return RunOutcome(None, code, ok, reason, state.session_id)
 
 
 def _watch(
@@ -269,7 +270,7 @@ def _drain(
             emit(shown.text)
 
 
-def terminate_group(proc: subprocess.Popen[str], grace: float = TERM_GRACE_SECONDS) -> None:
+def terminate_group(proc: subprocess.Popen[Any], grace: float = TERM_GRACE_SECONDS) -> None:
     """SIGTERM the process group, then SIGKILL it if it is still there after ``grace``."""
     for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, grace)):
         try:

@@ -34,6 +34,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "spawn": ("spawn_cmd", "start an agent pod for one task"),
     "logs": ("logs_cmd", "follow agent pods: stream logs, report the result, clean up"),
     "status": ("status_cmd", "list agent pods and how they ended"),
+    "session": ("session_cmd", "show a finished task's stored opencode session as markdown"),
     "dispatch": ("dispatch_cmd", "run every ready [ASYNC] task as a pod, in dependency order"),
 }
 # set by scripts/lib/common.sh: the script's name, shown as the sub-command's prog

@@ -6,9 +6,11 @@ reason) when the cluster can be reached; without a cluster the pod columns stay
 empty and a warning says why.  From git (``runtime.spawn.lineage``, the developer's
 credentials; no pod needed): what each task started from, whether it is **stale** (a
 prerequisite's branch moved since: rerun it with ``--restack``) and whether the
-integration branch holds it.  ``--json`` prints one object ``{"feature",
-"tasks_file", "cluster", "git", "tasks": [{"id", "tasks_md", "plan", "pod", "state",
-"result", "branch", "reason", "started_from", "stale", "integrated"}]}``.
+integration branch holds it.  A task with no pod left shows the outcome its last run
+stored in git (``runtime.spawn.session``: its ``result.json``; state ``ended (pod
+gone)``, ``stored`` true).  ``--json`` prints one object ``{"feature", "tasks_file",
+"cluster", "git", "tasks": [{"id", "tasks_md", "plan", "pod", "state", "result",
+"branch", "reason", "started_from", "stale", "integrated", "stored"}]}``.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from pathlib import Path
 from runtime.cli.status_cmd import Row as PodRow
 from runtime.cli.status_cmd import make_row
 from runtime.common.tables import render_table
+from runtime.contract.outcome import Result
 from runtime.contract.redact import printable
 from runtime.dispatch.backend import feature_selector, newest_per_task
 from runtime.errors import ClusterUnreachableError, KubeConfigError, SpeckitPodsError
@@ -50,6 +53,7 @@ class TaskStatus:
     started_from: tuple[str, ...] = ()  # T002@<commit>, from the task commit's trailers
     stale: str = ""  # "T002 moved": a prerequisite's branch moved since it started
     integrated: bool | None = None  # None: not known (no branch, or git not read)
+    stored: bool = False  # state/result/reason from the run stored in git (no pod left)
 
     def to_json(self) -> dict[str, object]:
         """The row with stable keys."""
@@ -114,10 +118,29 @@ def _lineage(
         return None
 
 
+def _stored(
+    args: argparse.Namespace, feature: str, tasks_file: Path, ids: list[str]
+) -> dict[str, Result]:
+    """The outcomes stored in git of the tasks in ``ids`` (those without a pod)."""
+    from runtime.cli.pod_options import spawn_options
+    from runtime.spawn.create import repo_url_of
+    from runtime.spawn.session import read_results
+
+    repo = repo_url_of(spawn_options(args, tasks_file=tasks_file))
+    if repo is None or not ids:
+        return {}
+    try:
+        return read_results(tasks_file.parent, repo, feature, ids)
+    except SpeckitPodsError as err:
+        print(f"WARNING: stored outcomes not shown: {err.message}", file=sys.stderr)
+        return {}
+
+
 def collect(
     plan: DispatchPlan,
     pods: dict[str, PodRow] | None,
     lineage: dict[str, Lineage] | None = None,
+    stored: dict[str, Result] | None = None,
 ) -> list[TaskStatus]:
     """Build the rows for every [ASYNC] task, file order."""
     rows = []
@@ -134,6 +157,12 @@ def collect(
                 stale=", ".join(f"{t} moved" for t in known.stale_because),
                 integrated=known.integrated,
             )
+        kept = (stored or {}).get(task.id)
+        if pod is None and kept is not None:
+            row = dataclasses.replace(
+                row, state="ended (pod gone)", result=kept.status.value, branch=kept.branch,
+                reason=kept.reason, stored=True,
+            )  # fmt: skip
         if pod is not None:
             row = dataclasses.replace(
                 row,
@@ -159,7 +188,8 @@ def print_status(plan: DispatchPlan, tasks_file: Path, args: argparse.Namespace)
     pods = _pod_rows(args, feature, tasks_file)
     ids = [t.id for t in plan.tasks.values() if t.is_async]
     lineage = _lineage(args, feature, tasks_file, ids)
-    rows = collect(plan, pods, lineage)
+    stored = _stored(args, feature, tasks_file, [t for t in ids if t not in (pods or {})])
+    rows = collect(plan, pods, lineage, stored)
     if args.json:
         data = {
             "feature": feature,

@@ -57,7 +57,8 @@ NOTE = (
 DESCRIPTION = paragraph(
     "Follow agent pods: wait while Pending (saying why it is stuck), stream the log "
     "prefixed with the task ID, print one RESULT line per pod, then apply the pod's "
-    "cleanup policy."
+    "cleanup policy. A task whose pod is gone: the log and RESULT its run stored in git "
+    "(refs/speckit-pods/session/<feature>/<TID>, read with your git)."
 )
 STILL_RUNNING = f"exit {ExitCode.STILL_RUNNING:d}"
 EXAMPLES = f"""\
@@ -92,7 +93,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.epilog = epilog(CODES, examples=EXAMPLES, note=NOTE)
     which = parser.add_argument_group("which pods")
     which.add_argument("pod", nargs="?", metavar="POD", help="a pod name (as spawn prints it)")
-    which.add_argument("--task", metavar="TID", help="the newest pod of task TID")
+    which.add_argument(
+        "--task",
+        metavar="TID",
+        help="the newest pod of task TID; with no pod left, the log its run stored in git",
+    )
     which.add_argument("--all", action="store_true", help="every agent pod (of --feature)")
     which.add_argument(
         "--feature", metavar="NAME", help="only pods of this feature, e.g. 001-photo-albums"
@@ -227,7 +232,14 @@ def run(args: argparse.Namespace, cluster: Cluster | None = None) -> int:
     printer = Printer(
         sys.stdout, sys.stderr, color=use_color(args.no_color, sys.stdout, dict(os.environ))
     )
-    targets = resolve_targets(cluster.pods, args)
+    try:
+        targets = resolve_targets(cluster.pods, args)
+    except PodNotFoundError:
+        if not args.task:
+            raise
+        from runtime.cli.stored_session import print_log
+
+        return print_log(args, printer)  # the pod is gone: its session kept in git
     options = Options(
         verify_remote=args.verify_remote,
         mark_done=args.mark_done,

@@ -73,6 +73,7 @@ class Handoff:
     VERDICT: Final = "verdict.json"  # by `agent`: its claimed status and reason
     AGENT_LOG: Final = "agent.log"  # by `agent`: its output lines, relayed by `git`
     STOP: Final = "stop"  # by `git`: stop opencode now (why: its text); over the token budget
+    SESSION: Final = "session.json"  # by `agent`: `opencode export` (kept by `git`, as data)
 
 
 class Env:
@@ -83,6 +84,7 @@ class Env:
     REPO_URL: Final = "REPO_URL"
     BASE_BRANCH: Final = "BASE_BRANCH"
     TASK_BRANCH: Final = "TASK_BRANCH"
+    FEATURE: Final = "FEATURE"  # git: names the session ref (runtime.contract.session)
     MODEL: Final = "MODEL"
     TASK_DIR: Final = "TASK_DIR"
     WORKSPACE: Final = "WORKSPACE"

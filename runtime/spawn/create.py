@@ -218,6 +218,7 @@ def _pod_spec(
         task_title=title,
         task_label=names.label_value(task_id),
         feature_label=names.label_value(feature),
+        feature=feature,
         repo_url=repo_url,
         branch=branch,
         base=base,

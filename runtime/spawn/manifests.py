@@ -101,6 +101,7 @@ class PodSpecInput:
     start_points: tuple[StartPoint, ...] = ()  # the prerequisites' work the run starts from
     integrate: bool = False  # an integration pod: start_points merged into branch, no agent
     test_command: str = ""  # an integration pod's tests (the agent container runs them)
+    feature: str = ""  # the feature's name: the git side's session ref (contract.session)
 
 
 def deadline_margin(timeout_s: int) -> int:
@@ -193,6 +194,7 @@ def _git_env(spec: PodSpecInput) -> list[dict[str, str]]:
             Env.REPO_URL: spec.repo_url,
             Env.BASE_BRANCH: spec.base,
             Env.TASK_BRANCH: spec.branch,
+            Env.FEATURE: spec.feature,
             Env.TASK_DIR: TASK_DIR,
             Env.WORKSPACE: WORKSPACE,
             Env.CLONE_GIT_DIR: pod.GIT_DIR,

@@ -17,7 +17,8 @@
 #                        runtime parses everything, -h/--help included (its help names the
 #                        script: SPECKIT_PODS_PROG), and reports a missing package itself
 #
-# Env read: SPECKIT_PODS_PYTHON (interpreter, default python3), PYTHONPATH (kept, REPO_ROOT prepended).
+# Env read: SPECKIT_PODS_PYTHON (interpreter, default python3), PYTHONPATH (kept, REPO_ROOT prepended),
+#           SPECKIT_PODS_PROG_SUFFIX (appended to the name: a script's own sub-command, " session").
 # Env set:  SPECKIT_PODS_PROG (the script's name as invoked, for the runtime's --help).
 
 if [[ -n "${_SPECKIT_PODS_COMMON_SH:-}" ]]; then
@@ -57,5 +58,5 @@ exec_runtime() {
   python="$(python_bin)"
   require_cmd "$python" "install Python >= 3.11 or set SPECKIT_PODS_PYTHON"
   export PYTHONPATH="${REPO_ROOT}${PYTHONPATH:+:${PYTHONPATH}}"
-  SPECKIT_PODS_PROG="${0##*/}" exec "$python" -m runtime "$@"
+  SPECKIT_PODS_PROG="${0##*/}${SPECKIT_PODS_PROG_SUFFIX:-}" exec "$python" -m runtime "$@"
 }

@@ -38,8 +38,9 @@ BASE_FILES = {"README.md": "# demo\n", "src/app.py": "print('hi')\n"}
 GIT_ONLY = {
     "REPO_URL", "BASE_BRANCH", "TASK_BRANCH", "GIT_CREDENTIALS_DIR", "REQUESTED_BY",
     "ALLOW_INSECURE_HTTP", "CLONE_GIT_DIR", "GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "LLM_USAGE_DIR",
-    "START_POINTS",
+    "START_POINTS", "FEATURE",
 }  # fmt: skip
+FEATURE = "001-demo"
 READY_TIMEOUT = 120.0
 # PID 1 of the agent's namespace, as tini is in the container: forwards SIGTERM, exits
 # with the child's status (PID 1 itself would ignore a SIGKILL sent from inside)
@@ -209,6 +210,7 @@ class Harness:
             "REPO_URL": f"{self.server.url}/{self.repo}.git",
             "BASE_BRANCH": "main",
             "TASK_BRANCH": f"speckit/{task.lower()}",
+            "FEATURE": FEATURE,
             "CLONE_GIT_DIR": str(self.git_dir),
             "GIT_CREDENTIALS_DIR": str(self.creds),
             "ALLOW_INSECURE_HTTP": "1",  # the test server speaks http://
@@ -257,6 +259,13 @@ class Harness:
 
     def remote_file(self, branch: str, path: str) -> str:
         return self.git("show", f"{branch}:{path}")
+
+    def session_ref(self, task: str = "T012") -> str:
+        return f"refs/speckit-pods/session/{FEATURE}/{task}"
+
+    def session_file(self, path: str, task: str = "T012", rev: str = "") -> str:
+        """A file of the task's stored session (``rev``: e.g. ``~1`` for the run before)."""
+        return self.git("show", f"{self.session_ref(task)}{rev}:{path}")
 
     def remote_branches(self) -> set[str]:
         out = self.git("for-each-ref", "--format=%(refname:short)", "refs/heads")

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from runtime.cli.dispatch_status import TaskStatus, collect, render
+from runtime.contract.outcome import Result, Status
 from runtime.spawn.lineage import Lineage
 from runtime.tasks.parse import parse_tasks_text
 from runtime.tasks.plan import build_plan
@@ -37,3 +38,15 @@ def test_the_table_strips_escapes_an_agent_put_in_a_reason() -> None:
     row = TaskStatus("T001", "pending", "wave 1", reason="ok\x1b]52;c;cGF5bG9hZA==\x07\x1b[2J")
 
     assert row.cell("reason") == "ok"
+
+
+def test_a_task_without_a_pod_shows_the_outcome_its_run_stored() -> None:
+    stored = {"T001": Result("T001", Status.NO_CHANGES, branch="b1", reason="nothing \x1b[2J")}
+
+    rows = {row.id: row for row in collect(build_plan(parse_tasks_text(TEXT)), None, None, stored)}
+
+    assert (rows["T001"].state, rows["T001"].result, rows["T001"].branch) == (
+        "ended (pod gone)", "no-changes", "b1",
+    )  # fmt: skip
+    assert rows["T001"].stored is True and rows["T001"].to_json()["stored"] is True
+    assert rows["T001"].cell("reason") == "nothing " and rows["T002"].stored is False

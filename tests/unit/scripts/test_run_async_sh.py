@@ -37,3 +37,10 @@ def test_plan_of_the_example_feature_needs_no_cluster() -> None:
     result = run("plan", "--tasks", str(EXAMPLE), "--written-deps-only")
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[-1].startswith("wave 2  T007")
+
+
+def test_session_is_its_own_sub_command() -> None:
+    result = run("session", "--help")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("Usage: run-async.sh session TID [--json | --log] [OPTIONS]\n")
+    assert "23 pod-not-found" in result.stdout

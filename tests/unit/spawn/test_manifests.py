@@ -25,7 +25,7 @@ K8S_VERSION = "1.34.0"
 GIT_ENV = {
     "TASK_ID", "TASK_TITLE", "REPO_URL", "BASE_BRANCH", "TASK_BRANCH", "TASK_DIR", "WORKSPACE",
     "CLONE_GIT_DIR", "HANDOFF_DIR", "HOME", "GIT_CREDENTIALS_DIR", "GIT_AUTHOR_NAME",
-    "GIT_AUTHOR_EMAIL", "REQUESTED_BY", "LLM_USAGE_DIR",
+    "GIT_AUTHOR_EMAIL", "REQUESTED_BY", "LLM_USAGE_DIR", "FEATURE",
 }  # fmt: skip
 AGENT_ENV = {
     "TASK_ID", "TASK_TITLE", "MODEL", "TASK_DIR", "WORKSPACE", "HANDOFF_DIR", "HOME",
@@ -43,6 +43,7 @@ def spec(**changes: Any) -> manifests.PodSpecInput:
         task_title="Create the Album model in src/models/album.py",
         task_label="T012",
         feature_label="001-photo-albums",
+        feature="001-photo-albums",
         repo_url="https://git.example.com/acme/photos.git",
         branch="specs/001-photo-albums/T012-async",
         base="main",
@@ -629,3 +630,9 @@ def test_yaml_quotes_strings_a_yaml_1_2_reader_takes_for_numbers(value: str) -> 
     assert f"speckit-pods.dev/repo-id: '{value}'" in text
     assert yaml.safe_load(text)["metadata"]["labels"]["speckit-pods.dev/repo-id"] == value
     assert "repo-id: sp-001-x\n" in manifests.to_yaml([{"repo-id": "sp-001-x"}])
+
+
+def test_the_git_side_alone_gets_the_feature_naming_its_session_ref() -> None:
+    pod = manifests.render_pod(spec())
+    assert git_env_of(pod)["FEATURE"] == "001-photo-albums"
+    assert "FEATURE" not in env_of(pod)
