@@ -57,9 +57,7 @@ def test_a_finished_tasks_session_and_log_are_kept_in_git_after_its_pod_is_gone(
     assert first != branch_tip
 
     args = ["--namespace", "speckit-pods", "--repo", feature.remote_url, "--no-color"]
-    tail = run_script(
-        TAIL, "--task", "T080", "--tasks", str(feature.tasks_file), *args, cwd=feature.clone
-    )
+    tail = run_script(TAIL, "--task", "T080", "--feature", feature.name, *args, cwd=feature.clone)
     assert tail.returncode == 0, tail.stdout + tail.stderr
     assert "printing the stored log of a finished run" in tail.stderr, tail.stderr
     assert tail.stdout.splitlines()[-1].startswith("[T080] RESULT status=succeeded exit=0 ")
