@@ -14,17 +14,13 @@ tip.
 from __future__ import annotations
 
 import dataclasses
-import os
-import subprocess
-from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from runtime.spawn import start
-from runtime.spawn.start import RemoteError, first_fatal
+from runtime.spawn.developer_git import DeveloperGit
+from runtime.spawn.start import Runner
 
-FETCH_TIMEOUT_S = 300
 TRAILER = "Started-from"
-Runner = Callable[..., "subprocess.CompletedProcess[str]"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,9 +56,10 @@ def read_lineage(
     Raises:
         RemoteError: the remote cannot be fetched from (credentials, URL).
     """
-    git = _Git(clone, run or start.RUN)
+    git = DeveloperGit(clone, "the feature's branches", run or start.RUN)
     wanted = {**branches, "": integration}
-    heads = git.ls_remote(repo_url, list(wanted.values()))
+    listed = git.ls_remote(repo_url, [f"refs/heads/{b}" for b in wanted.values()])
+    heads = {ref.removeprefix("refs/heads/"): commit for ref, commit in listed.items()}
     present = {key: branch for key, branch in wanted.items() if branch in heads}
     if present:
         refspecs = [
@@ -76,66 +73,28 @@ def read_lineage(
         if not tip:
             found[task] = Lineage(task, "")
             continue
-        started = git.started_from(tip)
+        started = _started_from(git, tip)
         # rerun (moved on) or rewritten: its branch lacks the prerequisite's work now
         moved = tuple(
             prereq
             for prereq, _commit in started
-            if tips.get(prereq) and not git.is_ancestor(tips[prereq], tip)
+            if tips.get(prereq) and not _is_ancestor(git, tips[prereq], tip)
         )
-        integrated = bool(integrated_tip) and git.is_ancestor(tip, integrated_tip)
+        integrated = bool(integrated_tip) and _is_ancestor(git, tip, integrated_tip)
         found[task] = Lineage(task, tip, started, moved, integrated)
     return found
 
 
-@dataclasses.dataclass(frozen=True)
-class _Git:
-    clone: Path
-    run: Runner
+def _started_from(git: DeveloperGit, commit: str) -> tuple[tuple[str, str], ...]:
+    """The ``Started-from`` trailers of ``commit`` (a task's own commit)."""
+    fmt = f"--format=%(trailers:key={TRAILER},valueonly,separator=%x0a)"
+    pairs = []
+    for line in git.call("log", "-1", fmt, commit).stdout.splitlines():
+        task, _, sha = line.strip().partition(" ")
+        if task and sha:
+            pairs.append((task, sha.strip()))
+    return tuple(pairs)
 
-    def _call(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
-        return self.run(
-            ["git", "-C", str(self.clone), *args],
-            capture_output=True, text=True, timeout=timeout, env=env, check=False,
-        )  # fmt: skip
 
-    def _remote(self, *args: str, timeout: float) -> str:
-        hint = "check your git credentials for the repository (git fetch must work)"
-        try:
-            done = self._call(*args, timeout=timeout)
-        except (OSError, subprocess.TimeoutExpired) as err:
-            raise RemoteError(f"cannot read the feature's branches: {err}", hint=hint) from err
-        if done.returncode != 0:
-            raise RemoteError(
-                f"cannot read the feature's branches: {first_fatal(done.stderr)}", hint=hint
-            )
-        return done.stdout
-
-    def ls_remote(self, url: str, branches: Sequence[str]) -> dict[str, str]:
-        out = self._remote(
-            "ls-remote", "--", url, *(f"refs/heads/{b}" for b in branches), timeout=60
-        )
-        found: dict[str, str] = {}
-        for line in out.splitlines():
-            commit, _, ref = line.partition("\t")
-            if ref.startswith("refs/heads/"):
-                found[ref.removeprefix("refs/heads/")] = commit.strip()
-        return found
-
-    def fetch(self, url: str, refspecs: Sequence[str]) -> None:
-        self._remote("fetch", "--quiet", "--no-tags", "--", url, *refspecs, timeout=FETCH_TIMEOUT_S)
-
-    def started_from(self, commit: str) -> tuple[tuple[str, str], ...]:
-        """The ``Started-from`` trailers of ``commit`` (a task's own commit)."""
-        fmt = f"--format=%(trailers:key={TRAILER},valueonly,separator=%x0a)"
-        done = self._call("log", "-1", fmt, commit)
-        pairs = []
-        for line in done.stdout.splitlines():
-            task, _, sha = line.strip().partition(" ")
-            if task and sha:
-                pairs.append((task, sha.strip()))
-        return tuple(pairs)
-
-    def is_ancestor(self, ancestor: str, descendant: str) -> bool:
-        return self._call("merge-base", "--is-ancestor", ancestor, descendant).returncode == 0
+def _is_ancestor(git: DeveloperGit, ancestor: str, descendant: str) -> bool:
+    return git.call("merge-base", "--is-ancestor", ancestor, descendant).returncode == 0

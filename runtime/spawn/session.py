@@ -14,20 +14,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import subprocess
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from runtime.contract.outcome import RESULT_PREFIX, Result
 from runtime.contract.session import LOG_FILE, RESULT_FILE, SESSION_FILE, session_ref
 from runtime.spawn import start
-from runtime.spawn.start import RemoteError, first_fatal
-
-FETCH_TIMEOUT_S = 300
-HINT = "check your git credentials for the repository (git fetch must work)"
-Runner = Callable[..., "subprocess.CompletedProcess[str]"]
+from runtime.spawn.developer_git import DeveloperGit
+from runtime.spawn.start import Runner
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,10 +49,10 @@ def read_session(
     ref = session_ref(feature, task)
     if not ref:
         return None
-    git = _Git(clone, run or start.RUN)
-    if not git.remote("ls-remote", "--", repo_url, ref, timeout=60).strip():
+    git = DeveloperGit(clone, "the stored session", run or start.RUN)
+    if not git.ls_remote(repo_url, [ref]):
         return None
-    git.remote("fetch", "--quiet", "--no-tags", "--", repo_url, f"+{ref}:{ref}")
+    git.fetch(repo_url, [f"+{ref}:{ref}"])
     commit = git.out("rev-parse", "--verify", f"{ref}^{{commit}}").strip()
     date, count = git.out("log", "-1", "--format=%cI", commit), git.out("rev-list", "--count", ref)
     return StoredSession(
@@ -85,40 +79,6 @@ def _object(text: str | None) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-@dataclasses.dataclass(frozen=True)
-class _Git:
-    clone: Path
-    run: Runner
-
-    def _call(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
-        return self.run(
-            ["git", "-C", str(self.clone), *args],
-            capture_output=True, text=True, errors="replace", timeout=timeout, env=env,
-            check=False,
-        )  # fmt: skip
-
-    def remote(self, *args: str, timeout: float = FETCH_TIMEOUT_S) -> str:
-        try:
-            done = self._call(*args, timeout=timeout)
-        except (OSError, subprocess.TimeoutExpired) as err:
-            raise RemoteError(f"cannot read the stored session: {err}", hint=HINT) from err
-        if done.returncode != 0:
-            why = first_fatal(done.stderr)
-            raise RemoteError(f"cannot read the stored session: {why}", hint=HINT)
-        return done.stdout
-
-    def out(self, *args: str) -> str:
-        done = self._call(*args)
-        if done.returncode != 0:
-            raise RemoteError(f"cannot read the stored session: {first_fatal(done.stderr)}")
-        return done.stdout
-
-    def blob(self, commit: str, path: str) -> str | None:
-        done = self._call("cat-file", "blob", f"{commit}:{path}", timeout=120)
-        return done.stdout if done.returncode == 0 else None
-
-
 def read_results(
     clone: Path, repo_url: str, feature: str, tasks: list[str], run: Runner | None = None
 ) -> dict[str, Result]:
@@ -130,14 +90,11 @@ def read_results(
     refs = {task: ref for task in tasks if (ref := session_ref(feature, task))}
     if not refs:
         return {}
-    git = _Git(clone, run or start.RUN)
-    listed = git.remote("ls-remote", "--", repo_url, *refs.values(), timeout=60)
-    present = {line.partition("\t")[2].strip() for line in listed.splitlines()}
+    git = DeveloperGit(clone, "the stored session", run or start.RUN)
+    present = git.ls_remote(repo_url, list(refs.values()))
     found = {task: ref for task, ref in refs.items() if ref in present}
     if not found:
         return {}
-    git.remote(
-        "fetch", "--quiet", "--no-tags", "--", repo_url, *(f"+{r}:{r}" for r in found.values())
-    )
+    git.fetch(repo_url, [f"+{r}:{r}" for r in found.values()])
     results = {task: _result(git.blob(ref, RESULT_FILE)) for task, ref in found.items()}
     return {task: result for task, result in results.items() if result is not None}
