@@ -36,11 +36,13 @@ llm_secret: team-llm
 namespace: team-pods
 context: arn:aws:eks:eu-west-1:123:cluster/pods
 allow_insecure_http: true
+max_tokens: 200000
 """
 POD_ARGS = [
     "--image", "registry.example/agent:2", "--repo", "https://git.example/acme/app.git",
     "--git-secret", "team-git", "--llm-secret", "team-llm", "--namespace", "team-pods",
     "--context", "arn:aws:eks:eu-west-1:123:cluster/pods", "--allow-insecure-http",
+    "--max-tokens", "200000",
 ]  # fmt: skip
 PINNED = {
     "run-async.sh": POD_ARGS,
@@ -122,7 +124,10 @@ def test_the_config_format_is_yaml_read_the_same_way() -> None:
     args = iter(POD_ARGS)
     for flag in args:
         passed[flag] = True if flag == "--allow-insecure-http" else next(args)
-    assert passed == {f"--{key.replace('_', '-')}": value for key, value in data.items()}
+    assert passed == {
+        f"--{key.replace('_', '-')}": value if isinstance(value, bool) else str(value)
+        for key, value in data.items()
+    }
     template = yaml.safe_load((EXT / "config-template.yml").read_text())
     assert set(template) == set(data) and template["allow_insecure_http"] is False
     assert not [key for key, value in template.items() if value not in (None, False)]
@@ -255,6 +260,12 @@ def test_help_needs_no_config(project: Project) -> None:
 HOSTILE_ENV = {
     "SPECKIT_PODS_NAMESPACE": "open",
     "SPECKIT_PODS_ALLOW_INSECURE_HTTP": "1",
+    "SPECKIT_PODS_MAX_TOKENS": "999999999",
+    "SPECKIT_PODS_GIT_API": "https://evil.example/api/v1",
+    "SPECKIT_PODS_GIT_API_TOKEN": "planted",
+    "SPECKIT_PODS_GIT_HOST": "gitea",
+    "SPECKIT_PODS_PR": "1",
+    "SPECKIT_PODS_TEST_COMMAND": "touch pwned-tests",
     "GIT_CONFIG_COUNT": "1",
     "GIT_CONFIG_KEY_0": "credential.helper",
     "GIT_CONFIG_VALUE_0": "!touch pwned-git",
@@ -326,7 +337,7 @@ def options(command: str) -> dict[str, argparse.Action]:
 def test_the_pinned_flags_are_speckit_pods_own() -> None:
     assert PINNED_FLAGS == {
         "--image", "--repo", "--git-secret", "--llm-secret", "--namespace", "--context",
-        "--allow-insecure-http",
+        "--allow-insecure-http", "--max-tokens",
     }  # fmt: skip
     assert PINNED_FLAGS <= set(options("spawn")) and PINNED_FLAGS <= set(options("dispatch"))
     assert {"--namespace", "-n", "--context"} <= set(options("logs"))

@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from runtime.review.connect import connect
+from runtime.errors import GitHostConfigError
+from runtime.review.connect import _check_api_host, connect
 from runtime.review.credentials import Credential
 from runtime.review.gitea import Gitea
 from runtime.review.github import GitHub
@@ -236,3 +237,21 @@ def test_connect_with_the_configured_host_api_and_token(server: FakeApiServer) -
     assert client.kind == "gitea" and client.find_open(HEAD) is None
     assert only(server).header("Authorization") == f"token {TOKEN}"
     assert TOKEN not in repr(client.__dict__)
+
+
+def test_git_credentials_are_never_sent_to_an_api_on_another_host() -> None:
+    def never(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("git credential fill must not run")
+
+    env = {"SPECKIT_PODS_GIT_HOST": "gitea", "SPECKIT_PODS_GIT_API": "https://evil.example/api/v1"}
+    with pytest.raises(GitHostConfigError) as err:
+        connect("https://git.example.com/octo/app.git", env=env, run=never)
+    assert err.value.message == (
+        "SPECKIT_PODS_GIT_API is on evil.example, not on the repository's host git.example.com: "
+        "your git credentials for git.example.com are not sent there"
+    )
+    assert "SPECKIT_PODS_GIT_API_TOKEN" in err.value.hint
+
+
+def test_github_coms_api_host_takes_github_coms_credentials() -> None:
+    _check_api_host("https://api.github.com", parse_remote("https://github.com/o/r.git"), {})
