@@ -11,7 +11,8 @@
 # passed as their flags; on the command line those flags are refused, and so are
 # --branch, --context-dir and the positional form (TID BRANCH REPO_URL CONTEXT_DIR): the
 # OpenCode subagent runs this script, and the text it reads must not choose where the code
-# goes or which Secret the pod gets. `bash -p`: a BASH_ENV, SHELLOPTS or exported function is not taken up.
+# goes or which Secret the pod gets. `bash -p`: a BASH_ENV, SHELLOPTS or exported
+# function is not taken up.
 #
 # Usage: spawn-pod.sh --task-id TID [--tasks FILE] [OPTIONS]   (see `spawn-pod.sh --help`)
 # Env read: SPECKIT_PODS_HOME (optional), PATH, and what speckit-pods reads but those
