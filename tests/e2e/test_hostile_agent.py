@@ -118,8 +118,24 @@ def test_the_result_counts_the_llm_traffic(attack: Attack) -> None:
 def test_only_the_task_branch_moved_on_the_remote(attack: Attack) -> None:
     branch = f"refs/heads/{attack.feature.branch(TASK)}"
     assert branch not in attack.before and branch in attack.after
-    rest_after = {ref: sha for ref, sha in attack.after.items() if ref != branch}
+    # and the trusted side's record of the run (runtime/agent/session_store.py)
+    session = f"refs/speckit-pods/session/{attack.feature.name}/{TASK}"
+    assert session not in attack.before and session in attack.after
+    ours = (branch, session)
+    rest_after = {ref: sha for ref, sha in attack.after.items() if ref not in ours}
     assert rest_after == attack.before, "main or another ref changed, or a ref was created"
+
+
+def test_the_session_record_holds_only_the_trusted_sides_files(
+    attack: Attack, gitea: GiteaServer
+) -> None:
+    session = f"refs/speckit-pods/session/{attack.feature.name}/{TASK}"
+    clone, url = attack.feature.clone, gitea.clone_url(attack.feature.repo)
+    git(["fetch", "-q", url, f"+{session}:refs/e2e/session"], cwd=clone, auth=gitea.auth)
+    tree = git(["ls-tree", "--name-only", "refs/e2e/session"], cwd=clone).split()
+    assert set(tree) <= {"log.txt", "result.json", "session.json"}, tree
+    assert "log.txt" in tree and "result.json" in tree
+    assert git(["rev-list", "--count", "refs/e2e/session"], cwd=clone).strip() == "1"
 
 
 def test_the_result_is_the_trusted_sides(attack: Attack) -> None:
