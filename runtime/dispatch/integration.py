@@ -77,11 +77,9 @@ class ClusterIntegrator:
         code = Finisher(self._cluster.pods, self.printer, options)(ended)
         outcome, result = ended.outcome, ended.outcome.result
         status = status_for_exit_code(code) or outcome.status
-        on_branch = tuple(p.task for p in result.started_from) if result else ()
-        commit = result.commit if result else ""
         base = PodView(ended.pod).annotation(labels.BASE)
         branch = self.branch or ""
-        return Integrated(status, branch, outcome.reason, on_branch, commit, result, base)
+        return Integrated(status, branch, outcome.reason, result, base)
 
 
 def integrate(integrator: ClusterIntegrator, emit: Emit, index: int = 0) -> Integrated | None:

@@ -98,10 +98,18 @@ class Integrated:
     status: Status
     branch: str
     reason: str
-    on_branch: tuple[str, ...] = ()  # the tasks the branch holds now, in merge order
-    commit: str = ""
     result: Result | None = None  # the integration pod's result line
     base: str = ""  # the feature's base branch
+
+    @property
+    def on_branch(self) -> tuple[str, ...]:
+        """The tasks the branch holds now, in merge order (the result's ``started_from``)."""
+        return tuple(point.task for point in self.result.started_from) if self.result else ()
+
+    @property
+    def commit(self) -> str:
+        """The branch's commit after the integration; ``""`` without a result."""
+        return self.result.commit if self.result else ""
 
 
 @dataclasses.dataclass(frozen=True)

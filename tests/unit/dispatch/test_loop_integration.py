@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from runtime.contract.outcome import Result, Status
+from runtime.contract.start import StartPoint
 from runtime.dispatch.loop import INTEGRATION, Dispatcher, Integrated, RunState, Summary
 from runtime.dispatch.view import render_summary
 from runtime.errors import AlreadyRunningError
@@ -66,8 +67,9 @@ class FakeIntegrator:
             self.on_finish(number)
         reason = f"{', '.join(on_branch)} on the branch"
         commit = f"c0ffee{number:06d}"
-        result = Result(INTEGRATION, status, BRANCH, commit)
-        return Integrated(status, BRANCH, reason, on_branch, commit, result)
+        points = tuple(StartPoint(t, f"specs/f/{t}-async", "a" * 40) for t in on_branch)
+        result = Result(INTEGRATION, status, BRANCH, commit, started_from=points)
+        return Integrated(status, BRANCH, reason, result)
 
 
 def dispatch(
