@@ -15,7 +15,7 @@ import re
 import signal
 import subprocess
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from tests.e2e.cluster import REPO_ROOT, Kubectl, wait_for
 from tests.e2e.conftest import Feature, run_script
@@ -33,7 +33,11 @@ TASK_IDS = ("T010", "T011", "T012", "T013")
 
 
 def dispatch(
-    feature: Feature, *extra: str, integrate: bool = False
+    feature: Feature,
+    *extra: str,
+    integrate: bool = False,
+    pod_timeout: str = "10m",
+    env: Mapping[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """``run-async.sh`` on ``feature`` (without the integration pod unless ``integrate``)."""
     return run_script(
@@ -44,10 +48,11 @@ def dispatch(
         "--repo", feature.remote_url,
         "--base", "main",
         "--namespace", "speckit-pods",
-        "--timeout", "10m",
+        "--timeout", pod_timeout,
         "--no-live",
         cwd=feature.clone,
         timeout=900,
+        env=env,
     )  # fmt: skip
 
 

@@ -23,24 +23,14 @@ from collections.abc import Callable
 from typing import Any
 
 from tests.e2e.cluster import Kubectl
-from tests.e2e.conftest import Feature, run_script
+from tests.e2e.conftest import Feature
 from tests.e2e.gitea import GiteaServer
-from tests.e2e.test_dispatch import RUN_ASYNC, results
+from tests.e2e.test_dispatch import dispatch, results
 
 
 def _dispatch(feature: Feature, *extra: str) -> subprocess.CompletedProcess[str]:
-    return run_script(
-        RUN_ASYNC, "--pr", *extra,
-        "--tasks", str(feature.tasks_file),
-        "--repo", feature.remote_url,
-        "--base", "main",
-        "--namespace", "speckit-pods",
-        "--timeout", "90",
-        "--no-live",
-        cwd=feature.clone,
-        timeout=900,
-        env={**os.environ, "SPECKIT_PODS_GIT_HOST": "gitea"},
-    )  # fmt: skip
+    env = {**os.environ, "SPECKIT_PODS_GIT_HOST": "gitea"}
+    return dispatch(feature, "--pr", *extra, integrate=True, pod_timeout="90", env=env)
 
 
 def _pulls(gitea: GiteaServer, feature: Feature) -> dict[str, list[dict[str, Any]]]:
