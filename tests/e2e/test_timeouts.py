@@ -45,14 +45,17 @@ def ended(
             f"- [ ] {LOOP_TASK} [P] [ASYNC] Call tools forever scripted:loop",
         ],
     )
-    # the deadline (agent stops at 40s - 10s margin) fires long before the 10m watchdog;
-    # the watchdog (15s without output) fires long before the 10m deadline
+    # The deadline runs from the pod's start, so it covers three clones and three opencode
+    # starts on a loaded node: 90s (the agent stops at 80s, 10s margin) leaves room for
+    # them (at 40s a CI run once saw no LLM request before the deadline) and still fires
+    # long before the 10m watchdog; the watchdog (15s without output) fires long before
+    # the 10m deadline.
     pods = {
-        TIMEOUT_TASK: spawn(feature, TIMEOUT_TASK, "--timeout", "40s", "--cleanup", "always"),
+        TIMEOUT_TASK: spawn(feature, TIMEOUT_TASK, "--timeout", "90s", "--cleanup", "always"),
         STALL_TASK: spawn(feature, STALL_TASK, "--stall-timeout", "15s", "--cleanup", "always"),
-        LOOP_TASK: spawn(feature, LOOP_TASK, "--timeout", "40s", "--cleanup", "always"),
+        LOOP_TASK: spawn(feature, LOOP_TASK, "--timeout", "90s", "--cleanup", "always"),
     }
-    done = tail_all({pod: ["--timeout", "3m"] for pod in pods.values()}, cwd=feature.clone)
+    done = tail_all({pod: ["--timeout", "4m"] for pod in pods.values()}, cwd=feature.clone)
     return Ended(feature, {task: done[pod] for task, pod in pods.items()})
 
 
