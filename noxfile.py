@@ -94,7 +94,14 @@ def unit(session: nox.Session) -> None:
 
 @nox.session(default=False)
 def images(session: nox.Session) -> None:
-    """Build every image the e2e needs, offline (docker, base, kind node, gitea, agent)."""
+    """Build every image the e2e needs, offline (docker, base, kind node, gitea, agent).
+
+    ``nox -s images -- --push REGISTRY/PATH[:TAG]`` builds only the agent image and
+    pushes it there (your docker login), for your cluster to pull.
+    """
+    if "--push" in session.posargs:
+        session.run("bash", "hack/bootstrap/agent-image.sh", *session.posargs, external=True)
+        return
     session.run("bash", "hack/bootstrap/all.sh", *session.posargs, external=True)
 
 

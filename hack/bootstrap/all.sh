@@ -4,7 +4,7 @@
 #
 # Offline image bootstrap for the e2e harness, from nothing (root on Debian 12) to a
 # docker daemon holding every image the e2e needs (base, kind node, Gitea, agent,
-# kube-router), and kind + kubectl in .cache/bin. Pinned versions:
+# kube-router, registry), and kind + kubectl in .cache/bin. Pinned versions:
 # hack/bootstrap/versions.env.
 # Runs the steps in order and prints a timing table. Every step skips when its output
 # exists, so a rerun takes seconds.
@@ -16,7 +16,8 @@
 # Steps: host deps (apt: debootstrap, build-essential, ca-certificates; go), then
 # docker.sh, base-image.sh, kind.sh, kube-binaries.sh, node-image.sh
 # (node-image.sh runs k8s-images.sh), gitea.sh, agent-image.sh, kube-router.sh (the
-# NetworkPolicy enforcer), then EXTRA_STEPS.
+# NetworkPolicy enforcer), registry.sh (the registry the node pulls the agent image
+# from), then EXTRA_STEPS.
 #
 # Quiet by default: one progress line per step on stderr, e.g.
 #   ==> [3/8] kind ... ok (12 s)        (ok (0 s, cached) when it took under 2 s)
@@ -51,7 +52,7 @@ set -o errexit -o nounset -o pipefail
 # shellcheck source=hack/bootstrap/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-STEPS=(docker.sh base-image.sh kind.sh kube-binaries.sh node-image.sh gitea.sh agent-image.sh kube-router.sh)
+STEPS=(docker.sh base-image.sh kind.sh kube-binaries.sh node-image.sh gitea.sh agent-image.sh kube-router.sh registry.sh)
 STEP_NAMES=()
 STEP_SECONDS=()
 VERBOSE="${BOOTSTRAP_VERBOSE:-0}"

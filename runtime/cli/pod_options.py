@@ -77,7 +77,10 @@ def add_pod_options(parser: argparse.ArgumentParser, title: str = "each pod") ->
     )
     pod.add_argument("--context", dest="kube_context", metavar="CTX", help="kubeconfig context")
     pod.add_argument(
-        "--image", default=manifests.DEFAULT_IMAGE, help="agent image (default %(default)s)"
+        "--image",
+        default=os.environ.get("SPECKIT_PODS_IMAGE") or manifests.DEFAULT_IMAGE,
+        help="agent image, as your cluster pulls it (default: $SPECKIT_PODS_IMAGE, "
+        f"else {manifests.DEFAULT_IMAGE})",
     )
     pod.add_argument(
         "--timeout",

@@ -184,8 +184,9 @@ def _missing_object(text: str, namespace: str, policy: StuckPolicy) -> Diagnosis
 
 def _image_diagnosis(reason: str, message: str, image: str, policy: StuckPolicy) -> Diagnosis:
     hint = (
-        f"check the image name, or load it into the cluster (kind load docker-image {image}); "
-        "a private registry needs imagePullSecrets"
+        "check the image name and that the cluster can pull it: push the agent image to "
+        "your registry (nox -s images -- --push REF) and set SPECKIT_PODS_IMAGE=REF; a "
+        "private registry needs imagePullSecrets on the speckit-pods-agent service account"
     )
     if reason in NEVER_PULLABLE:
         return Diagnosis("image", f"image {image} cannot be used ({reason}): {message}", 0, hint)

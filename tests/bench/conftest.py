@@ -10,13 +10,16 @@ import pytest
 from tests.bench.figures import Recorder
 from tests.e2e.cluster import NAMESPACE, Kubectl
 from tests.e2e.conftest import (  # noqa: F401 - fixtures shared with the e2e
+    agent_image,
     cluster_lock,
     create_secret,
     developer_git,
     e2e_cluster,
+    e2e_registry,
     gitea,
     insecure_http_to_gitea,  # autouse: Gitea speaks http://
     installed,
+    kind_cluster,
     kubeconfig,
     kubectl,
     llm,

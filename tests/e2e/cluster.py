@@ -95,6 +95,15 @@ def holds_kubeconfig(path: Path) -> bool:
     )
 
 
+def node_names(cluster: KindCluster) -> list[str]:
+    """The docker containers of the cluster's nodes (``kind get nodes``)."""
+    out = subprocess.run(
+        [str(cluster.kind_path), "get", "nodes", f"--name={cluster.name}"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    return out.split()
+
+
 def node_name(cluster_name: str) -> str:
     """The docker container of a one-node kind cluster."""
     return f"{cluster_name}-control-plane"

@@ -1,9 +1,9 @@
 """Fixtures for the hermetic e2e: kind cluster, Gitea, scripted LLM, installed manifests.
 
 Everything is real except the LLM: a kind cluster built from the locally built node
-image, Gitea in a container on the ``kind`` docker network, our agent image loaded
-into the node, and the real ``opencode`` binary inside each agent pod talking to the
-scripted OpenAI-compatible server on the host.
+image, Gitea in a container on the ``kind`` docker network, our agent image pushed to
+a real registry beside it that the node pulls from, and the real ``opencode`` binary
+inside each agent pod talking to the scripted OpenAI-compatible server on the host.
 """
 
 from __future__ import annotations
@@ -25,13 +25,14 @@ from pytest_kind import KindCluster
 
 from runtime.kube import labels
 from runtime.spawn.names import label_value
-from tests.e2e import network_policy
+from tests.e2e import network_policy, registry
 from tests.e2e.cluster import (
     NAMESPACE,
     REPO_ROOT,
     Kubectl,
     docker_network_gateway,
     make_cluster,
+    node_names,
     pinned_versions,
     wait_for,
 )
@@ -51,18 +52,44 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="session")
-def e2e_cluster(request: pytest.FixtureRequest) -> Iterator[KindCluster]:
+def kind_cluster(request: pytest.FixtureRequest) -> Iterator[KindCluster]:
     """A kind cluster from the locally built node image; deleted unless --keep-cluster."""
-    versions = pinned_versions()
     # --cluster-name and --keep-cluster are pytest-kind's own options
     name = str(request.config.getoption("cluster_name"))
     if name == "pytest-kind":
         name = "speckit-pods-e2e"
-    cluster = make_cluster(name, versions["NODE_IMAGE"])
-    cluster.load_docker_image(versions["AGENT_IMAGE"])
+    cluster = make_cluster(name, pinned_versions()["NODE_IMAGE"])
     yield cluster
     if not request.config.getoption("keep_cluster"):
         cluster.delete()
+
+
+@pytest.fixture(scope="session")
+def e2e_registry(kind_cluster: KindCluster) -> Iterator[registry.Registry]:
+    """A real registry on the kind network, which every node's containerd pulls from."""
+    with registry.registry_server("kind", pinned_versions()["REGISTRY_IMAGE"]) as server:
+        for node in node_names(kind_cluster):
+            registry.trust_on_node(node)
+        yield server
+
+
+@pytest.fixture(scope="session")
+def agent_image(e2e_registry: registry.Registry) -> Iterator[str]:
+    """The agent image pushed to the registry: the reference the node pulls.
+
+    Every spawn's image for the session (``SPECKIT_PODS_IMAGE``, the ``--image``
+    default): no ``kind load``, so an agent pod's first start on a node is a real pull.
+    """
+    image = e2e_registry.push(pinned_versions()["AGENT_IMAGE"])
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("SPECKIT_PODS_IMAGE", image)
+        yield image
+
+
+@pytest.fixture(scope="session")
+def e2e_cluster(kind_cluster: KindCluster, agent_image: str) -> KindCluster:
+    """The cluster, ready for agent pods: the registry beside it holds the agent image."""
+    return kind_cluster
 
 
 @pytest.fixture(scope="session")

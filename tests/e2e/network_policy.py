@@ -30,6 +30,7 @@ import yaml
 from pytest_kind import KindCluster
 
 from runtime.kube import labels
+from tests.e2e import registry
 from tests.e2e.cluster import REPO_ROOT, Kubectl, pinned_versions, wait_for
 
 ENFORCER_MANIFEST = REPO_ROOT / "hack" / "kube-router.yaml"
@@ -197,8 +198,9 @@ def _pod(
             "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
             "containers": [
                 {
-                    "image": pinned_versions()["AGENT_IMAGE"],
-                    "imagePullPolicy": "Never",
+                    # the agent image, as the node pulls it from the e2e's registry
+                    "image": registry.in_cluster_ref(pinned_versions()["AGENT_IMAGE"]),
+                    "imagePullPolicy": "IfNotPresent",
                     "resources": {
                         "requests": {"cpu": "10m", "memory": "32Mi"},
                         "limits": {"memory": "64Mi"},

@@ -24,8 +24,9 @@
 # BASH_ENV, ENV, PS4, CDPATH, GLOBIGNORE, BROWSER, LD_*, DYLD_*, PERL5*, RUBYOPT, NODE_OPTIONS,
 # SSH_ASKPASS, EDITOR, VISUAL, PAGER), exported functions, those speckit-pods reads
 # instead of a pinned flag (SPECKIT_PODS_NAMESPACE, SPECKIT_PODS_ALLOW_INSECURE_HTTP,
-# SPECKIT_PODS_MAX_TOKENS), and those that would send the developer's git credentials or
-# run a command (SPECKIT_PODS_GIT_*, SPECKIT_PODS_PR, SPECKIT_PODS_TEST_COMMAND).
+# SPECKIT_PODS_MAX_TOKENS, SPECKIT_PODS_IMAGE: the image runs the pod's trusted side with
+# the git token), and those that would send the developer's git credentials or run a
+# command (SPECKIT_PODS_GIT_*, SPECKIT_PODS_PR, SPECKIT_PODS_TEST_COMMAND).
 # Env checked: SPECIFY_INIT_DIR and SPECIFY_FEATURE_DIRECTORY stay inside the project.
 # Defines:  pods_main SCRIPT SUBCOMMAND KEYS ARGS...
 #             refuse the pinned flags in ARGS (exit 2), read PODS_CONFIG (exit 26 when
@@ -188,6 +189,7 @@ _pods_env() {
         BROWSER | LD_* | DYLD_* | PERL5* | PERLLIB | RUBYOPT | RUBYLIB | NODE_OPTIONS | \
         SSH_ASKPASS | EDITOR | VISUAL | PAGER | SPECKIT_PODS_NAMESPACE | \
         SPECKIT_PODS_ALLOW_INSECURE_HTTP | SPECKIT_PODS_MAX_TOKENS | SPECKIT_PODS_GIT_* | \
+        SPECKIT_PODS_IMAGE | \
         SPECKIT_PODS_PR | SPECKIT_PODS_TEST_COMMAND) ;;
       *) PODS_ENV+=("$name=${!name}") ;;
     esac

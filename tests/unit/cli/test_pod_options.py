@@ -9,6 +9,7 @@ import pytest
 from runtime.cli import build_parser, main
 from runtime.cli.pod_options import spawn_options
 from runtime.contract.exit_codes import ExitCode
+from runtime.spawn.manifests import DEFAULT_IMAGE
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "001-greeting-service" / "tasks.md"
 
@@ -55,6 +56,23 @@ def test_the_token_budget_is_a_flag_or_the_environment(monkeypatch: pytest.Monke
         assert spawn_options(build_parser().parse_args(command)).max_tokens == 15000
         flagged = build_parser().parse_args([*command, "--max-tokens", "9"])
         assert spawn_options(flagged).max_tokens == 9  # the flag wins
+
+
+def test_the_agent_image_is_configured_once_in_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A cluster pulls the image from the user's registry: set once, not on every call."""
+    monkeypatch.delenv("SPECKIT_PODS_IMAGE", raising=False)
+    for command in (["spawn", "T001"], ["dispatch"]):
+        assert spawn_options(build_parser().parse_args(command)).image == DEFAULT_IMAGE
+    monkeypatch.setenv("SPECKIT_PODS_IMAGE", "registry.example:5000/team/agent:0.1.0")
+    for command in (["spawn", "T001"], ["dispatch"]):
+        built = spawn_options(build_parser().parse_args(command))
+        assert built.image == "registry.example:5000/team/agent:0.1.0"
+        flagged = build_parser().parse_args([*command, "--image", "other/agent:1"])
+        assert spawn_options(flagged).image == "other/agent:1"  # the flag wins
+    monkeypatch.setenv("SPECKIT_PODS_IMAGE", "bad\x01image")
+    assert main(["spawn", "T002", "--tasks", str(EXAMPLE), "--dry-run"]) == ExitCode.INVALID_INPUT
 
 
 @pytest.mark.parametrize("value", ["0", "-3", "1.5", "1e6", "ten", " ", "\u0661"])

@@ -261,6 +261,7 @@ HOSTILE_ENV = {
     "SPECKIT_PODS_NAMESPACE": "open",
     "SPECKIT_PODS_ALLOW_INSECURE_HTTP": "1",
     "SPECKIT_PODS_MAX_TOKENS": "999999999",
+    "SPECKIT_PODS_IMAGE": "evil.example/agent:latest",  # would run the trusted side
     "SPECKIT_PODS_GIT_API": "https://evil.example/api/v1",
     "SPECKIT_PODS_GIT_API_TOKEN": "planted",
     "SPECKIT_PODS_GIT_HOST": "gitea",
