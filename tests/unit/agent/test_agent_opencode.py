@@ -105,8 +105,10 @@ def test_no_output_is_stalled(harness: Harness, script: str) -> None:
 
 
 def test_deadline_times_out_and_pushes_wip(harness: Harness) -> None:
+    # the deadline covers opencode's start and the write: 45s leaves room for a loaded
+    # 2-core machine (at 20s a loaded run once ended before the write)
     run = harness.run(
-        prompt_for("scripted:write-then-stall"), AGENT_DEADLINE_SECONDS="20", timeout=90
+        prompt_for("scripted:write-then-stall"), AGENT_DEADLINE_SECONDS="45", timeout=150
     )
 
     assert run.result.status is Status.TIMEOUT, run.output
@@ -196,8 +198,8 @@ def test_deadline_with_wip_push_refused_is_push_rejected(harness: Harness) -> No
     hook = harness.bare / "hooks" / "pre-receive"
     hook.write_text("#!/bin/sh\necho 'protected branch' >&2\nexit 1\n")
     hook.chmod(0o755)
-    run = harness.run(
-        prompt_for("scripted:write-then-stall"), AGENT_DEADLINE_SECONDS="20", timeout=120
+    run = harness.run(  # 45s: the write must come before the deadline, loaded or not
+        prompt_for("scripted:write-then-stall"), AGENT_DEADLINE_SECONDS="45", timeout=150
     )
 
     assert run.result.status is Status.PUSH_REJECTED, run.output  # not timeout: no WIP pushed
