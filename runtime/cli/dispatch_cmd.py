@@ -83,7 +83,7 @@ DESCRIPTION = (
 actions:
   run       (default) spawn, follow, mark done; re-attaches to running pods
   plan      print the waves and held tasks; touches nothing (= --dry-run)
-  status    every [ASYNC] task: tasks.md state, plan, newest pod and result
+  status    every [ASYNC] task: tasks.md state, plan, newest pod, result, tokens
   cancel    delete the feature's running pods (= --cancel); they push WIP
   integrate only merge the done tasks into the integration branch (run does it
             after each wave and last)"""
@@ -428,15 +428,11 @@ def _report_stale(plan: DispatchPlan, tasks_file: Path, summary: Summary, writte
 
 
 def _report(summary: Summary, argv: Sequence[str], links: Sequence[str] = ()) -> None:
-    from runtime.dispatch.view import render_summary
+    from runtime.dispatch.view import describe_tokens, render_summary
 
     print(render_summary(list(summary.rows), time.monotonic()))
-    tokens_in, tokens_out, counted = summary.tokens
-    if counted:
-        print(
-            f"INFO: tokens: {tokens_in} in, {tokens_out} out ({counted} task(s) reported)",
-            file=sys.stderr,
-        )
+    if summary.tokens[2]:
+        print(f"INFO: {describe_tokens(*summary.tokens)}", file=sys.stderr)
     if summary.integration is not None:
         print(f"INFO: {describe_integration(summary.integration)}", file=sys.stderr)
     pulls = [f"{row.task} {row.pull_request}" for row in summary.rows if row.pull_request]
