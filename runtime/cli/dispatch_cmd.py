@@ -350,7 +350,7 @@ def _pull_requests(plan: DispatchPlan, tasks_file: Path, template: SpawnOptions)
     repo = repo_url_of(template)
     if repo is None:
         raise UsageError("--pr needs the repository: pass --repo")
-    return cluster_pull_requests(repo, plan.tasks, tasks_file.parent)
+    return cluster_pull_requests(repo, feature_name(tasks_file), plan.tasks, tasks_file.parent)
 
 
 def _integrator(
