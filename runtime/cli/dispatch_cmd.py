@@ -86,7 +86,7 @@ actions:
   status    every [ASYNC] task: tasks.md state, plan, newest pod, result, tokens
   cancel    delete the feature's running pods (= --cancel); they push WIP
   integrate only merge the done tasks into the integration branch (run does it
-            after each wave and last)"""
+            after each wave and last); with --pr, update its pull request"""
 )
 EXAMPLES = """\
 # what would run, in which order
@@ -170,9 +170,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--pr",
         action="store_true",
         default=os.environ.get("SPECKIT_PODS_PR", "").lower() in ("1", "true", "yes"),
-        help="open (or update) a draft pull request per task that pushed its work, with "
-        "your git credentials (default: $SPECKIT_PODS_PR=1; host: github, gitlab, or "
-        "$SPECKIT_PODS_GIT_HOST=gitea)",
+        help="open (or update) a draft pull request per task that pushed its work, and "
+        "one of the integration branch (integrate: that one), with your git credentials "
+        "(default: $SPECKIT_PODS_PR=1; host: github, gitlab, or $SPECKIT_PODS_GIT_HOST=gitea)",
     )
     what.add_argument("--no-live", action="store_true", help="plain lines even on a terminal")
     what.add_argument("--no-color", action="store_true", help="no colours (also NO_COLOR)")
@@ -228,7 +228,7 @@ def run(args: argparse.Namespace) -> int:
 
         return print_status(plan, tasks_file, args)
     if action == "integrate":
-        return _integrate(template, args)
+        return _integrate(plan, tasks_file, template, args)
     return _dispatch(plan, tasks_file, template, args)
 
 
@@ -363,12 +363,20 @@ def _integrator(
     )
 
 
-def _integrate(template: SpawnOptions, args: argparse.Namespace) -> int:
-    """The ``integrate`` action: merge the done tasks into the integration branch."""
+def _integrate(
+    plan: DispatchPlan, tasks_file: Path, template: SpawnOptions, args: argparse.Namespace
+) -> int:
+    """The ``integrate`` action: merge the done tasks into the integration branch.
+
+    With ``--pr``, then open or update the integration branch's pull request, as ``run
+    --pr`` does after its last integration (same lines; the host failing is a warning,
+    never the exit code).
+    """
     from runtime.dispatch.integration import TASK, integrate
     from runtime.kube.client import connect
     from runtime.kube.logs import Printer, use_color
 
+    pulls = _pull_requests(plan, tasks_file, template) if args.pr else None  # no --repo: now
     color = use_color(args.no_color, sys.stdout, dict(os.environ))
     printer = Printer(sys.stdout, sys.stderr, color=color)
 
@@ -392,7 +400,10 @@ def _integrate(template: SpawnOptions, args: argparse.Namespace) -> int:
     if done is None:
         print("INFO: integration: no done [ASYNC] task has a branch yet", file=sys.stderr)
         return ExitCode.SUCCEEDED
+    links = _integration_pull_request(pulls, feature_name(tasks_file), done)
     print(f"INFO: {describe_integration(done)}", file=sys.stderr)
+    if links:
+        print(f"INFO: pull requests: {'; '.join(links)}", file=sys.stderr)
     return ExitCode.SUCCEEDED if done.status.ok else ExitCode.FAILED
 
 
