@@ -83,10 +83,10 @@ DESCRIPTION = (
 actions:
   run       (default) spawn, follow, mark done; re-attaches to running pods
   plan      print the waves and held tasks; touches nothing (= --dry-run)
-  status    every [ASYNC] task: tasks.md state, plan, newest pod and result
+  status    every [ASYNC] task: tasks.md state, plan, newest pod, result, tokens
   cancel    delete the feature's running pods (= --cancel); they push WIP
   integrate only merge the done tasks into the integration branch (run does it
-            after each wave and last)"""
+            after each wave and last); with --pr, update its pull request"""
 )
 EXAMPLES = """\
 # what would run, in which order
@@ -170,9 +170,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--pr",
         action="store_true",
         default=os.environ.get("SPECKIT_PODS_PR", "").lower() in ("1", "true", "yes"),
-        help="open (or update) a draft pull request per task that pushed its work, with "
-        "your git credentials (default: $SPECKIT_PODS_PR=1; host: github, gitlab, or "
-        "$SPECKIT_PODS_GIT_HOST=gitea)",
+        help="open (or update) a draft pull request per task that pushed its work, and "
+        "one of the integration branch (integrate: that one), with your git credentials "
+        "(default: $SPECKIT_PODS_PR=1; host: github, gitlab, or $SPECKIT_PODS_GIT_HOST=gitea)",
     )
     what.add_argument("--no-live", action="store_true", help="plain lines even on a terminal")
     what.add_argument("--no-color", action="store_true", help="no colours (also NO_COLOR)")
@@ -228,7 +228,7 @@ def run(args: argparse.Namespace) -> int:
 
         return print_status(plan, tasks_file, args)
     if action == "integrate":
-        return _integrate(template, args)
+        return _integrate(plan, tasks_file, template, args)
     return _dispatch(plan, tasks_file, template, args)
 
 
@@ -350,7 +350,7 @@ def _pull_requests(plan: DispatchPlan, tasks_file: Path, template: SpawnOptions)
     repo = repo_url_of(template)
     if repo is None:
         raise UsageError("--pr needs the repository: pass --repo")
-    return cluster_pull_requests(repo, plan.tasks, tasks_file.parent)
+    return cluster_pull_requests(repo, feature_name(tasks_file), plan.tasks, tasks_file.parent)
 
 
 def _integrator(
@@ -363,12 +363,20 @@ def _integrator(
     )
 
 
-def _integrate(template: SpawnOptions, args: argparse.Namespace) -> int:
-    """The ``integrate`` action: merge the done tasks into the integration branch."""
+def _integrate(
+    plan: DispatchPlan, tasks_file: Path, template: SpawnOptions, args: argparse.Namespace
+) -> int:
+    """The ``integrate`` action: merge the done tasks into the integration branch.
+
+    With ``--pr``, then open or update the integration branch's pull request, as ``run
+    --pr`` does after its last integration (same lines; the host failing is a warning,
+    never the exit code).
+    """
     from runtime.dispatch.integration import TASK, integrate
     from runtime.kube.client import connect
     from runtime.kube.logs import Printer, use_color
 
+    pulls = _pull_requests(plan, tasks_file, template) if args.pr else None  # no --repo: now
     color = use_color(args.no_color, sys.stdout, dict(os.environ))
     printer = Printer(sys.stdout, sys.stderr, color=color)
 
@@ -392,7 +400,10 @@ def _integrate(template: SpawnOptions, args: argparse.Namespace) -> int:
     if done is None:
         print("INFO: integration: no done [ASYNC] task has a branch yet", file=sys.stderr)
         return ExitCode.SUCCEEDED
+    links = _integration_pull_request(pulls, feature_name(tasks_file), done)
     print(f"INFO: {describe_integration(done)}", file=sys.stderr)
+    if links:
+        print(f"INFO: pull requests: {'; '.join(links)}", file=sys.stderr)
     return ExitCode.SUCCEEDED if done.status.ok else ExitCode.FAILED
 
 
@@ -428,15 +439,11 @@ def _report_stale(plan: DispatchPlan, tasks_file: Path, summary: Summary, writte
 
 
 def _report(summary: Summary, argv: Sequence[str], links: Sequence[str] = ()) -> None:
-    from runtime.dispatch.view import render_summary
+    from runtime.dispatch.view import describe_tokens, render_summary
 
     print(render_summary(list(summary.rows), time.monotonic()))
-    tokens_in, tokens_out, counted = summary.tokens
-    if counted:
-        print(
-            f"INFO: tokens: {tokens_in} in, {tokens_out} out ({counted} task(s) reported)",
-            file=sys.stderr,
-        )
+    if summary.tokens[2]:
+        print(f"INFO: {describe_tokens(*summary.tokens)}", file=sys.stderr)
     if summary.integration is not None:
         print(f"INFO: {describe_integration(summary.integration)}", file=sys.stderr)
     pulls = [f"{row.task} {row.pull_request}" for row in summary.rows if row.pull_request]

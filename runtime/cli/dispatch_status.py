@@ -8,9 +8,16 @@ credentials; no pod needed): what each task started from, whether it is **stale*
 prerequisite's branch moved since: rerun it with ``--restack``) and whether the
 integration branch holds it.  A task with no pod left shows the outcome its last run
 stored in git (``runtime.spawn.session``: its ``result.json``; state ``ended (pod
-gone)``, ``stored`` true).  ``--json`` prints one object ``{"feature", "tasks_file",
-"cluster", "git", "tasks": [{"id", "tasks_md", "plan", "pod", "state", "result",
-"branch", "reason", "started_from", "stale", "integrated", "stored"}]}``.
+gone)``, ``stored`` true).  TOKENS is what the pod's LLM proxy counted in the run shown
+(the ended pod's result line, else the stored one), rendered as the dispatcher's table
+does; the feature's total goes to stderr as the dispatcher's ``INFO: tokens: ...``.
+``--json`` prints one object ``{"feature", "tasks_file", "cluster", "git", "tasks":
+[{"id", "tasks_md", "plan", "pod", "state", "result", "branch", "reason",
+"started_from", "stale", "integrated", "stored", "llm_requests", "input_tokens",
+"output_tokens"}], "total": {"tasks_reported", "llm_requests", "input_tokens",
+"output_tokens"}}``; a count is ``null`` when the task has no result.  The counts are
+the :class:`~runtime.contract.outcome.Result`'s own (:data:`USAGE`), so a count the
+result line gains shows here too.
 """
 
 from __future__ import annotations
@@ -28,14 +35,20 @@ from runtime.common.tables import render_table
 from runtime.contract.outcome import Result
 from runtime.contract.redact import printable
 from runtime.dispatch.backend import feature_selector, newest_per_task
+from runtime.dispatch.view import describe_tokens, tokens_cell
 from runtime.errors import ClusterUnreachableError, KubeConfigError, SpeckitPodsError
 from runtime.spawn.lineage import Lineage, read_lineage
 from runtime.tasks.feature import feature_name
 from runtime.tasks.plan import DispatchPlan
 
 COLUMNS = (
-    "id", "tasks_md", "plan", "pod", "state", "result", "from", "stale", "integrated", "reason",
+    "id", "tasks_md", "plan", "pod", "state", "result", "tokens", "from", "stale", "integrated",
+    "reason",
 )  # fmt: skip
+# what the pod's LLM proxy counted, as the Result names it: the ones Result has (a cost
+# the result line gains is passed through; none is made up while it has none)
+_COUNTS = ("llm_requests", "input_tokens", "output_tokens", "cost_usd")
+USAGE = tuple(name for name in _COUNTS if name in {f.name for f in dataclasses.fields(Result)})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,19 +67,39 @@ class TaskStatus:
     stale: str = ""  # "T002 moved": a prerequisite's branch moved since it started
     integrated: bool | None = None  # None: not known (no branch, or git not read)
     stored: bool = False  # state/result/reason from the run stored in git (no pod left)
+    counted: Result | None = None  # the result its counts (USAGE) come from; None: unknown
+
+    def usage(self) -> dict[str, object]:
+        """``{"llm_requests": 7, "input_tokens": ..., ...}``; ``None`` values when unknown."""
+        return {name: getattr(self.counted, name, None) for name in USAGE}
 
     def to_json(self) -> dict[str, object]:
         """The row with stable keys."""
-        return {**dataclasses.asdict(self), "started_from": list(self.started_from)}
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        del values["counted"]
+        return {**values, "started_from": list(self.started_from), **self.usage()}
 
     def cell(self, column: str) -> str:
         """What the table shows in ``column``."""
+        if column == "tokens":
+            c = self.counted
+            return tokens_cell(None if c is None else (c.input_tokens, c.output_tokens))
         if column == "from":
             return ",".join(self.started_from) or "-"
         if column == "integrated":
             return {None: "-", True: "yes", False: "no"}[self.integrated]
         # a reason may quote the agent: no escape sequence reaches the terminal
         return printable(str(getattr(self, column))) or "-"
+
+
+def total(rows: list[TaskStatus]) -> dict[str, int | float]:
+    """The feature's counts: every count summed over the tasks with a result."""
+    counted = [row.counted for row in rows if row.counted is not None]
+    sums: dict[str, int | float] = {"tasks_reported": len(counted)}
+    for name in USAGE:
+        values = [value for c in counted if isinstance(value := getattr(c, name), int | float)]
+        sums[name] = sum(values)
+    return sums
 
 
 def plan_state(plan: DispatchPlan, task_id: str) -> str:
@@ -161,9 +194,9 @@ def collect(
         if pod is None and kept is not None:
             row = dataclasses.replace(
                 row, state="ended (pod gone)", result=kept.status.value, branch=kept.branch,
-                reason=kept.reason, stored=True,
+                reason=kept.reason, stored=True, counted=kept,
             )  # fmt: skip
-        if pod is not None:
+        if pod is not None:  # a running pod has counted nothing yet that we can read
             row = dataclasses.replace(
                 row,
                 pod=pod.pod,
@@ -171,6 +204,7 @@ def collect(
                 result=pod.result,
                 branch=pod.branch,
                 reason=pod.reason,
+                counted=pod.outcome,
             )
         rows.append(row)
     return rows
@@ -197,10 +231,15 @@ def print_status(plan: DispatchPlan, tasks_file: Path, args: argparse.Namespace)
             "cluster": pods is not None,
             "git": lineage is not None,
             "tasks": [row.to_json() for row in rows],
+            "total": total(rows),
         }
         print(json.dumps(data, ensure_ascii=False))
     elif rows:
         print(render(rows))
+        summed = total(rows)
+        if summed["tasks_reported"]:
+            counts = (summed["input_tokens"], summed["output_tokens"], summed["tasks_reported"])
+            print(f"INFO: {describe_tokens(*(int(c) for c in counts))}", file=sys.stderr)
     else:
         print(f"INFO: no [ASYNC] tasks in {tasks_file}", file=sys.stderr)
     return 0

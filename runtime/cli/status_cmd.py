@@ -61,10 +61,13 @@ class Row:
     reason: str
     expires_at: str
     started_from: tuple[StartPoint, ...] = ()
+    # the ended pod's result line, parsed (``dispatch status`` shows its tokens); not in --json
+    outcome: Result | None = dataclasses.field(default=None, repr=False)
 
     def to_json(self) -> dict[str, object]:
         """The row with stable snake_case keys."""
-        values = dataclasses.asdict(self)
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        del values["outcome"]
         values["started_from"] = [point.to_json() for point in self.started_from]
         return values
 
@@ -131,11 +134,12 @@ def make_row(pod: Pod, logs: ClusterLogs, now: datetime.datetime) -> Row:
     view = PodView(pod)
     name = view.name
     result, reason, finished_at = "", "", now
+    checked: Result | None = None
     if view.finished:
         tail = logs.tail(name, TAIL_LINES)
         line = next((r for r in map(Result.from_line, reversed(tail)) if r), None)
         outcome = classify(pod, line, last_lines=tail)
-        result, reason = outcome.status.value, outcome.reason
+        result, reason, checked = outcome.status.value, outcome.reason, outcome.result
         finished_at = parse_rfc3339(str((view.terminated or {}).get("finishedAt") or "")) or now
     return Row(
         task=view.label(labels.TASK),
@@ -150,6 +154,7 @@ def make_row(pod: Pod, logs: ClusterLogs, now: datetime.datetime) -> Row:
         reason=reason,
         expires_at=view.annotation(labels.EXPIRES_AT),
         started_from=view.started_from,
+        outcome=checked,  # None when the line was about another task (forged)
     )
 
 
@@ -157,7 +162,7 @@ def render_table(rows: list[Row]) -> str:
     """Render rows as aligned columns with a header."""
     cells = []
     for row in rows:
-        values = dataclasses.asdict(row)
+        values = row.to_json()
         values["age"], values["elapsed"] = human_duration(row.age_s), human_duration(row.elapsed_s)
         values["from"] = ",".join(point.short for point in row.started_from)
         # a reason may quote the agent: no escape sequence reaches the terminal

@@ -26,7 +26,15 @@ from runtime.contract.redact import printable
 from runtime.dispatch.loop import Row, RunState
 from runtime.kube.logs import Printer
 
-__all__ = ["LiveView", "PlainView", "human_count", "live_view", "render_summary"]
+__all__ = [
+    "LiveView",
+    "PlainView",
+    "describe_tokens",
+    "human_count",
+    "live_view",
+    "render_summary",
+    "tokens_cell",
+]
 
 COLUMNS = ("TASK", "STATE", "ELAPSED", "TOKENS", "FROM", "INTEGRATED", "BRANCH", "DETAIL")
 _STYLE = {
@@ -54,9 +62,8 @@ def _cells(row: Row, now: float, width: int = 60) -> list[str]:
         detail = detail[: width - 1] + "\u2026"
     started = "-" if row.started_from is None else "+".join(row.started_from) or "base"
     integrated = {None: "-", True: "yes", False: "no"}[row.integrated]
-    tokens = "-" if row.tokens is None else human_count(sum(row.tokens))
     return [
-        row.task, row.state.value, elapsed(row, now), tokens, started, integrated,
+        row.task, row.state.value, elapsed(row, now), tokens_cell(row.tokens), started, integrated,
         row.branch or "-", detail or "-",
     ]  # fmt: skip
 
@@ -68,6 +75,19 @@ def human_count(count: int) -> str:
     if count < 1_000_000:
         return f"{count / 1000:.1f}k"
     return f"{count / 1_000_000:.1f}M"
+
+
+def tokens_cell(tokens: tuple[int, int] | None) -> str:
+    """The TOKENS cell: input + output (``51.3k``), ``-`` without a result line.
+
+    One rendering for the dispatcher's table and ``dispatch status``.
+    """
+    return "-" if tokens is None else human_count(sum(tokens))
+
+
+def describe_tokens(tokens_in: int, tokens_out: int, counted: int) -> str:
+    """``tokens: 31200 in, 2100 out (2 task(s) reported)``: a feature's total."""
+    return f"tokens: {tokens_in} in, {tokens_out} out ({counted} task(s) reported)"
 
 
 def render_summary(rows: list[Row], now: float) -> str:

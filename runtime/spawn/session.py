@@ -47,13 +47,10 @@ def read_session(
         RemoteError: the remote cannot be read (credentials, URL).
     """
     ref = session_ref(feature, task)
-    if not ref:
-        return None
     git = DeveloperGit(clone, "the stored session", run or start.RUN)
-    if not git.ls_remote(repo_url, [ref]):
+    commit = _fetched(git, repo_url, ref)
+    if commit is None:
         return None
-    git.fetch(repo_url, [f"+{ref}:{ref}"])
-    commit = git.out("rev-parse", "--verify", f"{ref}^{{commit}}").strip()
     date, count = git.out("log", "-1", "--format=%cI", commit), git.out("rev-list", "--count", ref)
     return StoredSession(
         task=task,
@@ -65,6 +62,30 @@ def read_session(
         result=_result(git.blob(commit, RESULT_FILE)),
         session=_object(git.blob(commit, SESSION_FILE)),
     )
+
+
+def read_log(
+    clone: Path, repo_url: str, feature: str, task: str, run: Runner | None = None
+) -> str | None:
+    """The newest stored run's ``log.txt`` alone (its result line last); ``None``: none kept.
+
+    For the task's pull request (``runtime.dispatch.pull_requests``): one ls-remote and one
+    fetch, as :func:`read_session`, without reading the session export.
+
+    Raises:
+        RemoteError: the remote cannot be read (credentials, URL).
+    """
+    git = DeveloperGit(clone, "the stored session", run or start.RUN)
+    commit = _fetched(git, repo_url, session_ref(feature, task))
+    return None if commit is None else git.blob(commit, LOG_FILE)
+
+
+def _fetched(git: DeveloperGit, repo_url: str, ref: str) -> str | None:
+    """Fetch ``ref`` into the clone under its own name: its commit; ``None``: not on the remote."""
+    if not ref or not git.ls_remote(repo_url, [ref]):
+        return None
+    git.fetch(repo_url, [f"+{ref}:{ref}"])
+    return git.out("rev-parse", "--verify", f"{ref}^{{commit}}").strip()
 
 
 def _result(text: str | None) -> Result | None:

@@ -67,6 +67,9 @@ def test_each_task_gets_a_draft_pull_request_stacked_on_its_prerequisite_and_a_r
     assert failed[0]["title"].startswith("WIP: [timeout] T062: "), failed[0]["title"]
     t60 = str(gitea.branch_commit(feature.repo, feature.branch("T060")))
     assert t60[:12] in first[0]["body"], first[0]["body"]
+    # its run's last log lines, from the session ref its pod stored before it ended
+    assert "### Last log lines" in first[0]["body"], first[0]["body"]
+    assert "SPECKIT_POD_RESULT" not in first[0]["body"], first[0]["body"]
     assert "timeout" in failed[0]["body"] and "WIP" in failed[0]["body"], failed[0]["body"]
     for pull in (first[0], stacked[0], failed[0]):
         assert f"pull request #{pull['number']} " in done.stderr, done.stderr

@@ -143,3 +143,22 @@ def test_the_table_strips_escapes_from_what_it_shows() -> None:
     table = render_table([row])
     assert "\x1b" not in table and "\x07" not in table
     assert "bclick" in table and "done" in table
+
+
+def test_an_ended_pods_row_keeps_its_checked_result_line_out_of_the_json() -> None:
+    from runtime.cli.status_cmd import make_row
+
+    core = FakeClusterCore()
+    mine = Result("T002", Status.SUCCEEDED, input_tokens=40, output_tokens=2)
+    core.add(make_pod("ok", task="T002", phase="Succeeded", container=exited(0)))
+    core.logs["ok"] = [(stamp_ns(1), mine.to_line())]
+    core.add(make_pod("forged", task="T003", phase="Succeeded", container=exited(0)))
+    core.logs["forged"] = [(stamp_ns(1), Result("T009", Status.SUCCEEDED).to_line())]
+    core.add(make_pod("busy", task="T004", container=running()))
+    logs = ClusterLogs(Kube(core=core, namespace="ns"))
+
+    rows = {pod["metadata"]["name"]: make_row(pod, logs, NOW) for pod in core.pods.values()}
+
+    assert rows["ok"].outcome == mine and list(rows["ok"].to_json()) == KEYS
+    assert rows["forged"].outcome is None  # about another task: not its counts
+    assert rows["busy"].outcome is None

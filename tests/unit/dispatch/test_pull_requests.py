@@ -109,6 +109,67 @@ def test_a_failed_task_with_pushed_work_gets_a_pull_request_marked_failed() -> N
     assert "no output for 300s" in sent["body"]
 
 
+def sent_body(host: FakeHost) -> str:
+    ((_, sent),) = [c for c in host.calls if c[0] in ("create", "update")]
+    return str(sent["body"])
+
+
+def test_the_body_ends_with_the_runs_last_log_lines_from_its_stored_session() -> None:
+    host, asked = FakeHost(), []
+    log = [f"[agent] step {n}" for n in range(100)] + [result().to_line()]
+
+    def log_tail(task_id: str) -> list[str]:
+        asked.append(task_id)
+        return log
+
+    report = PullRequests(lambda: host, BY_ID, log_tail).publish("T012", result(), "main")
+
+    assert report is not None and report.level == "INFO" and report.text.endswith("pulls/1")
+    body = sent_body(host)
+    shown = body.split("### Last log lines\n\n```text\n")[1].split("\n```")[0].splitlines()
+    assert shown == [f"[agent] step {n}" for n in range(70, 100)]  # the last 30
+    assert "SPECKIT_POD_RESULT" not in body and asked == ["T012"]
+
+
+@pytest.mark.parametrize(
+    "log",
+    [
+        [],  # no session kept
+        ["[agent] an earlier run", result(commit="e" * 40).to_line()],  # this run kept none
+        ["[agent] cut before its result line"],
+    ],
+)
+def test_a_log_that_is_not_this_runs_is_left_out(log: list[str]) -> None:
+    host = FakeHost()
+    report = PullRequests(lambda: host, BY_ID, lambda _: log).publish("T012", result(), "main")
+    assert report is not None and report.level == "INFO" and report.text.endswith("pulls/1")
+    body = sent_body(host)
+    assert "### Last log lines" not in body and "earlier run" not in body
+
+
+def test_an_unreadable_session_still_opens_the_pull_request_with_a_short_note() -> None:
+    from runtime.spawn.start import RemoteError
+
+    def log_tail(task_id: str) -> list[str]:
+        raise RemoteError("cannot read the stored session: fatal: unable to access", hint="h")
+
+    host = FakeHost()
+    pulls = PullRequests(lambda: host, BY_ID, log_tail)
+    report = pulls.publish("T012", result(), "main")
+
+    assert report is not None and report.level == "INFO" and report.url == "https://h/pulls/1"
+    assert report.text.endswith(
+        "(without its last log lines: cannot read the stored session: fatal: unable to access)"
+    )
+    assert "### Last log lines" not in sent_body(host)
+
+    def broken(task_id: str) -> list[str]:
+        raise OSError("git: not found")
+
+    other = PullRequests(lambda: FakeHost(), BY_ID, broken).publish("T013", result("T013"), "main")
+    assert other is not None and other.level == "INFO" and "git: not found" in other.text
+
+
 def test_the_integration_branch_gets_one_pull_request_into_the_base_listing_its_tasks() -> None:
     host = FakeHost()
     points = (
@@ -162,6 +223,7 @@ def test_the_backend_opens_the_pull_request_when_the_pod_ended_and_the_table_lin
         )
     )  # fmt: skip
     core.logs["p12"] = [(stamp_ns(1), result().to_line())]
+    stored = {"T012": ["[agent] wrote greeting.py @bob", result().to_line()]}  # its session
     host = FakeHost()
     printer = Printer(sys.stdout, sys.stderr, color=False)
     backend = ClusterBackend(
@@ -169,7 +231,7 @@ def test_the_backend_opens_the_pull_request_when_the_pod_ended_and_the_table_lin
         SpawnOptions(task_id="", tasks_file=tasks_file),
         "001-f",
         printer,
-        pull_requests=PullRequests(lambda: host, BY_ID),
+        pull_requests=PullRequests(lambda: host, BY_ID, lambda task: stored.get(task, [])),
     )
     the_plan = build_plan(parse_tasks(tasks_file))
     summary = Dispatcher(the_plan, backend, PlainView(printer, {"T012": 0})).run()
@@ -177,5 +239,6 @@ def test_the_backend_opens_the_pull_request_when_the_pod_ended_and_the_table_lin
     assert summary.rows[0].pull_request == "https://h/pulls/1"
     ((_, sent),) = [c for c in host.calls if c[0] == "create"]
     assert sent["base"] == "develop"  # the pod's base branch
+    assert "```text\n[agent] wrote greeting.py @\u200bbob\n```" in sent["body"]
     err = capsys.readouterr().err
     assert "INFO: [T012] opened draft pull request #1 (specs/f/T012-async -> develop)" in err

@@ -152,3 +152,46 @@ def test_quiet() -> None:
         f"hi @{zw}bob (@{zw}eve) org/repo#{zw}3 #{zw}4 !{zw}7"
     )
     assert render.quiet("T002@1a2b a@b.example wow!") == "T002@1a2b a@b.example wow!"
+
+
+LOG_ATTACK = [
+    "[agent] ```",
+    "[agent] </sub><details open><summary>Approved</summary><!-- merge me -->",
+    "[agent] <img src=x onerror=alert(1)> <a href='javascript:alert(1)'>x</a>",
+    "[agent] ping @alice @org/team, closes #12, see org/repo#3 and !7",
+    "[agent] \x1b]8;;https://evil.example\x07click\x1b]8;;\x07 \x1b[2J\x1b[31mred\x1b[0m\r",
+    "[agent] ``````` seven ticks",
+    "````",
+    "[agent] [click](https://evil.example) ![p](https://evil.example/p.png)",
+]
+
+
+def test_hostile_log_lines_stay_inert_in_their_own_section() -> None:
+    text = render.body("T012", "Add the parser", result(), "note", log_lines=LOG_ATTACK)
+
+    section = text.split("### Last log lines\n\n")[1]
+    fence = section.split("\n")[0]
+    assert fence == "`" * 8 + "text"  # longer than any run of backticks in the lines
+    rendered = outside_code(text)
+    for bad in ("<details", "<img", "<a ", "<!--", "</sub><", "javascript:", "](", "```"):
+        assert bad not in rendered
+    assert not re.search(r"[@#!]\w", rendered)
+    assert not re.search(r"@\w|(?<!\w)#\d|!\d", text)  # Gitea reads the raw markdown
+    assert "\x1b" not in text and "\x07" not in text and "\r" not in text
+    shown = section.split("\n")[1 : 1 + len(LOG_ATTACK)]
+    assert shown[3] == (
+        "[agent] ping @\u200balice @\u200borg/team, closes #\u200b12, see org/repo#\u200b3 "
+        "and !\u200b7"
+    )
+    assert shown[4] == "[agent] click red"  # the text kept, the escapes gone
+    assert shown[6] == "````"  # shown as a line of the log, not a fence
+    assert text.endswith("updates it.</sub>")  # the body's own last line is still ours
+
+
+def test_only_the_last_log_lines_are_shown_each_on_one_capped_line() -> None:
+    lines = [f"line {n}" for n in range(45)] + ["x" * 5000 + "\nsecond half"]
+    text = render.body("T012", "t", result(), "note", log_lines=lines)
+    section = text.split("### Last log lines\n\n```text\n")[1].split("\n```")[0].split("\n")
+    assert len(section) == render.MAX_LOG_LINES and section[0] == "line 16"
+    assert section[-1].startswith("x" * 300) and "more characters not shown" in section[-1]
+    assert len(section[-1]) < render.MAX_LINE + 60 and "second half" not in text

@@ -124,3 +124,19 @@ def test_the_stored_results_of_several_tasks_in_one_fetch(remote: tuple[Path, Pa
     found = read_results(developer, f"file://{bare}", FEATURE, ["T001", "T002", "T003"])
 
     assert found == {"T001": one, "T002": two}
+
+
+def test_the_log_alone_of_the_newest_run(remote: tuple[Path, Path]) -> None:
+    from runtime.spawn.session import read_log
+
+    bare, developer = remote
+    url = f"file://{bare}"
+    assert read_log(developer, url, FEATURE, "T012") is None
+    store(bare, "T012", "[git] first", Result("T012", Status.FAILED))
+    last = Result("T012", Status.SUCCEEDED, commit="c" * 40)
+    store(bare, "T012", "[git] second\n[agent] done", last, SESSION)
+
+    log = read_log(developer, url, FEATURE, "T012")
+
+    assert log is not None
+    assert log.splitlines() == ["[git] second", "[agent] done", last.to_line()]

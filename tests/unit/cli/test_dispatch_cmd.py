@@ -1,0 +1,170 @@
+"""``dispatch integrate``: the integration pod faked, its pull request on a fake host."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import pytest
+
+from runtime.cli import main
+from runtime.contract.outcome import Result, Status
+from runtime.contract.start import StartPoint
+from runtime.dispatch import integration, pull_requests
+from runtime.dispatch.loop import Integrated
+from runtime.dispatch.pull_requests import PullRequests
+from runtime.errors import ReviewError
+from runtime.kube import client
+from runtime.kube.client import Kube
+from runtime.tasks.parse import Task
+from tests.unit.fakes import FakeClusterCore
+from tests.unit.review.test_publish import FakeHost
+
+REPO = "https://git.example.com/acme/app.git"
+BRANCH = "specs/001-demo/integration"
+TASKS = "- [X] T002 [ASYNC] Add `src/a.py`\n- [X] T003 [ASYNC] Add `src/b.py`\n"
+POINTS = (
+    StartPoint("T002", "specs/001-demo/T002-async", "a" * 40),
+    StartPoint("T003", "specs/001-demo/T003-async", "b" * 40),
+)
+
+
+@pytest.fixture
+def feature_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "specs" / "001-demo"
+    folder.mkdir(parents=True)
+    (folder / "tasks.md").write_text(TASKS, encoding="utf-8")
+    return folder
+
+
+def integrated(status: Status = Status.SUCCEEDED) -> Integrated:
+    result = Result(
+        "integration", status, BRANCH, "c" * 40, started_from=POINTS, reason="merged 2 task(s)"
+    )
+    return Integrated(status, BRANCH, result.reason, result, "develop")
+
+
+class Fakes:
+    """The cluster, the integration and the pull requests' host, recorded."""
+
+    def __init__(
+        self, monkeypatch: pytest.MonkeyPatch, done: Integrated | None, host: FakeHost | None = None
+    ) -> None:
+        self.host = host or FakeHost()
+        self.wired: list[tuple[str, str]] = []
+        monkeypatch.setattr(client, "connect", lambda *_: Kube(FakeClusterCore(), "ns"))
+        monkeypatch.setattr(integration, "integrate", lambda *_: done)
+        monkeypatch.setattr(pull_requests, "cluster_pull_requests", self.pull_requests)
+
+    def pull_requests(
+        self, repo_url: str, feature: str, tasks: Mapping[str, Task], cwd: Path
+    ) -> PullRequests:
+        self.wired.append((repo_url, feature))
+        return PullRequests(lambda: self.host, tasks)
+
+
+def integrate(feature_dir: Path, *args: str) -> int:
+    return main(["dispatch", "integrate", "--tasks", str(feature_dir), "--repo", REPO, *args])
+
+
+def test_integrate_with_pr_opens_the_integration_branchs_pull_request_as_run_does(
+    feature_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fakes = Fakes(monkeypatch, integrated())
+
+    assert integrate(feature_dir, "--pr") == 0
+
+    assert fakes.wired == [(REPO, "001-demo")]
+    ((_, sent),) = [call for call in fakes.host.calls if call[0] == "create"]
+    assert (sent["head"], sent["base"], sent["draft"]) == (BRANCH, "develop", True)
+    assert sent["title"] == "001-demo: integration of 2 task(s)"
+    assert "`T003` at `bbbbbbbbbbbb`: Add `src/b.py`" in sent["body"]
+    assert capsys.readouterr().err.splitlines()[-3:] == [
+        f"INFO: [integration] opened draft pull request #1 ({BRANCH} -> develop): "
+        "https://h/pulls/1",
+        f"INFO: integration succeeded: {BRANCH} at cccccccccccc holds T002, T003: merged 2 task(s)",
+        "INFO: pull requests: integration https://h/pulls/1",
+    ]
+
+
+def test_speckit_pods_pr_turns_it_on_and_a_second_integrate_updates_the_same_one(
+    feature_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("SPECKIT_PODS_PR", "1")
+    fakes = Fakes(monkeypatch, integrated())
+    fakes.host.open_pull = fakes.host.create("x", "", BRANCH, "develop", True)
+
+    assert integrate(feature_dir) == 0
+
+    (*_, (found, asked), (updated, sent)) = fakes.host.calls
+    assert (found, asked["head"]) == ("find_open", BRANCH)
+    assert (updated, sent["base"]) == ("update", "develop")
+    assert "INFO: [integration] updated pull request #1 (" in capsys.readouterr().err
+
+
+def test_integrate_without_pr_opens_none(
+    feature_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("SPECKIT_PODS_PR", raising=False)
+    fakes = Fakes(monkeypatch, integrated())
+
+    assert integrate(feature_dir) == 0
+
+    assert fakes.wired == [] and fakes.host.calls == []
+    assert "pull request" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("done", "code", "said"),
+    [
+        (None, 0, "INFO: integration: no done [ASYNC] task has a branch yet"),
+        (integrated(Status.CONFLICT), 1, "INFO: [integration] opened draft pull request #1 "),
+    ],
+)
+def test_nothing_integrated_opens_none_and_a_conflict_still_shows_its_clean_merges(
+    feature_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    done: Integrated | None,
+    code: int,
+    said: str,
+) -> None:
+    fakes = Fakes(monkeypatch, done)
+
+    assert integrate(feature_dir, "--pr") == code
+
+    assert said in capsys.readouterr().err
+    titles = [sent["title"] for name, sent in fakes.host.calls if name == "create"]
+    assert titles == ([] if done is None else ["[conflict] 001-demo: integration of 2 task(s)"])
+
+
+def test_the_host_refusing_is_a_warning_and_the_exit_code_is_the_integrations(
+    feature_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    class Refusing(FakeHost):
+        def find_open(self, head: str, base: str | None = None) -> None:
+            raise ReviewError("gitea refused (403): forbidden", hint="check the token's scopes")
+
+    Fakes(monkeypatch, integrated(), Refusing())
+
+    assert integrate(feature_dir, "--pr") == 0
+
+    err = capsys.readouterr().err
+    assert (
+        "WARNING: [integration] no pull request: gitea refused (403): forbidden "
+        "(hint: check the token's scopes)"
+    ) in err.splitlines()
+    assert "INFO: pull requests:" not in err
+
+
+def test_pr_without_a_repository_is_a_usage_error_before_any_pod(
+    feature_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    started: list[object] = []
+    monkeypatch.setattr(client, "connect", lambda *_: started.append(1))
+    monkeypatch.chdir(feature_dir)
+
+    assert main(["dispatch", "integrate", "--tasks", str(feature_dir), "--pr"]) == 2
+
+    assert "--pr needs the repository: pass --repo" in capsys.readouterr().err
+    assert started == []
