@@ -25,10 +25,11 @@ import traceback
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from runtime.agent import credentials, gitops, handoff, integration, llm_proxy, session_store
+from runtime.agent import credentials, gitops, handoff, integration, session_store
 from runtime.agent.config import AgentConfig, ConfigError, load
 from runtime.agent.gitops import Checkout, Git, GitError, Repo
 from runtime.agent.handoff import Verdict
+from runtime.agent.llm_usage import OverBudget, read_usage
 from runtime.agent.shutdown import Shutdown, TerminatedError
 from runtime.contract.outcome import NO_VERDICT, Result, Status
 from runtime.contract.pod import (
@@ -97,13 +98,13 @@ class Run:
         )
 
 
-def over_budget(directory: Path | None) -> llm_proxy.OverBudget | None:
+def over_budget(directory: Path | None) -> OverBudget | None:
     """The token budget and what was used, once the proxy counted it spent; else ``None``.
 
     From ``usage.json``, which the proxy (trusted) writes and the agent cannot reach:
     a hijacked agent can neither claim over-budget nor hide it.
     """
-    usage = llm_proxy.read_usage(directory) if directory is not None else None
+    usage = read_usage(directory) if directory is not None else None
     return usage.over_budget if usage is not None else None
 
 
@@ -112,7 +113,7 @@ def llm_usage(directory: Path | None) -> tuple[int, int, int]:
 
     The proxy (trusted) writes the file; the agent container has no mount of it.
     """
-    usage = llm_proxy.read_usage(directory) if directory is not None else None
+    usage = read_usage(directory) if directory is not None else None
     if usage is None:
         return 0, 0, 0
     return usage.requests, usage.input_tokens, usage.output_tokens

@@ -14,7 +14,7 @@ fixes (the LLM Secret), never the request.  On the way the proxy
   with the key masked should the provider echo it;
 * counts requests and tokens and writes the totals to ``usage.json`` in
   :data:`~runtime.contract.pod.LLM_USAGE_DIR`, which the ``git`` side reads and the
-  agent cannot see;
+  agent cannot see (the accounting: :mod:`runtime.agent.llm_usage`);
 * with a token budget (``LLM_TOKEN_BUDGET``, from ``--max-tokens``): once the input and
   output tokens counted reach it, records ``over_budget`` there and refuses every
   further request (402, :data:`BUDGET_STATUS`); a request already in flight finishes.
@@ -42,14 +42,20 @@ from types import FrameType
 from typing import Any, Final, Literal
 from urllib.parse import urlsplit
 
-from runtime.agent.handoff import clean_text, write_atomic
+from runtime.agent.handoff import clean_text
+from runtime.agent.llm_usage import (
+    OverBudget,
+    Usage,
+    UsageMeter,
+    UsageTotals,
+    token_budget,
+    write_usage,
+)
 from runtime.contract.exit_codes import ExitCode
 from runtime.contract.pod import LLM_PROXY_HOST, LLM_PROXY_PORT, LLM_USAGE_FILE, Env, LLMRoute
 from runtime.contract.redact import MIN_SECRET_LENGTH, scrub
 
 MAX_BODY_BYTES = 32 * 1024 * 1024  # a request body beyond this is refused (413)
-MAX_JSON_USAGE_BYTES = 8 * 1024 * 1024  # a JSON response beyond this is not counted
-MAX_SSE_LINE_BYTES = 8 * 1024 * 1024  # an SSE line beyond this is skipped
 READ_CHUNK = 64 * 1024
 UPSTREAM_TIMEOUT_SECONDS = 600.0
 CLIENT_TIMEOUT_SECONDS = 600.0
@@ -204,258 +210,6 @@ def routes_from_env(env: Mapping[str, str]) -> tuple[dict[str, Route], list[str]
     """The enabled routes by name, and the problems of the others (one line each)."""
     routes, problems = load_routes(env)
     return routes, list(problems.values())
-
-
-# --- usage ------------------------------------------------------------------------------
-
-
-@dataclasses.dataclass(frozen=True)
-class OverBudget:
-    """The token budget reached: ``usage.json``'s ``over_budget``."""
-
-    used: int  # input + output tokens counted
-    budget: int
-
-    @property
-    def reason(self) -> str:
-        """The result's reason: ``1234 tokens used, budget 1000 (--max-tokens)``."""
-        return f"{self.used} tokens used, budget {self.budget} (--max-tokens)"
-
-
-@dataclasses.dataclass(frozen=True)
-class Usage:
-    """Totals since the proxy started: what ``usage.json`` holds."""
-
-    requests: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
-    errors: int = 0
-    refused: int = 0  # requests refused because the budget was spent (not forwarded)
-    budget: int | None = None  # LLM_TOKEN_BUDGET; None: no limit
-
-    @property
-    def over_budget(self) -> OverBudget | None:
-        """The budget and the tokens used, once they reach it; ``None`` before (or no budget)."""
-        used = self.input_tokens + self.output_tokens
-        if self.budget is None or used < self.budget:
-            return None
-        return OverBudget(used, self.budget)
-
-    def to_json(self) -> dict[str, object]:
-        """The ``usage.json`` object (``over_budget``: ``{"used", "budget"}`` or ``null``)."""
-        over = self.over_budget
-        over_json = dataclasses.asdict(over) if over else None
-        return {**dataclasses.asdict(self), "over_budget": over_json}
-
-
-class UsageTotals:
-    """A thread-safe accumulator of :class:`Usage`."""
-
-    def __init__(self, budget: int | None = None) -> None:
-        self._lock = threading.Lock()
-        self._usage = Usage(budget=budget)
-
-    def add(self, input_tokens: int, output_tokens: int, *, error: bool) -> tuple[Usage, bool]:
-        """Count one forwarded request; the new totals, and whether it reached the budget."""
-        with self._lock:
-            old = self._usage
-            self._usage = dataclasses.replace(
-                old,
-                requests=old.requests + 1,
-                input_tokens=old.input_tokens + input_tokens,
-                output_tokens=old.output_tokens + output_tokens,
-                errors=old.errors + int(error),
-            )
-            crossed = old.over_budget is None and self._usage.over_budget is not None
-            return self._usage, crossed
-
-    def refuse(self) -> OverBudget | None:
-        """Count a request refused for the budget, if it is spent: how it is spent."""
-        with self._lock:
-            over = self._usage.over_budget
-            if over is not None:
-                self._usage = dataclasses.replace(self._usage, refused=self._usage.refused + 1)
-            return over
-
-    def snapshot(self) -> Usage:
-        """The totals now."""
-        with self._lock:
-            return self._usage
-
-
-def _count(value: object) -> int | None:
-    """A token count, or ``None`` for anything but a non-negative int."""
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return value
-    return None
-
-
-def _object(value: object) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def tokens_of(usage: object) -> tuple[int, int] | None:
-    """``(input, output)`` of a ``usage`` object in OpenAI or Anthropic naming, or ``None``.
-
-    Anthropic's ``input_tokens`` leaves out the prompt cache: its
-    ``cache_read_input_tokens`` and ``cache_creation_input_tokens`` are added.
-    """
-    fields = _object(usage)
-    prompt, completion = (
-        _count(fields.get("prompt_tokens")),
-        _count(fields.get("completion_tokens")),
-    )
-    if prompt is not None or completion is not None:
-        return prompt or 0, completion or 0
-    inputs, outputs = _count(fields.get("input_tokens")), _count(fields.get("output_tokens"))
-    if inputs is None and outputs is None:
-        return None
-    cached = sum(
-        _count(fields.get(name)) or 0
-        for name in ("cache_read_input_tokens", "cache_creation_input_tokens")
-    )
-    return (inputs or 0) + cached, outputs or 0
-
-
-class UsageMeter:
-    """Reads the token counts of one response from its bytes as they pass; never raises.
-
-    ``text/event-stream``: the ``data:`` lines (split across chunks or not) of OpenAI
-    chat chunks (``usage`` in the last), Responses API ``response.completed`` events
-    and Anthropic ``message_start`` / ``message_delta`` events (cumulative output: the
-    last one counts).  ``application/json``: the whole body's ``usage``.
-    """
-
-    def __init__(self, content_type: str) -> None:
-        mime = content_type.split(";", 1)[0].strip().lower()
-        self.mode = "none"
-        if mime == "text/event-stream":
-            self.mode = "sse"
-        elif mime == "application/json" or mime.endswith("+json"):
-            self.mode = "json"
-        self.input_tokens = 0
-        self.output_tokens = 0
-        self._buffer = bytearray()
-        self._skipping = False  # inside an SSE line over the cap
-
-    def feed(self, data: bytes) -> None:
-        """Look at the next piece of the body."""
-        try:
-            if self.mode == "sse":
-                self._feed_sse(data)
-            elif self.mode == "json":
-                self._buffer += data
-                if len(self._buffer) > MAX_JSON_USAGE_BYTES:
-                    self._stop()
-        except Exception:  # a parsing slip must never break the response it reads
-            self._stop()
-
-    def finish(self) -> tuple[int, int]:
-        """``(input, output)`` tokens of the whole response."""
-        try:
-            if self.mode == "sse" and not self._skipping:
-                self._line(bytes(self._buffer))
-            elif self.mode == "json":
-                self._set(_object(json.loads(bytes(self._buffer))).get("usage"))
-        except Exception:  # malformed JSON: nothing to count
-            pass
-        self._stop()
-        return self.input_tokens, self.output_tokens
-
-    def _stop(self) -> None:
-        self.mode = "none"
-        self._buffer = bytearray()
-
-    def _feed_sse(self, data: bytes) -> None:
-        start = 0
-        while True:
-            end = data.find(b"\n", start)
-            piece = data[start:] if end < 0 else data[start:end]
-            if not self._skipping:
-                self._buffer += piece
-                if len(self._buffer) > MAX_SSE_LINE_BYTES:
-                    self._buffer = bytearray()
-                    self._skipping = True
-            if end < 0:
-                return
-            if not self._skipping:
-                self._line(bytes(self._buffer))
-            self._buffer = bytearray()
-            self._skipping = False
-            start = end + 1
-
-    def _line(self, line: bytes) -> None:
-        line = line.rstrip(b"\r")
-        if not line.startswith(b"data:") or b"usage" not in line:
-            return  # most lines are content deltas: only events with a usage are parsed
-        try:
-            event = json.loads(line[5:])
-        except ValueError:
-            return
-        if isinstance(event, dict):
-            self._event(event)
-
-    def _event(self, event: dict[str, Any]) -> None:
-        kind = event.get("type")
-        if kind == "message_start":  # Anthropic: input (and the first output) tokens
-            self._set(_object(event.get("message")).get("usage"))
-        elif kind == "message_delta":  # Anthropic: the output so far
-            output = _count(_object(event.get("usage")).get("output_tokens"))
-            if output is not None:
-                self.output_tokens = output
-        elif kind in ("response.completed", "response.incomplete"):  # OpenAI Responses API
-            self._set(_object(event.get("response")).get("usage"))
-        else:  # OpenAI chat/completions: the last chunk (stream_options.include_usage)
-            self._set(event.get("usage"))
-
-    def _set(self, usage: object) -> None:
-        counts = tokens_of(usage)
-        if counts is not None:
-            self.input_tokens, self.output_tokens = counts
-
-
-def write_usage(directory: Path, usage: Usage) -> None:
-    """Replace ``directory/usage.json`` atomically: a new file (0644), fsynced, renamed."""
-    data = json.dumps(usage.to_json()).encode("utf-8") + b"\n"
-    write_atomic(directory, LLM_USAGE_FILE, data)
-
-
-_TOTALS: Final = ("requests", "input_tokens", "output_tokens", "errors")
-
-
-def read_usage(directory: Path) -> Usage | None:
-    """The totals in ``directory/usage.json``; ``None`` when absent or malformed.
-
-    ``over_budget`` follows from the totals and ``budget`` (:attr:`Usage.over_budget`).
-    """
-    try:
-        raw = json.loads((directory / LLM_USAGE_FILE).read_bytes()[: 64 * 1024])
-    except (OSError, ValueError):
-        return None
-    if not isinstance(raw, dict):
-        return None
-    totals = [_count(raw.get(name)) for name in _TOTALS]
-    refused, budget = _count(raw.get("refused", 0)), raw.get("budget")
-    if any(value is None for value in totals) or refused is None:
-        return None
-    if budget is not None and _count(budget) is None:
-        return None
-    requests, inputs, outputs, errors = (value or 0 for value in totals)
-    return Usage(requests, inputs, outputs, errors, refused, budget)
-
-
-def token_budget(env: Mapping[str, str]) -> tuple[int | None, str]:
-    """``LLM_TOKEN_BUDGET``: the budget (``None``: no limit), and a problem with the value.
-
-    A malformed value is a budget of 0 (every request refused): the limit fails closed.
-    """
-    raw = env.get(Env.LLM_TOKEN_BUDGET, "").strip()
-    if not raw:
-        return None, ""
-    if _CONTENT_LENGTH.fullmatch(raw) and int(raw) > 0:
-        return int(raw), ""
-    shown = clean_text(raw, 40)
-    return 0, f"{Env.LLM_TOKEN_BUDGET}={shown!r} is not a positive whole number: refusing all"
 
 
 # --- masking ----------------------------------------------------------------------------

@@ -33,13 +33,11 @@ from runtime.agent.llm_proxy import (
     KeyMask,
     ProxyServer,
     Route,
-    Usage,
-    UsageMeter,
     load_routes,
-    read_usage,
     routes_from_env,
     serve_in_thread,
 )
+from runtime.agent.llm_usage import Usage, read_usage
 from runtime.contract.exit_codes import ExitCode
 from runtime.contract.pod import LLM_USAGE_FILE
 
@@ -745,45 +743,6 @@ def test_without_a_budget_nothing_is_refused(proxy: ProxyServer, usage_dir: Path
     assert usage == Usage(3, 15, 9, 0) and usage.over_budget is None
 
 
-@pytest.mark.parametrize(
-    ("env", "expected"),
-    [
-        ({}, (None, "")),
-        ({"LLM_TOKEN_BUDGET": " "}, (None, "")),
-        ({"LLM_TOKEN_BUDGET": "1000"}, (1000, "")),
-        ({"LLM_TOKEN_BUDGET": "0"}, (0, "not a positive whole number")),
-        ({"LLM_TOKEN_BUDGET": "-5"}, (0, "not a positive whole number")),
-        ({"LLM_TOKEN_BUDGET": "1e3"}, (0, "not a positive whole number")),
-    ],
-)
-def test_the_budget_from_the_environment_fails_closed(
-    env: dict[str, str], expected: tuple[int | None, str]
-) -> None:
-    budget, problem = llm_proxy.token_budget(env)
-    assert budget == expected[0]
-    assert expected[1] in problem and (not expected[1]) == (not problem)
-
-
-@pytest.mark.parametrize(
-    ("extra", "expected"),
-    [
-        ({}, Usage(1, 2, 3, 0)),  # a file without the budget fields: no budget
-        ({"refused": 4, "budget": 5}, Usage(1, 2, 3, 0, 4, 5)),
-        ({"budget": "5"}, None),
-        ({"budget": -1}, None),
-        ({"refused": True}, None),
-    ],
-)
-def test_read_usage_reads_the_budget_strictly(
-    usage_dir: Path, extra: dict[str, object], expected: Usage | None
-) -> None:
-    data = {"requests": 1, "input_tokens": 2, "output_tokens": 3, "errors": 0, **extra}
-    (usage_dir / LLM_USAGE_FILE).write_text(json.dumps(data))
-    assert read_usage(usage_dir) == expected
-    if expected is not None and expected.budget:
-        assert expected.over_budget == llm_proxy.OverBudget(5, 5)  # reached counts as over
-
-
 def echo_auth(handler: UpstreamHandler) -> None:
     """A provider that quotes the key back, in a header and split across chunks."""
     auth = (handler.headers.get("Authorization") or handler.headers.get("x-api-key") or "").encode()
@@ -852,22 +811,6 @@ def test_key_mask_masks_a_key_split_across_chunks_and_keeps_the_length() -> None
     assert out[0] == b"a"  # the tail that may be the key's start is held back
     assert b"".join(out) == b"a" + b"*" * len(KEY) + b"zsk-"
     assert KeyMask(KEY).feed(b"data: hello\n\n") == b"data: hello\n\n"  # nothing held
-
-
-def test_usage_meter_skips_a_line_over_the_cap(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(llm_proxy, "MAX_SSE_LINE_BYTES", 64)
-    meter = UsageMeter("text/event-stream; charset=utf-8")
-    huge = b'data: {"usage": {"prompt_tokens": 1000, "completion_tokens": 1000}, "pad": "'
-    meter.feed(huge + b"x" * 100)
-    meter.feed(b'x"}\n\n')
-    meter.feed(b'data: {"usage": {"prompt_tokens": 2, "completion_tokens": 1}}\n\n')
-    assert meter.finish() == (2, 1)
-
-
-def test_usage_meter_ignores_other_content_types() -> None:
-    meter = UsageMeter("text/plain")
-    meter.feed(b'data: {"usage": {"prompt_tokens": 2, "completion_tokens": 1}}\n\n')
-    assert meter.finish() == (0, 0)
 
 
 # --- main -----------------------------------------------------------------------------

@@ -16,7 +16,7 @@ import pytest
 from runtime.agent import git_side
 from runtime.agent.config import load
 from runtime.agent.handoff import Verdict
-from runtime.agent.llm_proxy import Usage
+from runtime.agent.llm_usage import Usage
 from runtime.agent.shutdown import Shutdown
 from runtime.contract.outcome import Status
 from runtime.contract.start import StartPoint, describe, encode
@@ -207,7 +207,7 @@ def test_no_output_is_stalled_and_the_wip_pushed(pod: Harness) -> None:
 
 
 def usage_json(budget: int | None, used: tuple[int, int], refused: int = 0) -> str:
-    """``usage.json`` as the LLM proxy writes it (runtime.agent.llm_proxy.Usage)."""
+    """``usage.json`` as the LLM proxy writes it (runtime.agent.llm_usage.Usage)."""
     usage = Usage(3, *used, 0, refused, budget)
     return json.dumps(usage.to_json())
 
