@@ -15,9 +15,13 @@ fixes (the LLM Secret), never the request.  On the way the proxy
 * counts requests and tokens and writes the totals to ``usage.json`` in
   :data:`~runtime.contract.pod.LLM_USAGE_DIR`, which the ``git`` side reads and the
   agent cannot see (the accounting: :mod:`runtime.agent.llm_usage`);
-* with a token budget (``LLM_TOKEN_BUDGET``, from ``--max-tokens``): once the input and
-  output tokens counted reach it, records ``over_budget`` there and refuses every
-  further request (402, :data:`BUDGET_STATUS`); a request already in flight finishes.
+* with the developer's price (``LLM_PRICE_PER_MTOK``, from ``--llm-price``): turns the
+  tokens counted into their cost, ``cost_usd`` there;
+* with a token budget (``LLM_TOKEN_BUDGET``, from ``--max-tokens``) or a cost budget
+  (``LLM_COST_BUDGET``, from ``--max-cost``): once the input and output tokens counted,
+  or their cost, reach it, records ``over_budget`` there (the first budget reached) and
+  refuses every further request (402, :data:`BUDGET_STATUS`); a request already in
+  flight finishes.
 
 The key is never logged, printed, put in an error message or sent to the client.
 """
@@ -44,13 +48,16 @@ from urllib.parse import urlsplit
 
 from runtime.agent.handoff import clean_text
 from runtime.agent.llm_usage import (
+    COST,
     OverBudget,
     Usage,
     UsageMeter,
     UsageTotals,
+    cost_settings,
     token_budget,
     write_usage,
 )
+from runtime.contract.cost import Price, usd, usd_budget
 from runtime.contract.exit_codes import ExitCode
 from runtime.contract.pod import LLM_PROXY_HOST, LLM_PROXY_PORT, LLM_USAGE_FILE, Env, LLMRoute
 from runtime.contract.redact import MIN_SECRET_LENGTH, scrub
@@ -66,6 +73,7 @@ ERROR_TYPE = "speckit_pods_proxy"
 # opencode uses) retry a 429 with backoff, but not a 402
 BUDGET_STATUS = 402
 BUDGET_CODE = "token_budget_exceeded"
+COST_BUDGET_CODE = "cost_budget_exceeded"
 LOG_PREFIX = "[llm-proxy] "
 
 AuthStyle = Literal["bearer", "x-api-key"]
@@ -339,18 +347,32 @@ class ProxyHandler(BaseHTTPRequestHandler):
         return route, rest, query, self._read_body()
 
     def _check_budget(self) -> None:
-        """Refuse the request once the token budget is spent (counted as refused)."""
+        """Refuse the request once a budget is spent (counted as refused)."""
         over = self.server.refuse_over_budget()
         if over is None:
             return
+        if over.kind == COST:
+            message = f"the task's LLM cost budget is spent: {self._spent(over)}, budget "
+            message += f"{usd_budget(over.budget)} (--max-cost)"
+        else:
+            message = f"the task's LLM token budget is spent: {over.used} tokens used "
+            message += f"(input + output), budget {over.budget} (--max-tokens)"
         raise RefusedError(
             BUDGET_STATUS,
-            f"the task's LLM token budget is spent: {over.used} tokens used (input + output), "
-            f"budget {over.budget} (--max-tokens); the proxy refuses every further request",
-            code=BUDGET_CODE,
+            f"{message}; the proxy refuses every further request",
+            code=COST_BUDGET_CODE if over.kind == COST else BUDGET_CODE,
             used=over.used,
             budget=over.budget,
         )
+
+    def _spent(self, over: OverBudget) -> str:
+        """``$0.0300 (20 input + 10 output tokens at 1000/1000 US dollars per million)``."""
+        price = self.server.totals.price
+        if over.used is None or price is None:
+            return "the cost is unknown (no valid price reached the proxy)"
+        usage = self.server.totals.snapshot()
+        tokens = f"{usage.input_tokens} input + {usage.output_tokens} output tokens"
+        return f"{usd(over.used)} ({tokens} at {price} US dollars per million)"
 
     def _no_route(self, name: str) -> tuple[int, str]:
         key_env = _KEY_ENV.get(name)
@@ -556,11 +578,13 @@ class ProxyServer(ThreadingHTTPServer):
         problems: Mapping[str, str] | None = None,
         log: Log | None = None,
         budget: int | None = None,
+        price: Price | None = None,
+        cost_budget: float | None = None,
     ) -> None:
         self.routes = dict(routes)
         self.problems = dict(problems or {})
         self.usage_dir = usage_dir
-        self.totals = UsageTotals(budget)
+        self.totals = UsageTotals(budget, price, cost_budget)
         self._log = log or log_stderr
         self._keys = [route.key for route in self.routes.values()]
         self._tls = (
@@ -603,11 +627,22 @@ class ProxyServer(ThreadingHTTPServer):
             if self.usage_dir
             else f"nowhere (no {Env.LLM_USAGE_DIR})"
         )
-        budget = self.totals.snapshot().budget
-        limit = "no token budget" if budget is None else f"token budget {budget}"
-        self.log(f"listening on {self.url}; routes: {routes}; usage to {where}; {limit}")
+        self.log(f"listening on {self.url}; routes: {routes}; usage to {where}; {self._limits()}")
         for problem in self.problems.values():
             self.log(f"route refused: {problem}")
+
+    def _limits(self) -> str:
+        """``token budget 1000; price 3/15 US dollars per million …; cost budget $0.50``."""
+        usage, price = self.totals.snapshot(), self.totals.price
+        parts = ["no token budget" if usage.budget is None else f"token budget {usage.budget}"]
+        parts.append(
+            "no price (cost unknown)"
+            if price is None
+            else f"price {price} US dollars per million input/output tokens"
+        )
+        if usage.cost_budget is not None:
+            parts.append(f"cost budget {usd_budget(usage.cost_budget)}")
+        return "; ".join(parts)
 
     def connect(self, route: Route) -> http.client.HTTPConnection:
         """A new connection to the route's upstream (direct: no proxy from the environment)."""
@@ -624,11 +659,13 @@ class ProxyServer(ThreadingHTTPServer):
         """Count one forwarded request and write the totals to ``usage.json``."""
         usage, crossed = self.totals.add(input_tokens, output_tokens, error=error)
         self.save()
-        if crossed and usage.over_budget is not None:
-            self.log(f"token budget reached: {usage.over_budget.reason}; refusing what follows")
+        over = usage.over_budget
+        if crossed and over is not None:
+            what = "cost" if over.kind == COST else "token"
+            self.log(f"{what} budget reached: {over.reason}; refusing what follows")
 
     def refuse_over_budget(self) -> OverBudget | None:
-        """How the budget is spent, if it is (the refusal counted and saved); else ``None``."""
+        """How a budget is spent, if one is (the refusal counted and saved); else ``None``."""
         over = self.totals.refuse()
         if over is not None:
             self.save()
@@ -689,9 +726,20 @@ def serve_in_thread(
     problems: Mapping[str, str] | None = None,
     log: Log | None = None,
     budget: int | None = None,
+    price: Price | None = None,
+    cost_budget: float | None = None,
 ) -> tuple[ProxyServer, threading.Thread]:
     """A proxy serving in a daemon thread (tests); :meth:`ProxyServer.stop` ends it."""
-    server = ProxyServer(routes, usage_dir, port, problems=problems, log=log, budget=budget)
+    server = ProxyServer(
+        routes,
+        usage_dir,
+        port,
+        problems=problems,
+        log=log,
+        budget=budget,
+        price=price,
+        cost_budget=cost_budget,
+    )
     server.save()
     thread = threading.Thread(
         target=server.serve_forever, name="llm-proxy", kwargs={"poll_interval": 0.05}, daemon=True
@@ -710,15 +758,25 @@ def main(env: Mapping[str, str] | None = None, port: int | None = None) -> int:
     env = os.environ if env is None else env
     routes, problems = load_routes(env)
     budget, budget_problem = token_budget(env)
+    price, cost_budget, cost_problems = cost_settings(env)
     port = LLM_PROXY_PORT if port is None else port
     try:
-        server = ProxyServer(routes, _usage_dir(env), port, problems=problems, budget=budget)
+        server = ProxyServer(
+            routes,
+            _usage_dir(env),
+            port,
+            problems=problems,
+            budget=budget,
+            price=price,
+            cost_budget=cost_budget,
+        )
     except OSError as err:
         log_stderr(f"cannot listen on {LLM_PROXY_HOST}:{port}: {_reason(err)}")
         return ExitCode.FAILED
     server.announce()
-    if budget_problem:
-        server.log(budget_problem)
+    for problem in [budget_problem, *cost_problems]:
+        if problem:
+            server.log(problem)
     server.save()
 
     def stop(signum: int, frame: FrameType | None) -> None:
@@ -739,7 +797,8 @@ def main(env: Mapping[str, str] | None = None, port: int | None = None) -> int:
 def _summary(usage: Usage) -> str:
     over = usage.over_budget
     budget = f"; over budget: {over.reason}, {usage.refused} refused" if over else ""
+    cost = "" if usage.cost_usd is None else f", cost {usd(usage.cost_usd)}"
     return (
         f"{usage.requests} requests, {usage.errors} errors, "
-        f"tokens in {usage.input_tokens}, out {usage.output_tokens}{budget}"
+        f"tokens in {usage.input_tokens}, out {usage.output_tokens}{cost}{budget}"
     )

@@ -1,24 +1,27 @@
-"""The LLM proxy's accounting: the usage it counts, ``usage.json``, and the token budget.
+"""The LLM proxy's accounting: the usage it counts, its cost, ``usage.json``, the budgets.
 
 The proxy (:mod:`runtime.agent.llm_proxy`, container ``llm-proxy``) reads the usage
 the upstream reports as each answer passes (:class:`UsageMeter`), adds it up
 (:class:`UsageTotals`) and writes the totals to ``usage.json`` in
 :data:`~runtime.contract.pod.LLM_USAGE_DIR` (:func:`write_usage`); the ``git`` side
-reads them back (:func:`read_usage`) for the result line and the budget.  The agent
-cannot reach that file: these counts are the trusted ones.
+reads them back (:func:`read_usage`) for the result line and the budgets.  The agent
+cannot reach that file: these counts are the trusted ones.  The cost is these tokens at
+the developer's price (:mod:`runtime.contract.cost`), never opencode's own figure.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import re
 import threading
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from runtime.agent.handoff import clean_text, write_atomic
+from runtime.contract.cost import PRICE_FORMAT, Price, parse_budget, usd, usd_budget
 from runtime.contract.pod import LLM_USAGE_FILE, Env
 
 MAX_JSON_USAGE_BYTES = 8 * 1024 * 1024  # a JSON response beyond this is not counted
@@ -26,16 +29,36 @@ MAX_SSE_LINE_BYTES = 8 * 1024 * 1024  # an SSE line beyond this is skipped
 _WHOLE_NUMBER = re.compile(r"[0-9]{1,15}")
 
 
+TOKENS: Final = "tokens"  # OverBudget.kind: --max-tokens (LLM_TOKEN_BUDGET)
+COST: Final = "cost"  # OverBudget.kind: --max-cost (LLM_COST_BUDGET)
+BudgetKind = Literal["tokens", "cost"]
+
+
 @dataclasses.dataclass(frozen=True)
 class OverBudget:
-    """The token budget reached: ``usage.json``'s ``over_budget``."""
+    """A budget reached: ``usage.json``'s ``over_budget``.
 
-    used: int  # input + output tokens counted
-    budget: int
+    ``used`` and ``budget`` are tokens (input + output) for :data:`TOKENS`, US dollars
+    for :data:`COST` (``used`` ``None``: no valid price, so the cost is unknown and the
+    cost budget counts as spent: it fails closed).
+    """
+
+    used: float | None  # tokens: an int
+    budget: float  # tokens: an int
+    kind: BudgetKind = "tokens"
 
     @property
     def reason(self) -> str:
-        """The result's reason: ``1234 tokens used, budget 1000 (--max-tokens)``."""
+        """The result's reason, with the figures.
+
+        ``1234 tokens used, budget 1000 (--max-tokens)``, or ``$0.5213 spent, budget
+        $0.50 (--max-cost)``.
+        """
+        if self.kind == COST:
+            spent = (
+                "cost unknown (no valid price)" if self.used is None else f"{usd(self.used)} spent"
+            )
+            return f"{spent}, budget {usd_budget(self.budget)} (--max-cost)"
         return f"{self.used} tokens used, budget {self.budget} (--max-tokens)"
 
 
@@ -47,47 +70,81 @@ class Usage:
     input_tokens: int = 0
     output_tokens: int = 0
     errors: int = 0
-    refused: int = 0  # requests refused because the budget was spent (not forwarded)
+    refused: int = 0  # requests refused because a budget was spent (not forwarded)
     budget: int | None = None  # LLM_TOKEN_BUDGET; None: no limit
+    cost_usd: float | None = None  # the tokens counted, at LLM_PRICE_PER_MTOK; None: no price
+    cost_budget: float | None = None  # LLM_COST_BUDGET, US dollars; None: no limit
+    # the budget reached first ("tokens" or "cost"; "" before): over_budget names it, even
+    # once a request in flight then reaches the other too
+    reached: str = ""
+
+    def _reached(self) -> dict[str, OverBudget]:
+        found: dict[str, OverBudget] = {}
+        used = self.input_tokens + self.output_tokens
+        if self.budget is not None and used >= self.budget:
+            found[TOKENS] = OverBudget(used, self.budget, TOKENS)
+        cost, limit = self.cost_usd, self.cost_budget
+        if limit is not None and (cost is None or cost >= limit):  # no price: fails closed
+            found[COST] = OverBudget(cost, limit, COST)
+        return found
 
     @property
     def over_budget(self) -> OverBudget | None:
-        """The budget and the tokens used, once they reach it; ``None`` before (or no budget)."""
-        used = self.input_tokens + self.output_tokens
-        if self.budget is None or used < self.budget:
-            return None
-        return OverBudget(used, self.budget)
+        """The budget reached first and what was used, once one is; ``None`` before (or none).
+
+        Reached means used >= budget; two reached at once: the token budget.
+        """
+        found = self._reached()
+        return found.get(self.reached) or found.get(TOKENS) or found.get(COST)
 
     def to_json(self) -> dict[str, object]:
-        """The ``usage.json`` object (``over_budget``: ``{"used", "budget"}`` or ``null``)."""
+        """The ``usage.json`` object (``over_budget``: ``{"used", "budget", "kind"}``, or null)."""
         over = self.over_budget
-        over_json = dataclasses.asdict(over) if over else None
-        return {**dataclasses.asdict(self), "over_budget": over_json}
+        data = dataclasses.asdict(self)
+        del data["reached"]  # over_budget's kind
+        return {**data, "over_budget": dataclasses.asdict(over) if over else None}
 
 
 class UsageTotals:
-    """A thread-safe accumulator of :class:`Usage`."""
+    """A thread-safe accumulator of :class:`Usage`; the cost is the totals at ``price``."""
 
-    def __init__(self, budget: int | None = None) -> None:
+    def __init__(
+        self,
+        budget: int | None = None,
+        price: Price | None = None,
+        cost_budget: float | None = None,
+    ) -> None:
         self._lock = threading.Lock()
-        self._usage = Usage(budget=budget)
+        self.price = price
+        usage = Usage(budget=budget, cost_usd=self._cost(0, 0), cost_budget=cost_budget)
+        over = usage.over_budget  # a budget that fails closed is spent from the start
+        self._usage = dataclasses.replace(usage, reached=over.kind if over else "")
+
+    def _cost(self, input_tokens: int, output_tokens: int) -> float | None:
+        return None if self.price is None else self.price.cost(input_tokens, output_tokens)
 
     def add(self, input_tokens: int, output_tokens: int, *, error: bool) -> tuple[Usage, bool]:
-        """Count one forwarded request; the new totals, and whether it reached the budget."""
+        """Count one forwarded request; the new totals, and whether it reached a budget."""
         with self._lock:
             old = self._usage
-            self._usage = dataclasses.replace(
+            inputs, outputs = old.input_tokens + input_tokens, old.output_tokens + output_tokens
+            new = dataclasses.replace(
                 old,
                 requests=old.requests + 1,
-                input_tokens=old.input_tokens + input_tokens,
-                output_tokens=old.output_tokens + output_tokens,
+                input_tokens=inputs,
+                output_tokens=outputs,
                 errors=old.errors + int(error),
+                cost_usd=self._cost(inputs, outputs),
             )
-            crossed = old.over_budget is None and self._usage.over_budget is not None
-            return self._usage, crossed
+            over = new.over_budget
+            crossed = old.over_budget is None and over is not None
+            if crossed and over is not None:
+                new = dataclasses.replace(new, reached=over.kind)  # the first one stays it
+            self._usage = new
+            return new, crossed
 
     def refuse(self) -> OverBudget | None:
-        """Count a request refused for the budget, if it is spent: how it is spent."""
+        """Count a request refused for a budget, if one is spent: how it is spent."""
         with self._lock:
             over = self._usage.over_budget
             if over is not None:
@@ -240,10 +297,19 @@ def write_usage(directory: Path, usage: Usage) -> None:
 _TOTALS: Final = ("requests", "input_tokens", "output_tokens", "errors")
 
 
+def _dollars(value: object) -> float | None:
+    """An amount of US dollars: a finite number >= 0, or ``None`` for anything else."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if math.isfinite(value) and value >= 0:
+            return float(value)
+    return None
+
+
 def read_usage(directory: Path) -> Usage | None:
     """The totals in ``directory/usage.json``; ``None`` when absent or malformed.
 
-    ``over_budget`` follows from the totals and ``budget`` (:attr:`Usage.over_budget`).
+    ``over_budget`` follows from the totals and the budgets (:attr:`Usage.over_budget`);
+    of the file's own, only the kind is read (which budget was reached first).
     """
     try:
         raw = json.loads((directory / LLM_USAGE_FILE).read_bytes()[: 64 * 1024])
@@ -257,8 +323,22 @@ def read_usage(directory: Path) -> Usage | None:
         return None
     if budget is not None and _count(budget) is None:
         return None
+    cost, cost_budget = raw.get("cost_usd"), raw.get("cost_budget")
+    if any(value is not None and _dollars(value) is None for value in (cost, cost_budget)):
+        return None
+    kind = _object(raw.get("over_budget")).get("kind")
     requests, inputs, outputs, errors = (value or 0 for value in totals)
-    return Usage(requests, inputs, outputs, errors, refused, budget)
+    return Usage(
+        requests,
+        inputs,
+        outputs,
+        errors,
+        refused,
+        budget,
+        _dollars(cost),
+        _dollars(cost_budget),
+        kind if kind in (TOKENS, COST) else "",
+    )
 
 
 def token_budget(env: Mapping[str, str]) -> tuple[int | None, str]:
@@ -273,3 +353,42 @@ def token_budget(env: Mapping[str, str]) -> tuple[int | None, str]:
         return int(raw), ""
     shown = clean_text(raw, 40)
     return 0, f"{Env.LLM_TOKEN_BUDGET}={shown!r} is not a positive whole number: refusing all"
+
+
+def cost_settings(env: Mapping[str, str]) -> tuple[Price | None, float | None, list[str]]:
+    """``LLM_PRICE_PER_MTOK`` and ``LLM_COST_BUDGET``: the price, the cost budget, problems.
+
+    No price (unset or malformed): the cost is unknown (``null``).  A malformed cost
+    budget is a budget of 0; a cost budget without a valid price counts as spent: both
+    fail closed (every request refused), like the token budget.
+    """
+    raw_price = env.get(Env.LLM_PRICE_PER_MTOK, "").strip()
+    raw_budget = env.get(Env.LLM_COST_BUDGET, "").strip()
+    problems: list[str] = []
+    price: Price | None = None
+    if raw_price:
+        try:
+            price = Price.parse(raw_price)
+        except ValueError:
+            shown = clean_text(raw_price, 40)
+            problems.append(
+                f"{Env.LLM_PRICE_PER_MTOK}={shown!r} is not a price ({PRICE_FORMAT}): "
+                "the cost is unknown"
+            )
+    limit: float | None = None
+    if raw_budget:
+        try:
+            limit = float(parse_budget(raw_budget))
+        except ValueError:
+            shown = clean_text(raw_budget, 40)
+            problems.append(
+                f"{Env.LLM_COST_BUDGET}={shown!r} is not an amount of US dollars above zero: "
+                "refusing all"
+            )
+            limit = 0.0
+        if price is None and limit:
+            problems.append(
+                f"{Env.LLM_COST_BUDGET} is set without a valid {Env.LLM_PRICE_PER_MTOK}: "
+                "the cost is unknown, so the cost budget refuses all"
+            )
+    return price, limit, problems
