@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from runtime.cli.helptext import epilog, paragraph
 from runtime.cli.pod_options import add_pod_options, spawn_options
+from runtime.contract.cost import usd
 from runtime.contract.exit_codes import ExitCode
 from runtime.errors import AlreadyRunningError, SpeckitPodsError, UsageError
 from runtime.tasks.feature import feature_name, find_tasks_file
@@ -427,6 +428,15 @@ def _report_stale(plan: DispatchPlan, tasks_file: Path, summary: Summary, writte
             )
 
 
+def _cost_note(summary: Summary, counted: int) -> str:
+    """``, cost $0.1234`` (the tasks' counted tokens at your price); ``""`` when none had one."""
+    total, priced = summary.cost
+    if not priced:
+        return ""
+    some = f" ({priced} of them priced)" if priced < counted else ""
+    return f", cost {usd(total)}{some}"
+
+
 def _report(summary: Summary, argv: Sequence[str], links: Sequence[str] = ()) -> None:
     from runtime.dispatch.view import render_summary
 
@@ -434,7 +444,8 @@ def _report(summary: Summary, argv: Sequence[str], links: Sequence[str] = ()) ->
     tokens_in, tokens_out, counted = summary.tokens
     if counted:
         print(
-            f"INFO: tokens: {tokens_in} in, {tokens_out} out ({counted} task(s) reported)",
+            f"INFO: tokens: {tokens_in} in, {tokens_out} out ({counted} task(s) reported)"
+            f"{_cost_note(summary, counted)}",
             file=sys.stderr,
         )
     if summary.integration is not None:
