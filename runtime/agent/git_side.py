@@ -25,10 +25,11 @@ import traceback
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from runtime.agent import credentials, gitops, handoff, integration, llm_proxy, session_store
+from runtime.agent import credentials, gitops, handoff, integration, session_store
 from runtime.agent.config import AgentConfig, ConfigError, load
 from runtime.agent.gitops import Checkout, Git, GitError, Repo
 from runtime.agent.handoff import Verdict
+from runtime.agent.llm_usage import OverBudget, read_usage
 from runtime.agent.shutdown import Shutdown, TerminatedError
 from runtime.contract.outcome import NO_VERDICT, Result, Status
 from runtime.contract.pod import (
@@ -80,7 +81,7 @@ class Run:
 
         ``start`` is the commit the agent started from (after the start points' merges).
         """
-        requests, tokens_in, tokens_out = llm_usage(self.config.llm_usage_dir)
+        requests, tokens_in, tokens_out, cost = llm_usage(self.config.llm_usage_dir)
         return Result(
             task=self.config.task_id,
             status=status,
@@ -92,30 +93,34 @@ class Run:
             llm_requests=requests,
             input_tokens=tokens_in,
             output_tokens=tokens_out,
+            cost_usd=cost,
             started_from=self.config.start_points,
             start_commit=start,
         )
 
 
-def over_budget(directory: Path | None) -> llm_proxy.OverBudget | None:
-    """The token budget and what was used, once the proxy counted it spent; else ``None``.
+def over_budget(directory: Path | None) -> OverBudget | None:
+    """The budget reached first and what was used, once the proxy counted it; else ``None``.
 
     From ``usage.json``, which the proxy (trusted) writes and the agent cannot reach:
     a hijacked agent can neither claim over-budget nor hide it.
     """
-    usage = llm_proxy.read_usage(directory) if directory is not None else None
+    usage = read_usage(directory) if directory is not None else None
     return usage.over_budget if usage is not None else None
 
 
-def llm_usage(directory: Path | None) -> tuple[int, int, int]:
-    """Requests, input and output tokens the pod's LLM proxy counted (zeros if none).
+def llm_usage(directory: Path | None) -> tuple[int, int, int, float | None]:
+    """Requests, input and output tokens the pod's LLM proxy counted, and their cost.
 
-    The proxy (trusted) writes the file; the agent container has no mount of it.
+    Zeros and ``None`` (the cost unknown) if there are none.  The cost is the proxy's
+    tokens at the developer's price (``LLM_PRICE_PER_MTOK``), ``None`` without one;
+    opencode's own cost is never read: the agent can rewrite its config.  The proxy
+    (trusted) writes the file; the agent container has no mount of it.
     """
-    usage = llm_proxy.read_usage(directory) if directory is not None else None
+    usage = read_usage(directory) if directory is not None else None
     if usage is None:
-        return 0, 0, 0
-    return usage.requests, usage.input_tokens, usage.output_tokens
+        return 0, 0, 0, None
+    return usage.requests, usage.input_tokens, usage.output_tokens, usage.cost_usd
 
 
 # --- start: clone, or pick up after a restart of this container ------------------------
@@ -288,7 +293,7 @@ def _wait_for_sigterm(run: Run, relay: handoff.Relay) -> None:
 
 
 def _stop_if_over_budget(run: Run, asked: bool) -> bool:
-    """Once the proxy counted the token budget spent, ask the agent side to stop opencode.
+    """Once the proxy counted a budget spent, ask the agent side to stop opencode.
 
     Like the stall watchdog and the deadline, the agent side stops opencode and exits,
     and the kubelet then sends us SIGTERM; opencode may otherwise retry the refused

@@ -14,10 +14,14 @@ fixes (the LLM Secret), never the request.  On the way the proxy
   with the key masked should the provider echo it;
 * counts requests and tokens and writes the totals to ``usage.json`` in
   :data:`~runtime.contract.pod.LLM_USAGE_DIR`, which the ``git`` side reads and the
-  agent cannot see;
-* with a token budget (``LLM_TOKEN_BUDGET``, from ``--max-tokens``): once the input and
-  output tokens counted reach it, records ``over_budget`` there and refuses every
-  further request (402, :data:`BUDGET_STATUS`); a request already in flight finishes.
+  agent cannot see (the accounting: :mod:`runtime.agent.llm_usage`);
+* with the developer's price (``LLM_PRICE_PER_MTOK``, from ``--llm-price``): turns the
+  tokens counted into their cost, ``cost_usd`` there;
+* with a token budget (``LLM_TOKEN_BUDGET``, from ``--max-tokens``) or a cost budget
+  (``LLM_COST_BUDGET``, from ``--max-cost``): once the input and output tokens counted,
+  or their cost, reach it, records ``over_budget`` there (the first budget reached) and
+  refuses every further request (402, :data:`BUDGET_STATUS`); a request already in
+  flight finishes.
 
 The key is never logged, printed, put in an error message or sent to the client.
 """
@@ -42,14 +46,23 @@ from types import FrameType
 from typing import Any, Final, Literal
 from urllib.parse import urlsplit
 
-from runtime.agent.handoff import clean_text, write_atomic
+from runtime.agent.handoff import clean_text
+from runtime.agent.llm_usage import (
+    COST,
+    OverBudget,
+    Usage,
+    UsageMeter,
+    UsageTotals,
+    cost_settings,
+    token_budget,
+    write_usage,
+)
+from runtime.contract.cost import Price, usd, usd_budget
 from runtime.contract.exit_codes import ExitCode
 from runtime.contract.pod import LLM_PROXY_HOST, LLM_PROXY_PORT, LLM_USAGE_FILE, Env, LLMRoute
 from runtime.contract.redact import MIN_SECRET_LENGTH, scrub
 
 MAX_BODY_BYTES = 32 * 1024 * 1024  # a request body beyond this is refused (413)
-MAX_JSON_USAGE_BYTES = 8 * 1024 * 1024  # a JSON response beyond this is not counted
-MAX_SSE_LINE_BYTES = 8 * 1024 * 1024  # an SSE line beyond this is skipped
 READ_CHUNK = 64 * 1024
 UPSTREAM_TIMEOUT_SECONDS = 600.0
 CLIENT_TIMEOUT_SECONDS = 600.0
@@ -60,6 +73,7 @@ ERROR_TYPE = "speckit_pods_proxy"
 # opencode uses) retry a 429 with backoff, but not a 402
 BUDGET_STATUS = 402
 BUDGET_CODE = "token_budget_exceeded"
+COST_BUDGET_CODE = "cost_budget_exceeded"
 LOG_PREFIX = "[llm-proxy] "
 
 AuthStyle = Literal["bearer", "x-api-key"]
@@ -206,258 +220,6 @@ def routes_from_env(env: Mapping[str, str]) -> tuple[dict[str, Route], list[str]
     return routes, list(problems.values())
 
 
-# --- usage ------------------------------------------------------------------------------
-
-
-@dataclasses.dataclass(frozen=True)
-class OverBudget:
-    """The token budget reached: ``usage.json``'s ``over_budget``."""
-
-    used: int  # input + output tokens counted
-    budget: int
-
-    @property
-    def reason(self) -> str:
-        """The result's reason: ``1234 tokens used, budget 1000 (--max-tokens)``."""
-        return f"{self.used} tokens used, budget {self.budget} (--max-tokens)"
-
-
-@dataclasses.dataclass(frozen=True)
-class Usage:
-    """Totals since the proxy started: what ``usage.json`` holds."""
-
-    requests: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
-    errors: int = 0
-    refused: int = 0  # requests refused because the budget was spent (not forwarded)
-    budget: int | None = None  # LLM_TOKEN_BUDGET; None: no limit
-
-    @property
-    def over_budget(self) -> OverBudget | None:
-        """The budget and the tokens used, once they reach it; ``None`` before (or no budget)."""
-        used = self.input_tokens + self.output_tokens
-        if self.budget is None or used < self.budget:
-            return None
-        return OverBudget(used, self.budget)
-
-    def to_json(self) -> dict[str, object]:
-        """The ``usage.json`` object (``over_budget``: ``{"used", "budget"}`` or ``null``)."""
-        over = self.over_budget
-        over_json = dataclasses.asdict(over) if over else None
-        return {**dataclasses.asdict(self), "over_budget": over_json}
-
-
-class UsageTotals:
-    """A thread-safe accumulator of :class:`Usage`."""
-
-    def __init__(self, budget: int | None = None) -> None:
-        self._lock = threading.Lock()
-        self._usage = Usage(budget=budget)
-
-    def add(self, input_tokens: int, output_tokens: int, *, error: bool) -> tuple[Usage, bool]:
-        """Count one forwarded request; the new totals, and whether it reached the budget."""
-        with self._lock:
-            old = self._usage
-            self._usage = dataclasses.replace(
-                old,
-                requests=old.requests + 1,
-                input_tokens=old.input_tokens + input_tokens,
-                output_tokens=old.output_tokens + output_tokens,
-                errors=old.errors + int(error),
-            )
-            crossed = old.over_budget is None and self._usage.over_budget is not None
-            return self._usage, crossed
-
-    def refuse(self) -> OverBudget | None:
-        """Count a request refused for the budget, if it is spent: how it is spent."""
-        with self._lock:
-            over = self._usage.over_budget
-            if over is not None:
-                self._usage = dataclasses.replace(self._usage, refused=self._usage.refused + 1)
-            return over
-
-    def snapshot(self) -> Usage:
-        """The totals now."""
-        with self._lock:
-            return self._usage
-
-
-def _count(value: object) -> int | None:
-    """A token count, or ``None`` for anything but a non-negative int."""
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return value
-    return None
-
-
-def _object(value: object) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def tokens_of(usage: object) -> tuple[int, int] | None:
-    """``(input, output)`` of a ``usage`` object in OpenAI or Anthropic naming, or ``None``.
-
-    Anthropic's ``input_tokens`` leaves out the prompt cache: its
-    ``cache_read_input_tokens`` and ``cache_creation_input_tokens`` are added.
-    """
-    fields = _object(usage)
-    prompt, completion = (
-        _count(fields.get("prompt_tokens")),
-        _count(fields.get("completion_tokens")),
-    )
-    if prompt is not None or completion is not None:
-        return prompt or 0, completion or 0
-    inputs, outputs = _count(fields.get("input_tokens")), _count(fields.get("output_tokens"))
-    if inputs is None and outputs is None:
-        return None
-    cached = sum(
-        _count(fields.get(name)) or 0
-        for name in ("cache_read_input_tokens", "cache_creation_input_tokens")
-    )
-    return (inputs or 0) + cached, outputs or 0
-
-
-class UsageMeter:
-    """Reads the token counts of one response from its bytes as they pass; never raises.
-
-    ``text/event-stream``: the ``data:`` lines (split across chunks or not) of OpenAI
-    chat chunks (``usage`` in the last), Responses API ``response.completed`` events
-    and Anthropic ``message_start`` / ``message_delta`` events (cumulative output: the
-    last one counts).  ``application/json``: the whole body's ``usage``.
-    """
-
-    def __init__(self, content_type: str) -> None:
-        mime = content_type.split(";", 1)[0].strip().lower()
-        self.mode = "none"
-        if mime == "text/event-stream":
-            self.mode = "sse"
-        elif mime == "application/json" or mime.endswith("+json"):
-            self.mode = "json"
-        self.input_tokens = 0
-        self.output_tokens = 0
-        self._buffer = bytearray()
-        self._skipping = False  # inside an SSE line over the cap
-
-    def feed(self, data: bytes) -> None:
-        """Look at the next piece of the body."""
-        try:
-            if self.mode == "sse":
-                self._feed_sse(data)
-            elif self.mode == "json":
-                self._buffer += data
-                if len(self._buffer) > MAX_JSON_USAGE_BYTES:
-                    self._stop()
-        except Exception:  # a parsing slip must never break the response it reads
-            self._stop()
-
-    def finish(self) -> tuple[int, int]:
-        """``(input, output)`` tokens of the whole response."""
-        try:
-            if self.mode == "sse" and not self._skipping:
-                self._line(bytes(self._buffer))
-            elif self.mode == "json":
-                self._set(_object(json.loads(bytes(self._buffer))).get("usage"))
-        except Exception:  # malformed JSON: nothing to count
-            pass
-        self._stop()
-        return self.input_tokens, self.output_tokens
-
-    def _stop(self) -> None:
-        self.mode = "none"
-        self._buffer = bytearray()
-
-    def _feed_sse(self, data: bytes) -> None:
-        start = 0
-        while True:
-            end = data.find(b"\n", start)
-            piece = data[start:] if end < 0 else data[start:end]
-            if not self._skipping:
-                self._buffer += piece
-                if len(self._buffer) > MAX_SSE_LINE_BYTES:
-                    self._buffer = bytearray()
-                    self._skipping = True
-            if end < 0:
-                return
-            if not self._skipping:
-                self._line(bytes(self._buffer))
-            self._buffer = bytearray()
-            self._skipping = False
-            start = end + 1
-
-    def _line(self, line: bytes) -> None:
-        line = line.rstrip(b"\r")
-        if not line.startswith(b"data:") or b"usage" not in line:
-            return  # most lines are content deltas: only events with a usage are parsed
-        try:
-            event = json.loads(line[5:])
-        except ValueError:
-            return
-        if isinstance(event, dict):
-            self._event(event)
-
-    def _event(self, event: dict[str, Any]) -> None:
-        kind = event.get("type")
-        if kind == "message_start":  # Anthropic: input (and the first output) tokens
-            self._set(_object(event.get("message")).get("usage"))
-        elif kind == "message_delta":  # Anthropic: the output so far
-            output = _count(_object(event.get("usage")).get("output_tokens"))
-            if output is not None:
-                self.output_tokens = output
-        elif kind in ("response.completed", "response.incomplete"):  # OpenAI Responses API
-            self._set(_object(event.get("response")).get("usage"))
-        else:  # OpenAI chat/completions: the last chunk (stream_options.include_usage)
-            self._set(event.get("usage"))
-
-    def _set(self, usage: object) -> None:
-        counts = tokens_of(usage)
-        if counts is not None:
-            self.input_tokens, self.output_tokens = counts
-
-
-def write_usage(directory: Path, usage: Usage) -> None:
-    """Replace ``directory/usage.json`` atomically: a new file (0644), fsynced, renamed."""
-    data = json.dumps(usage.to_json()).encode("utf-8") + b"\n"
-    write_atomic(directory, LLM_USAGE_FILE, data)
-
-
-_TOTALS: Final = ("requests", "input_tokens", "output_tokens", "errors")
-
-
-def read_usage(directory: Path) -> Usage | None:
-    """The totals in ``directory/usage.json``; ``None`` when absent or malformed.
-
-    ``over_budget`` follows from the totals and ``budget`` (:attr:`Usage.over_budget`).
-    """
-    try:
-        raw = json.loads((directory / LLM_USAGE_FILE).read_bytes()[: 64 * 1024])
-    except (OSError, ValueError):
-        return None
-    if not isinstance(raw, dict):
-        return None
-    totals = [_count(raw.get(name)) for name in _TOTALS]
-    refused, budget = _count(raw.get("refused", 0)), raw.get("budget")
-    if any(value is None for value in totals) or refused is None:
-        return None
-    if budget is not None and _count(budget) is None:
-        return None
-    requests, inputs, outputs, errors = (value or 0 for value in totals)
-    return Usage(requests, inputs, outputs, errors, refused, budget)
-
-
-def token_budget(env: Mapping[str, str]) -> tuple[int | None, str]:
-    """``LLM_TOKEN_BUDGET``: the budget (``None``: no limit), and a problem with the value.
-
-    A malformed value is a budget of 0 (every request refused): the limit fails closed.
-    """
-    raw = env.get(Env.LLM_TOKEN_BUDGET, "").strip()
-    if not raw:
-        return None, ""
-    if _CONTENT_LENGTH.fullmatch(raw) and int(raw) > 0:
-        return int(raw), ""
-    shown = clean_text(raw, 40)
-    return 0, f"{Env.LLM_TOKEN_BUDGET}={shown!r} is not a positive whole number: refusing all"
-
-
 # --- masking ----------------------------------------------------------------------------
 
 
@@ -585,18 +347,32 @@ class ProxyHandler(BaseHTTPRequestHandler):
         return route, rest, query, self._read_body()
 
     def _check_budget(self) -> None:
-        """Refuse the request once the token budget is spent (counted as refused)."""
+        """Refuse the request once a budget is spent (counted as refused)."""
         over = self.server.refuse_over_budget()
         if over is None:
             return
+        if over.kind == COST:
+            message = f"the task's LLM cost budget is spent: {self._spent(over)}, budget "
+            message += f"{usd_budget(over.budget)} (--max-cost)"
+        else:
+            message = f"the task's LLM token budget is spent: {over.used} tokens used "
+            message += f"(input + output), budget {over.budget} (--max-tokens)"
         raise RefusedError(
             BUDGET_STATUS,
-            f"the task's LLM token budget is spent: {over.used} tokens used (input + output), "
-            f"budget {over.budget} (--max-tokens); the proxy refuses every further request",
-            code=BUDGET_CODE,
+            f"{message}; the proxy refuses every further request",
+            code=COST_BUDGET_CODE if over.kind == COST else BUDGET_CODE,
             used=over.used,
             budget=over.budget,
         )
+
+    def _spent(self, over: OverBudget) -> str:
+        """``$0.0300 (20 input + 10 output tokens at 1000/1000 US dollars per million)``."""
+        price = self.server.totals.price
+        if over.used is None or price is None:
+            return "the cost is unknown (no valid price reached the proxy)"
+        usage = self.server.totals.snapshot()
+        tokens = f"{usage.input_tokens} input + {usage.output_tokens} output tokens"
+        return f"{usd(over.used)} ({tokens} at {price} US dollars per million)"
 
     def _no_route(self, name: str) -> tuple[int, str]:
         key_env = _KEY_ENV.get(name)
@@ -802,11 +578,13 @@ class ProxyServer(ThreadingHTTPServer):
         problems: Mapping[str, str] | None = None,
         log: Log | None = None,
         budget: int | None = None,
+        price: Price | None = None,
+        cost_budget: float | None = None,
     ) -> None:
         self.routes = dict(routes)
         self.problems = dict(problems or {})
         self.usage_dir = usage_dir
-        self.totals = UsageTotals(budget)
+        self.totals = UsageTotals(budget, price, cost_budget)
         self._log = log or log_stderr
         self._keys = [route.key for route in self.routes.values()]
         self._tls = (
@@ -849,11 +627,22 @@ class ProxyServer(ThreadingHTTPServer):
             if self.usage_dir
             else f"nowhere (no {Env.LLM_USAGE_DIR})"
         )
-        budget = self.totals.snapshot().budget
-        limit = "no token budget" if budget is None else f"token budget {budget}"
-        self.log(f"listening on {self.url}; routes: {routes}; usage to {where}; {limit}")
+        self.log(f"listening on {self.url}; routes: {routes}; usage to {where}; {self._limits()}")
         for problem in self.problems.values():
             self.log(f"route refused: {problem}")
+
+    def _limits(self) -> str:
+        """``token budget 1000; price 3/15 US dollars per million …; cost budget $0.50``."""
+        usage, price = self.totals.snapshot(), self.totals.price
+        parts = ["no token budget" if usage.budget is None else f"token budget {usage.budget}"]
+        parts.append(
+            "no price (cost unknown)"
+            if price is None
+            else f"price {price} US dollars per million input/output tokens"
+        )
+        if usage.cost_budget is not None:
+            parts.append(f"cost budget {usd_budget(usage.cost_budget)}")
+        return "; ".join(parts)
 
     def connect(self, route: Route) -> http.client.HTTPConnection:
         """A new connection to the route's upstream (direct: no proxy from the environment)."""
@@ -870,11 +659,13 @@ class ProxyServer(ThreadingHTTPServer):
         """Count one forwarded request and write the totals to ``usage.json``."""
         usage, crossed = self.totals.add(input_tokens, output_tokens, error=error)
         self.save()
-        if crossed and usage.over_budget is not None:
-            self.log(f"token budget reached: {usage.over_budget.reason}; refusing what follows")
+        over = usage.over_budget
+        if crossed and over is not None:
+            what = "cost" if over.kind == COST else "token"
+            self.log(f"{what} budget reached: {over.reason}; refusing what follows")
 
     def refuse_over_budget(self) -> OverBudget | None:
-        """How the budget is spent, if it is (the refusal counted and saved); else ``None``."""
+        """How a budget is spent, if one is (the refusal counted and saved); else ``None``."""
         over = self.totals.refuse()
         if over is not None:
             self.save()
@@ -935,9 +726,20 @@ def serve_in_thread(
     problems: Mapping[str, str] | None = None,
     log: Log | None = None,
     budget: int | None = None,
+    price: Price | None = None,
+    cost_budget: float | None = None,
 ) -> tuple[ProxyServer, threading.Thread]:
     """A proxy serving in a daemon thread (tests); :meth:`ProxyServer.stop` ends it."""
-    server = ProxyServer(routes, usage_dir, port, problems=problems, log=log, budget=budget)
+    server = ProxyServer(
+        routes,
+        usage_dir,
+        port,
+        problems=problems,
+        log=log,
+        budget=budget,
+        price=price,
+        cost_budget=cost_budget,
+    )
     server.save()
     thread = threading.Thread(
         target=server.serve_forever, name="llm-proxy", kwargs={"poll_interval": 0.05}, daemon=True
@@ -956,15 +758,25 @@ def main(env: Mapping[str, str] | None = None, port: int | None = None) -> int:
     env = os.environ if env is None else env
     routes, problems = load_routes(env)
     budget, budget_problem = token_budget(env)
+    price, cost_budget, cost_problems = cost_settings(env)
     port = LLM_PROXY_PORT if port is None else port
     try:
-        server = ProxyServer(routes, _usage_dir(env), port, problems=problems, budget=budget)
+        server = ProxyServer(
+            routes,
+            _usage_dir(env),
+            port,
+            problems=problems,
+            budget=budget,
+            price=price,
+            cost_budget=cost_budget,
+        )
     except OSError as err:
         log_stderr(f"cannot listen on {LLM_PROXY_HOST}:{port}: {_reason(err)}")
         return ExitCode.FAILED
     server.announce()
-    if budget_problem:
-        server.log(budget_problem)
+    for problem in [budget_problem, *cost_problems]:
+        if problem:
+            server.log(problem)
     server.save()
 
     def stop(signum: int, frame: FrameType | None) -> None:
@@ -985,7 +797,8 @@ def main(env: Mapping[str, str] | None = None, port: int | None = None) -> int:
 def _summary(usage: Usage) -> str:
     over = usage.over_budget
     budget = f"; over budget: {over.reason}, {usage.refused} refused" if over else ""
+    cost = "" if usage.cost_usd is None else f", cost {usd(usage.cost_usd)}"
     return (
         f"{usage.requests} requests, {usage.errors} errors, "
-        f"tokens in {usage.input_tokens}, out {usage.output_tokens}{budget}"
+        f"tokens in {usage.input_tokens}, out {usage.output_tokens}{cost}{budget}"
     )

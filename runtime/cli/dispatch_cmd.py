@@ -443,7 +443,7 @@ def _report(summary: Summary, argv: Sequence[str], links: Sequence[str] = ()) ->
 
     print(render_summary(list(summary.rows), time.monotonic()))
     if summary.tokens[2]:
-        print(f"INFO: {describe_tokens(*summary.tokens)}", file=sys.stderr)
+        print(f"INFO: {describe_tokens(*summary.tokens, summary.cost)}", file=sys.stderr)
     if summary.integration is not None:
         print(f"INFO: {describe_integration(summary.integration)}", file=sys.stderr)
     pulls = [f"{row.task} {row.pull_request}" for row in summary.rows if row.pull_request]

@@ -45,10 +45,8 @@ COLUMNS = (
     "id", "tasks_md", "plan", "pod", "state", "result", "tokens", "from", "stale", "integrated",
     "reason",
 )  # fmt: skip
-# what the pod's LLM proxy counted, as the Result names it: the ones Result has (a cost
-# the result line gains is passed through; none is made up while it has none)
-_COUNTS = ("llm_requests", "input_tokens", "output_tokens", "cost_usd")
-USAGE = tuple(name for name in _COUNTS if name in {f.name for f in dataclasses.fields(Result)})
+# what the pod's LLM proxy counted, as the Result names it (cost_usd: None without a price)
+USAGE = ("llm_requests", "input_tokens", "output_tokens", "cost_usd")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,6 +97,7 @@ def total(rows: list[TaskStatus]) -> dict[str, int | float]:
     for name in USAGE:
         values = [value for c in counted if isinstance(value := getattr(c, name), int | float)]
         sums[name] = sum(values)
+    sums["tasks_priced"] = sum(1 for c in counted if c.cost_usd is not None)
     return sums
 
 
@@ -238,8 +237,10 @@ def print_status(plan: DispatchPlan, tasks_file: Path, args: argparse.Namespace)
         print(render(rows))
         summed = total(rows)
         if summed["tasks_reported"]:
-            counts = (summed["input_tokens"], summed["output_tokens"], summed["tasks_reported"])
-            print(f"INFO: {describe_tokens(*(int(c) for c in counts))}", file=sys.stderr)
+            tokens_in, tokens_out = int(summed["input_tokens"]), int(summed["output_tokens"])
+            cost = (float(summed["cost_usd"]), int(summed["tasks_priced"]))
+            line = describe_tokens(tokens_in, tokens_out, int(summed["tasks_reported"]), cost)
+            print(f"INFO: {line}", file=sys.stderr)
     else:
         print(f"INFO: no [ASYNC] tasks in {tasks_file}", file=sys.stderr)
     return 0

@@ -10,10 +10,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runtime.common.durations import EXAMPLES, parse_duration
+from runtime.contract.cost import PRICE_FORMAT, Price, parse_budget
 from runtime.errors import InvalidInputError
 from runtime.kube.client import DEFAULT_NAMESPACE
 from runtime.spawn import manifests
@@ -39,6 +41,27 @@ def positive_int(text: str) -> int:
             "(from --max-tokens or SPECKIT_PODS_MAX_TOKENS)"
         )
     return int(value)
+
+
+def llm_price(text: str) -> Price:
+    """``argparse`` type for ``--llm-price``: ``IN/OUT`` US dollars per million tokens."""
+    try:
+        return Price.parse(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(
+            f"{err} (from --llm-price or SPECKIT_PODS_LLM_PRICE)"
+        ) from None
+
+
+def cost_budget(text: str) -> Decimal:
+    """``argparse`` type for ``--max-cost``: US dollars above zero (``0.50``, ``5``)."""
+    try:
+        return parse_budget(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(
+            f"expected an amount of US dollars above zero such as 0.50 or 5: {err} "
+            "(from --max-cost or SPECKIT_PODS_MAX_COST)"
+        ) from None
 
 
 def add_pod_options(parser: argparse.ArgumentParser, title: str = "each pod") -> None:
@@ -106,6 +129,24 @@ def add_pod_options(parser: argparse.ArgumentParser, title: str = "each pod") ->
         "else none)",
     )
     pod.add_argument(
+        "--llm-price",
+        type=llm_price,
+        default=os.environ.get("SPECKIT_PODS_LLM_PRICE") or None,
+        metavar="IN/OUT",
+        help=f"your price, {PRICE_FORMAT}: the cost of a task is the tokens the pod's LLM "
+        "proxy counted at this price, not opencode's own figure (the agent can change that) "
+        "(default: $SPECKIT_PODS_LLM_PRICE, else the cost is not known)",
+    )
+    pod.add_argument(
+        "--max-cost",
+        type=cost_budget,
+        default=os.environ.get("SPECKIT_PODS_MAX_COST") or None,
+        metavar="USD",
+        help="LLM cost budget in US dollars (the counted tokens at --llm-price, which it "
+        "needs): reaching it ends the run as over-budget, WIP pushed "
+        "(default: $SPECKIT_PODS_MAX_COST, else none)",
+    )
+    pod.add_argument(
         "--cleanup",
         choices=("always", "on-success", "never"),
         default="on-success",
@@ -166,9 +207,11 @@ def spawn_options(
 
     Raises:
         InvalidInputError: a malformed model, image or requester.
+        UsageError: a cost budget without a price.
     """
-    from runtime.spawn.create import SpawnOptions
+    from runtime.spawn.create import SpawnOptions, require_price
 
+    require_price(getattr(args, "max_cost", None), getattr(args, "llm_price", None))
     requested_by = args.requested_by
     fields = {
         "task_id": task_id,
@@ -182,6 +225,8 @@ def spawn_options(
         "timeout_s": args.timeout,
         "stall_s": args.stall_timeout,
         "max_tokens": getattr(args, "max_tokens", None),
+        "llm_price": getattr(args, "llm_price", None),
+        "max_cost": getattr(args, "max_cost", None),
         "cleanup": args.cleanup,
         "keep_for_s": args.keep_for,
         "git_secret": args.git_secret,

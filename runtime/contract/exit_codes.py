@@ -111,7 +111,7 @@ MEANINGS: dict[ExitCode, tuple[str, str]] = {
         _POD,
     ),
     ExitCode.OVER_BUDGET: (
-        "over-budget: the LLM tokens counted reached `--max-tokens`; WIP pushed",
+        "over-budget: the LLM use counted reached `--max-tokens` or `--max-cost`; WIP pushed",
         _POD,
     ),
     ExitCode.TIMEOUT: ("timeout: the run's deadline passed; WIP pushed", _POD),

@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import json
+import math
 from typing import Any
 
 from runtime.contract.exit_codes import ExitCode
@@ -41,7 +42,7 @@ class Status(enum.StrEnum):
     REPO_NOT_FOUND = "repo-not-found"  # the repository or base branch does not exist
     PUSH_REJECTED = "push-rejected"  # the push failed after retries
     CONFLICT = "conflict"  # the prerequisites' work does not merge; the agent never ran
-    OVER_BUDGET = "over-budget"  # the LLM proxy counted the token budget spent (--max-tokens)
+    OVER_BUDGET = "over-budget"  # the LLM proxy counted a budget spent (--max-tokens, --max-cost)
     UNKNOWN = "unknown"  # the pod ended without a result line and no known reason
 
     @property
@@ -81,6 +82,9 @@ class Result:
     llm_requests: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
+    # those tokens at the developer's price (US dollars), from the proxy too; None: no price.
+    # opencode's own cost is never used: it is computed where the agent can change it
+    cost_usd: float | None = None
     # where the run started: the prerequisites' commits merged onto the base, and the
     # commit the agent got (its own diff is start_commit..commit)
     started_from: tuple[StartPoint, ...] = ()
@@ -115,8 +119,21 @@ class Result:
                 llm_requests=int(data.get("llm_requests", 0)),
                 input_tokens=int(data.get("input_tokens", 0)),
                 output_tokens=int(data.get("output_tokens", 0)),
+                cost_usd=_cost(data.get("cost_usd")),
                 started_from=from_json(data.get("started_from", [])),
                 start_commit=str(data.get("start_commit", "")),
             )
         except (ValueError, KeyError, TypeError, StartPointError):
             return None
+
+
+def _cost(value: object) -> float | None:
+    """A result line's ``cost_usd``: ``None`` when absent or null (a line from before it)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError("cost_usd is not a number")
+    cost = float(value)
+    if not math.isfinite(cost) or cost < 0:
+        raise ValueError("cost_usd is not an amount")
+    return cost

@@ -72,7 +72,7 @@ class Handoff:
     ABORT: Final = "abort"  # by `git`: nothing to work on; the agent exits at once
     VERDICT: Final = "verdict.json"  # by `agent`: its claimed status and reason
     AGENT_LOG: Final = "agent.log"  # by `agent`: its output lines, relayed by `git`
-    STOP: Final = "stop"  # by `git`: stop opencode now (why: its text); over the token budget
+    STOP: Final = "stop"  # by `git`: stop opencode now (why: its text); over a budget
     SESSION: Final = "session.json"  # by `agent`: `opencode export` (kept by `git`, as data)
 
 
@@ -103,6 +103,12 @@ class Env:
     # llm-proxy only: input + output tokens after which it refuses every request (unset: no
     # limit); the proxy records reaching it in usage.json, where the git side reads it
     LLM_TOKEN_BUDGET: Final = "LLM_TOKEN_BUDGET"
+    # llm-proxy only: the developer's price, IN/OUT US dollars per million input / output
+    # tokens (runtime.contract.cost), by which it turns the tokens it counted into usage.json's
+    # cost_usd (unset: the cost is unknown); and the US dollars after which it refuses every
+    # request (unset: no limit; set, it needs the price)
+    LLM_PRICE_PER_MTOK: Final = "LLM_PRICE_PER_MTOK"
+    LLM_COST_BUDGET: Final = "LLM_COST_BUDGET"
     OPENCODE_CONFIG: Final = "OPENCODE_CONFIG"
     OPENCODE_BIN: Final = "OPENCODE_BIN"
     START_POINTS: Final = "START_POINTS"  # git: runtime.contract.start.encode(); "" = base

@@ -110,7 +110,9 @@ class ClusterBackend:
             return Verdict(status, reason, branch)
         started_from = tuple(point.task for point in result.started_from)
         tokens = (result.input_tokens, result.output_tokens)
-        verdict = Verdict(status, reason, branch, result.commit, started_from, tokens)
+        verdict = Verdict(
+            status, reason, branch, result.commit, started_from, tokens, cost_usd=result.cost_usd
+        )
         if self.pull_requests is None:
             return verdict
         task, base = ended.target.task, _annotation(ended.pod, labels.BASE)

@@ -89,6 +89,7 @@ class Verdict:
     started_from: tuple[str, ...] | None = None  # whose work it started from; None: not known
     tokens: tuple[int, int] | None = None  # (input, output) the pod's LLM proxy counted
     pull_request: str = ""  # the URL of its pull request (--pr)
+    cost_usd: float | None = None  # those tokens at the developer's price; None: not known
 
 
 @dataclasses.dataclass(frozen=True)
@@ -128,6 +129,7 @@ class Row:
     integrated: bool | None = None  # None: not known (not succeeded, or not integrated yet)
     tokens: tuple[int, int] | None = None  # (input, output); None: no result line
     pull_request: str = ""  # the URL of its pull request (--pr)
+    cost_usd: float | None = None  # US dollars at the developer's price; None: not known
 
 
 class Backend(Protocol):
@@ -199,6 +201,12 @@ class Summary:
         """Input and output tokens of every task that reported them, and how many did."""
         counted = [row.tokens for row in self.rows if row.tokens is not None]
         return sum(t[0] for t in counted), sum(t[1] for t in counted), len(counted)
+
+    @property
+    def cost(self) -> tuple[float, int]:
+        """The cost of every task that reported one (US dollars), and how many did."""
+        costs = [row.cost_usd for row in self.rows if row.cost_usd is not None]
+        return sum(costs), len(costs)
 
     @property
     def exit_code(self) -> int:
@@ -353,6 +361,7 @@ class Dispatcher:
                 task_id,
                 started_from=verdict.started_from,
                 tokens=verdict.tokens,
+                cost_usd=verdict.cost_usd,
                 pull_request=verdict.pull_request,
             )
         else:

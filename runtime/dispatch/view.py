@@ -22,6 +22,7 @@ from typing import IO, Any
 
 from runtime.common.durations import human_duration
 from runtime.common.tables import render_table
+from runtime.contract.cost import usd
 from runtime.contract.redact import printable
 from runtime.dispatch.loop import Row, RunState
 from runtime.kube.logs import Printer
@@ -85,9 +86,20 @@ def tokens_cell(tokens: tuple[int, int] | None) -> str:
     return "-" if tokens is None else human_count(sum(tokens))
 
 
-def describe_tokens(tokens_in: int, tokens_out: int, counted: int) -> str:
-    """``tokens: 31200 in, 2100 out (2 task(s) reported)``: a feature's total."""
-    return f"tokens: {tokens_in} in, {tokens_out} out ({counted} task(s) reported)"
+def describe_tokens(
+    tokens_in: int, tokens_out: int, counted: int, cost: tuple[float, int] = (0.0, 0)
+) -> str:
+    """``tokens: 31200 in, 2100 out (2 task(s) reported), cost $0.1234``: a feature's total.
+
+    ``cost`` is the total of the tasks that reported one (the proxy's count at the
+    developer's price) and how many did; none: no cost is said.
+    """
+    text = f"tokens: {tokens_in} in, {tokens_out} out ({counted} task(s) reported)"
+    total, priced = cost
+    if not priced:
+        return text
+    some = f" ({priced} of them priced)" if priced < counted else ""
+    return f"{text}, cost {usd(total)}{some}"
 
 
 def render_summary(rows: list[Row], now: float) -> str:

@@ -10,7 +10,9 @@ last, ``reason``, which is a JSON string)::
 
     [T012] RESULT status=succeeded exit=0 branch=specs/001-x/T012-async commit=3f2a... \
 from=T010@9c1e2d3f4a5b files=3 duration=42s llm_requests=9 tokens_in=48210 tokens_out=3120 \
-pod=speckit-001-x-t012-9f3c reason="pushed 3 files"
+cost=$0.1915 pod=speckit-001-x-t012-9f3c reason="pushed 3 files"
+
+``cost`` is the proxy's tokens at the developer's price (``-``: no price, or no result).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from runtime.common.timestamps import parse_rfc3339
+from runtime.contract.cost import usd
 from runtime.contract.outcome import Result, Status
 from runtime.contract.start import StartPoint
 from runtime.errors import SpeckitPodsError
@@ -78,6 +81,7 @@ def summary_line(outcome: Outcome, pod: Pod, pod_name: str) -> str:
         "llm_requests": str(result.llm_requests) if result else "-",
         "tokens_in": str(result.input_tokens) if result else "-",
         "tokens_out": str(result.output_tokens) if result else "-",
+        "cost": usd(result.cost_usd) if result and result.cost_usd is not None else "-",
         "pod": pod_name,
     }
     pairs = " ".join(f"{key}={value}" for key, value in fields.items())

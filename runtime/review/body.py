@@ -18,6 +18,7 @@ import re
 from collections.abc import Iterable, Sequence
 
 from runtime.common.durations import human_duration
+from runtime.contract.cost import usd
 from runtime.contract.outcome import Result, Status
 from runtime.contract.redact import printable
 from runtime.contract.start import describe
@@ -102,12 +103,16 @@ def _logs(lines: Iterable[str]) -> str:
 def _facts(result: Result, base_note: str) -> list[str]:
     commit = f" at {code(result.commit[:12])}" if result.commit else ""
     tokens = f"{result.input_tokens} in, {result.output_tokens} out"
+    if result.cost_usd is not None:  # the proxy's tokens at the developer's price
+        tokens += f" tokens, cost {usd(result.cost_usd)} at your price"
+    else:
+        tokens += " tokens"
     return [
         f"- **Status:** {code(result.status.value)}",
         f"- **Branch:** {code(result.branch)}{commit}",
         f"- **Files changed:** {len(result.files_changed)}",
         f"- **Duration:** {human_duration(result.duration_s)}",
-        f"- **LLM:** {result.llm_requests} requests, {tokens} tokens (counted by the pod's proxy)",
+        f"- **LLM:** {result.llm_requests} requests, {tokens} (counted by the pod's proxy)",
         f"- **Started from:** {code(describe(result.started_from))}",
         f"- **Base:** {base_note}",
     ]

@@ -14,12 +14,14 @@ import datetime
 import logging
 import os
 from collections.abc import Callable, Mapping
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from runtime.contract import pod as pod_contract
+from runtime.contract.cost import PRICE_EXAMPLES, Price
 from runtime.contract.start import StartPoint
-from runtime.errors import InvalidInputError, SpeckitPodsError
+from runtime.errors import InvalidInputError, SpeckitPodsError, UsageError
 from runtime.kube import pods
 from runtime.kube.client import DEFAULT_NAMESPACE, Kube, connect
 from runtime.spawn import context, manifests, names, prompt, repo, start
@@ -49,6 +51,8 @@ class SpawnOptions:
     timeout_s: int = 2 * 3600
     stall_s: int = 600
     max_tokens: int | None = None  # the LLM proxy's token budget; None: no limit
+    llm_price: Price | None = None  # the developer's price per token; None: the cost unknown
+    max_cost: Decimal | None = None  # the LLM proxy's cost budget, US dollars; None: no limit
     cleanup: str = "on-success"
     keep_for_s: int = 24 * 3600
     git_secret: str = "speckit-pods-git"
@@ -145,6 +149,20 @@ def _check_options(opts: SpawnOptions) -> None:
         raise InvalidInputError("stall timeout must be positive and keep-for not negative")
     if opts.max_tokens is not None and opts.max_tokens < 1:
         raise InvalidInputError(f"invalid --max-tokens {opts.max_tokens}: must be positive")
+    if opts.max_cost is not None and opts.max_cost <= 0:
+        raise InvalidInputError(f"invalid --max-cost {opts.max_cost}: must be above zero")
+    require_price(opts.max_cost, opts.llm_price)
+
+
+def require_price(max_cost: Decimal | None, price: Price | None) -> None:
+    """Refuse a cost budget without a price (:class:`UsageError`): its cost is unknown."""
+    if max_cost is not None and price is None:
+        raise UsageError(
+            "--max-cost needs your price: a task's cost is the tokens the pod's LLM proxy "
+            "counts, at the price you give",
+            hint="set SPECKIT_PODS_LLM_PRICE=IN/OUT (or pass --llm-price IN/OUT): US dollars "
+            f"per million input / output tokens, {PRICE_EXAMPLES}",
+        )
 
 
 def plan(
@@ -227,6 +245,8 @@ def _pod_spec(
         timeout_s=opts.timeout_s,
         stall_s=opts.stall_s,
         max_tokens=opts.max_tokens,
+        llm_price=opts.llm_price,
+        max_cost=opts.max_cost,
         keep_for_s=opts.keep_for_s,
         cleanup=opts.cleanup,
         image=opts.image,

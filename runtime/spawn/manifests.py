@@ -12,12 +12,14 @@ import dataclasses
 import datetime
 import re
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any
 
 import yaml
 
 from runtime.common.timestamps import rfc3339
 from runtime.contract import pod
+from runtime.contract.cost import Price, plain
 from runtime.contract.pod import Env
 from runtime.contract.start import StartPoint, encode
 from runtime.kube import labels
@@ -89,6 +91,8 @@ class PodSpecInput:
     timeout_s: int
     stall_s: int = pod.DEFAULT_STALL_SECONDS
     max_tokens: int | None = None  # the LLM proxy's token budget (llm-proxy only); None: none
+    llm_price: Price | None = None  # the developer's price (llm-proxy only); None: cost unknown
+    max_cost: Decimal | None = None  # the LLM proxy's cost budget, US dollars (llm-proxy only)
     keep_for_s: int = 24 * 3600
     cleanup: str = "on-success"
     image: str = DEFAULT_IMAGE
@@ -218,8 +222,10 @@ def _proxy_env(spec: PodSpecInput) -> list[dict[str, str]]:
         {
             Env.LLM_USAGE_DIR: pod.LLM_USAGE_DIR,
             Env.ALLOW_INSECURE_HTTP: "1" if spec.allow_insecure_http else "",
-            # enforced here, the trusted side; the agent never sees it
+            # enforced here, the trusted side; the agent never sees them
             Env.LLM_TOKEN_BUDGET: str(spec.max_tokens) if spec.max_tokens else "",
+            Env.LLM_PRICE_PER_MTOK: str(spec.llm_price) if spec.llm_price else "",
+            Env.LLM_COST_BUDGET: plain(spec.max_cost) if spec.max_cost else "",
         }
     )
 

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from runtime.agent.llm_proxy import Route, read_usage, serve_in_thread
+from runtime.agent.llm_proxy import Route, serve_in_thread
+from runtime.agent.llm_usage import read_usage
 from runtime.contract.outcome import Status
 from tests.support.scripted_llm import (
     TOKENS_PER_REPLY,

@@ -33,13 +33,12 @@ from runtime.agent.llm_proxy import (
     KeyMask,
     ProxyServer,
     Route,
-    Usage,
-    UsageMeter,
     load_routes,
-    read_usage,
     routes_from_env,
     serve_in_thread,
 )
+from runtime.agent.llm_usage import OverBudget, Usage, read_usage
+from runtime.contract.cost import Price
 from runtime.contract.exit_codes import ExitCode
 from runtime.contract.pod import LLM_USAGE_FILE
 
@@ -181,8 +180,17 @@ def start_proxy(usage_dir: Path) -> Iterator[StartProxy]:
         routes: dict[str, Route],
         problems: dict[str, str] | None = None,
         budget: int | None = None,
+        price: Price | None = None,
+        cost_budget: float | None = None,
     ) -> ProxyServer:
-        server, thread = serve_in_thread(routes, usage_dir, problems=problems, budget=budget)
+        server, thread = serve_in_thread(
+            routes,
+            usage_dir,
+            problems=problems,
+            budget=budget,
+            price=price,
+            cost_budget=cost_budget,
+        )
         started.append((server, thread))
         return server
 
@@ -595,6 +603,8 @@ def test_usage_json_holds_the_totals(
         "errors": 0,
         "refused": 0,
         "budget": None,
+        "cost_usd": None,  # no price: the cost is not known
+        "cost_budget": None,
         "over_budget": None,
     }
     assert stat.S_IMODE(path.stat().st_mode) == 0o644
@@ -691,9 +701,9 @@ def test_the_budget_refuses_every_request_once_the_tokens_reach_it(
         assert "16 tokens used (input + output), budget 10 (--max-tokens)" in refused.error()
     assert proxy.wait_handled(4, WAIT)
     assert len(upstream.seen) == 2  # nothing refused reached the upstream
-    assert read_usage(usage_dir) == Usage(2, 10, 6, 0, refused=2, budget=10)
+    assert read_usage(usage_dir) == Usage(2, 10, 6, 0, refused=2, budget=10, reached="tokens")
     saved = json.loads((usage_dir / LLM_USAGE_FILE).read_text())
-    assert saved["over_budget"] == {"used": 16, "budget": 10}
+    assert saved["over_budget"] == {"used": 16, "budget": 10, "kind": "tokens"}
     assert (saved["budget"], saved["refused"]) == (10, 2)
     assert [line for line in logged if "token budget reached" in line] == [
         "token budget reached: 16 tokens used, budget 10 (--max-tokens); refusing what follows"
@@ -735,7 +745,9 @@ def test_a_stream_in_flight_when_the_budget_is_crossed_is_not_cut(
     release.set()
     answer = streamed.get(timeout=WAIT)
     assert (answer.status, answer.body) == (200, first + last)  # the stream in flight finished
-    assert totals(proxy, usage_dir, handled=3) == Usage(2, 13, 5, 0, refused=1, budget=10)
+    assert totals(proxy, usage_dir, handled=3) == Usage(
+        2, 13, 5, 0, refused=1, budget=10, reached="tokens"
+    )
 
 
 def test_without_a_budget_nothing_is_refused(proxy: ProxyServer, usage_dir: Path) -> None:
@@ -745,43 +757,139 @@ def test_without_a_budget_nothing_is_refused(proxy: ProxyServer, usage_dir: Path
     assert usage == Usage(3, 15, 9, 0) and usage.over_budget is None
 
 
-@pytest.mark.parametrize(
-    ("env", "expected"),
-    [
-        ({}, (None, "")),
-        ({"LLM_TOKEN_BUDGET": " "}, (None, "")),
-        ({"LLM_TOKEN_BUDGET": "1000"}, (1000, "")),
-        ({"LLM_TOKEN_BUDGET": "0"}, (0, "not a positive whole number")),
-        ({"LLM_TOKEN_BUDGET": "-5"}, (0, "not a positive whole number")),
-        ({"LLM_TOKEN_BUDGET": "1e3"}, (0, "not a positive whole number")),
-    ],
-)
-def test_the_budget_from_the_environment_fails_closed(
-    env: dict[str, str], expected: tuple[int | None, str]
+# --- the cost and the cost budget -------------------------------------------------------
+
+
+def test_the_cost_is_the_counted_tokens_at_the_price(
+    start_proxy: StartProxy, routes: dict[str, Route], upstream: Upstream, usage_dir: Path
 ) -> None:
-    budget, problem = llm_proxy.token_budget(env)
-    assert budget == expected[0]
-    assert expected[1] in problem and (not expected[1]) == (not problem)
+    proxy = start_proxy(routes, price=Price.parse("3/15"))
+    assert read_usage(usage_dir) == Usage(cost_usd=0.0)  # priced: zero, not unknown
+    call(proxy.server_port, "/llm/chat/completions")  # 5 in, 3 out
+    upstream.reply = json_reply(200, {"usage": {"input_tokens": 995, "output_tokens": 997}})
+    call(proxy.server_port, "/anthropic/messages")
+    assert proxy.wait_handled(2, WAIT)
+    saved = json.loads((usage_dir / LLM_USAGE_FILE).read_text())
+    # 1000 input tokens at $3 per million, 1000 output tokens at $15: 0.003 + 0.015
+    assert (saved["input_tokens"], saved["output_tokens"]) == (1000, 1000)
+    assert saved["cost_usd"] == 0.018 and saved["cost_budget"] is None
+    assert read_usage(usage_dir) == Usage(2, 1000, 1000, 0, cost_usd=0.018)
+
+
+def test_the_cost_budget_refuses_every_request_once_the_cost_reaches_it(
+    start_proxy: StartProxy, routes: dict[str, Route], upstream: Upstream, usage_dir: Path
+) -> None:
+    logged: list[str] = []
+    # 5 + 3 tokens an answer at $1000 per million each: $0.008 an answer
+    proxy = start_proxy(routes, price=Price.parse("1000/1000"), cost_budget=0.01)
+    proxy._log = logged.append
+    assert call(proxy.server_port, "/llm/chat/completions").status == 200  # $0.008
+    assert call(proxy.server_port, "/llm/chat/completions").status == 200  # $0.016: crosses
+    assert proxy.wait_handled(2, WAIT)
+
+    refused = call(proxy.server_port, "/llm/chat/completions")
+    assert refused.status == 402
+    error = json.loads(refused.body)["error"]
+    assert error["code"] == "cost_budget_exceeded"
+    assert (error["used"], error["budget"]) == (0.016, 0.01)
+    assert refused.error() == (
+        "the task's LLM cost budget is spent: $0.0160 (10 input + 6 output tokens at "
+        "1000/1000 US dollars per million), budget $0.01 (--max-cost); the proxy refuses "
+        "every further request"
+    )
+    assert proxy.wait_handled(3, WAIT)
+    assert len(upstream.seen) == 2  # nothing refused reached the upstream
+    saved = json.loads((usage_dir / LLM_USAGE_FILE).read_text())
+    assert saved["over_budget"] == {"used": 0.016, "budget": 0.01, "kind": "cost"}
+    assert (saved["cost_usd"], saved["cost_budget"], saved["refused"]) == (0.016, 0.01, 1)
+    usage = read_usage(usage_dir)
+    assert usage is not None and usage.over_budget == OverBudget(0.016, 0.01, "cost")
+    assert usage.over_budget.reason == "$0.0160 spent, budget $0.01 (--max-cost)"
+    assert [line for line in logged if "budget reached" in line] == [
+        "cost budget reached: $0.0160 spent, budget $0.01 (--max-cost); refusing what follows"
+    ]
 
 
 @pytest.mark.parametrize(
-    ("extra", "expected"),
-    [
-        ({}, Usage(1, 2, 3, 0)),  # a file without the budget fields: no budget
-        ({"refused": 4, "budget": 5}, Usage(1, 2, 3, 0, 4, 5)),
-        ({"budget": "5"}, None),
-        ({"budget": -1}, None),
-        ({"refused": True}, None),
-    ],
+    ("budget", "cost_budget", "kind"),
+    [(16, 1.0, "tokens"), (1000, 0.016, "cost"), (16, 0.016, "tokens")],
+    ids=["tokens-first", "cost-first", "both-at-once"],
 )
-def test_read_usage_reads_the_budget_strictly(
-    usage_dir: Path, extra: dict[str, object], expected: Usage | None
+def test_with_both_budgets_the_first_reached_ends_it(
+    start_proxy: StartProxy,
+    routes: dict[str, Route],
+    usage_dir: Path,
+    budget: int,
+    cost_budget: float,
+    kind: str,
 ) -> None:
-    data = {"requests": 1, "input_tokens": 2, "output_tokens": 3, "errors": 0, **extra}
-    (usage_dir / LLM_USAGE_FILE).write_text(json.dumps(data))
-    assert read_usage(usage_dir) == expected
-    if expected is not None and expected.budget:
-        assert expected.over_budget == llm_proxy.OverBudget(5, 5)  # reached counts as over
+    proxy = start_proxy(
+        routes, budget=budget, price=Price.parse("1000/1000"), cost_budget=cost_budget
+    )
+    for _ in range(2):  # 8 tokens, $0.008 an answer: the second reaches 16 tokens, $0.016
+        assert call(proxy.server_port, "/llm/chat/completions").status == 200
+    refused = call(proxy.server_port, "/llm/chat/completions")
+    assert refused.status == 402
+    code = {"tokens": "token_budget_exceeded", "cost": "cost_budget_exceeded"}[kind]
+    assert json.loads(refused.body)["error"]["code"] == code
+    usage = totals(proxy, usage_dir, handled=3)
+    assert usage is not None and usage.over_budget is not None
+    assert usage.over_budget.kind == kind
+
+
+def test_the_budget_reached_first_stays_it_when_a_request_in_flight_reaches_the_other(
+    start_proxy: StartProxy, routes: dict[str, Route], upstream: Upstream, usage_dir: Path
+) -> None:
+    """The cost budget is reached first; a stream in flight then crosses the token budget."""
+    proxy = start_proxy(routes, budget=30, price=Price.parse("1000/1000"), cost_budget=0.01)
+    last = sse({"choices": [], "usage": {"prompt_tokens": 20, "completion_tokens": 5}})
+    release = threading.Event()
+
+    def reply(handler: UpstreamHandler) -> None:
+        if b"stream" in handler.server.seen[-1].body:
+            handler.start_chunked()
+            handler.chunk(sse({"choices": [{"delta": {"content": "Hel"}}], "usage": None}))
+            release.wait(WAIT)
+            handler.chunk(last)
+            handler.end_chunks()
+        else:  # 12 tokens: $0.012, over the cost budget, under the token budget
+            json_reply(200, {"usage": {"prompt_tokens": 9, "completion_tokens": 3}})(handler)
+
+    upstream.reply = reply
+    streamed: queue.Queue[Answer] = queue.Queue()
+    client = threading.Thread(
+        target=lambda: streamed.put(
+            call(proxy.server_port, "/llm/chat/completions", body=b'{"stream": true}')
+        ),
+        daemon=True,
+    )
+    client.start()
+    end = time.monotonic() + WAIT
+    while not upstream.seen and time.monotonic() < end:
+        time.sleep(0.01)
+    assert call(proxy.server_port, "/llm/chat/completions").status == 200  # the cost crosses
+    release.set()
+    assert streamed.get(timeout=WAIT).status == 200  # 37 tokens in all now: over both
+    usage = totals(proxy, usage_dir, handled=2)
+    assert usage is not None and usage.input_tokens + usage.output_tokens == 37
+    assert usage.over_budget == OverBudget(0.037, 0.01, "cost")  # still the cost's
+    refused = json.loads(call(proxy.server_port, "/llm/chat/completions").body)
+    assert refused["error"]["code"] == "cost_budget_exceeded"
+
+
+def test_a_cost_budget_without_a_price_refuses_all(
+    start_proxy: StartProxy, routes: dict[str, Route], upstream: Upstream, usage_dir: Path
+) -> None:
+    """A cost budget whose price did not reach the proxy fails closed: the cost is unknown."""
+    proxy = start_proxy(routes, cost_budget=0.5)
+    usage = read_usage(usage_dir)  # spent from the start: the git side stops the agent
+    assert usage is not None and usage.over_budget == OverBudget(None, 0.5, "cost")
+    assert usage.over_budget.reason == "cost unknown (no valid price), budget $0.50 (--max-cost)"
+    refused = call(proxy.server_port, "/llm/chat/completions")
+    assert refused.status == 402
+    assert json.loads(refused.body)["error"]["code"] == "cost_budget_exceeded"
+    assert "the cost is unknown (no valid price reached the proxy)" in refused.error()
+    assert proxy.wait_handled(1, WAIT) and upstream.seen == []
 
 
 def echo_auth(handler: UpstreamHandler) -> None:
@@ -854,22 +962,6 @@ def test_key_mask_masks_a_key_split_across_chunks_and_keeps_the_length() -> None
     assert KeyMask(KEY).feed(b"data: hello\n\n") == b"data: hello\n\n"  # nothing held
 
 
-def test_usage_meter_skips_a_line_over_the_cap(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(llm_proxy, "MAX_SSE_LINE_BYTES", 64)
-    meter = UsageMeter("text/event-stream; charset=utf-8")
-    huge = b'data: {"usage": {"prompt_tokens": 1000, "completion_tokens": 1000}, "pad": "'
-    meter.feed(huge + b"x" * 100)
-    meter.feed(b'x"}\n\n')
-    meter.feed(b'data: {"usage": {"prompt_tokens": 2, "completion_tokens": 1}}\n\n')
-    assert meter.finish() == (2, 1)
-
-
-def test_usage_meter_ignores_other_content_types() -> None:
-    meter = UsageMeter("text/plain")
-    meter.feed(b'data: {"usage": {"prompt_tokens": 2, "completion_tokens": 1}}\n\n')
-    assert meter.finish() == (0, 0)
-
-
 # --- main -----------------------------------------------------------------------------
 
 
@@ -930,3 +1022,54 @@ def test_main_serves_until_sigterm(upstream: Upstream, usage_dir: Path) -> None:
     assert KEY not in log
     assert "stopped; 1 requests, 0 errors, tokens in 5, out 3" in log
     assert read_usage(usage_dir) == Usage(1, 5, 3, 0)
+
+
+def test_main_reads_the_price_and_budgets_and_logs_a_bad_price(
+    upstream: Upstream, usage_dir: Path
+) -> None:
+    """A malformed price with a cost budget: logged, and every request refused (closed)."""
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "PYTHONPATH": str(REPO),
+        "LLM_API_KEY": KEY,
+        "LLM_BASE_URL": upstream.url + "/v1",
+        "ALLOW_INSECURE_HTTP": "1",
+        "LLM_USAGE_DIR": str(usage_dir),
+        "LLM_TOKEN_BUDGET": "1000",
+        "LLM_PRICE_PER_MTOK": "3 dollars",
+        "LLM_COST_BUDGET": "0.5",
+    }
+    script = "import sys; from runtime.agent.llm_proxy import main; sys.exit(main(port=0))"
+    lines: queue.Queue[str | None] = queue.Queue()
+    with subprocess.Popen(
+        [sys.executable, "-c", script],
+        env=env,
+        cwd=REPO,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    ) as proc:
+        try:
+            reader = threading.Thread(target=_lines, args=(proc.stderr, lines), daemon=True)
+            reader.start()
+            first = lines.get(timeout=WAIT)
+            assert first is not None
+            assert "; token budget 1000; no price (cost unknown); cost budget $0.50" in first
+            found = re.search(r"listening on http://127\.0\.0\.1:(\d+);", first)
+            assert found, first
+            refused = call(int(found.group(1)), "/llm/chat/completions")
+            assert refused.status == 402
+            assert json.loads(refused.body)["error"]["code"] == "cost_budget_exceeded"
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=WAIT) == 0
+            reader.join(WAIT)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    log = first + "".join(line for line in iter(lines.get_nowait, None))
+    assert "LLM_PRICE_PER_MTOK='3 dollars' is not a price (IN/OUT, US dollars" in log
+    assert "LLM_COST_BUDGET is set without a valid LLM_PRICE_PER_MTOK" in log
+    assert upstream.seen == []
+    usage = read_usage(usage_dir)
+    assert usage is not None and usage.cost_usd is None and usage.refused == 1
+    assert usage.over_budget == OverBudget(None, 0.5, "cost")

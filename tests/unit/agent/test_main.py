@@ -16,7 +16,7 @@ import pytest
 from runtime.agent import git_side
 from runtime.agent.config import load
 from runtime.agent.handoff import Verdict
-from runtime.agent.llm_proxy import Usage
+from runtime.agent.llm_usage import Usage
 from runtime.agent.shutdown import Shutdown
 from runtime.contract.outcome import Status
 from runtime.contract.start import StartPoint, describe, encode
@@ -125,12 +125,47 @@ def test_the_result_line_carries_the_llm_proxys_counts(pod: Harness) -> None:
     )
 
 
+FORGED_COST_EVENTS = (  # opencode's own cost, which the agent can set: never read
+    '{"type":"step_start","part":{}}',
+    '{"type":"text","part":{"text":"done"}}',
+    '{"type":"step_finish","part":{"reason":"stop","cost":0.000001,'
+    '"tokens":{"input":1,"output":1}}}',
+)
+
+
+@pytest.mark.parametrize(
+    ("cost_usd", "expected"), [(0.0282, 0.0282), (None, None)], ids=["priced", "no-price"]
+)
+def test_the_cost_is_the_proxys_not_opencodes(
+    pod: Harness, cost_usd: float | None, expected: float | None
+) -> None:
+    usage = pod.tmp / "llm-usage"
+    usage.mkdir()
+    counts = Usage(3, 900, 40, 0, cost_usd=cost_usd).to_json()
+    (usage / "usage.json").write_text(json.dumps(counts))  # as the proxy writes it
+    # the agent reports a cost of its own (in opencode's events) and plants a usage file
+    # where it can write: neither is read
+    script = (
+        "echo hello > new.txt; "
+        """echo '{"requests": 1, "input_tokens": 1, "output_tokens": 1, "errors": 0, """
+        """"cost_usd": 0.000001}' > "$HANDOFF_DIR/usage.json" """
+    )
+    pod.opencode_bin = fake_opencode(pod.tmp / "oc", script, events=FORGED_COST_EVENTS)
+    run = pod.run("do it\n", timeout=60, LLM_USAGE_DIR=str(usage))
+
+    assert run.result.status is Status.SUCCEEDED, run.output
+    assert (run.result.input_tokens, run.result.output_tokens) == (900, 40)
+    assert run.result.cost_usd == expected
+    assert f'"cost_usd": {json.dumps(expected)}' in run.output  # the result line itself
+    assert (pod.handoff / "usage.json").exists()  # the planted file was there
+
+
 @pytest.mark.parametrize("content", ["", "not json", "[1, 2]", '{"requests": "many"}'])
 def test_unreadable_llm_counts_are_zeros(tmp_path: Path, content: str) -> None:
     (tmp_path / "usage.json").write_text(content)
-    assert git_side.llm_usage(tmp_path) == (0, 0, 0)
-    assert git_side.llm_usage(tmp_path / "missing") == (0, 0, 0)
-    assert git_side.llm_usage(None) == (0, 0, 0)
+    assert git_side.llm_usage(tmp_path) == (0, 0, 0, None)
+    assert git_side.llm_usage(tmp_path / "missing") == (0, 0, 0, None)
+    assert git_side.llm_usage(None) == (0, 0, 0, None)
 
 
 def test_the_agent_reads_the_history_with_git(pod: Harness) -> None:
@@ -206,9 +241,18 @@ def test_no_output_is_stalled_and_the_wip_pushed(pod: Harness) -> None:
     assert pod.remote_file("speckit/t012", "wip.txt") == "wip\n"
 
 
-def usage_json(budget: int | None, used: tuple[int, int], refused: int = 0) -> str:
-    """``usage.json`` as the LLM proxy writes it (runtime.agent.llm_proxy.Usage)."""
-    usage = Usage(3, *used, 0, refused, budget)
+def usage_json(
+    budget: int | None,
+    used: tuple[int, int],
+    refused: int = 0,
+    cost: tuple[float, float] | None = None,
+) -> str:
+    """``usage.json`` as the LLM proxy writes it (runtime.agent.llm_usage.Usage).
+
+    ``cost``: (spent, cost budget) in US dollars.
+    """
+    spent, limit = cost if cost else (None, None)
+    usage = Usage(3, *used, 0, refused, budget, spent, limit)
     return json.dumps(usage.to_json())
 
 
@@ -255,6 +299,52 @@ def test_over_budget_wins_over_any_claim(tmp_path: Path, verdict: Verdict | None
     )
     (tmp_path / "usage.json").write_text(usage_json(200, (90, 15)))
     assert git_side.decided(run, verdict) == git_side.claimed(verdict)  # under: the claim
+
+
+def test_over_the_cost_budget_stops_the_agent_and_pushes_the_wip(pod: Harness) -> None:
+    usage = pod.tmp / "llm-usage"
+    usage.mkdir()
+    under = usage_json(None, (600, 100), cost=(0.3, 0.5))
+    (usage / "usage.json").write_text(under)
+    pod.opencode_bin = fake_opencode(pod.tmp / "oc", WRITE_THEN_HANG, events=())
+    started = pod.start("do it\n", LLM_USAGE_DIR=str(usage))
+    started.wait_for("[text] wrote", timeout=60)
+    time.sleep(1.5)  # the git side has read the file under the budget a few times
+    over = usage_json(None, (1200, 34), refused=1, cost=(0.52134, 0.5))
+    (usage / "usage.json.tmp").write_text(over)
+    (usage / "usage.json.tmp").rename(usage / "usage.json")  # the proxy's atomic replace
+    run = started.wait(60)
+
+    assert run.result.status is Status.OVER_BUDGET, run.output
+    assert run.returncode == 31
+    assert run.result.reason == (
+        "$0.5213 spent, budget $0.50 (--max-cost); WIP commit pushed to speckit/t012"
+    )
+    assert run.result.cost_usd == 0.52134
+    assert "[git] over budget: $0.5213 spent, budget $0.50 (--max-cost)" in run.output
+    assert pod.remote_file("speckit/t012", "wip.txt") == "wip\n"
+
+
+@pytest.mark.parametrize(
+    ("usage", "expected"),
+    [
+        (Usage(3, 90, 15, 0, 0, 100, 0.02, 0.05), "105 tokens used, budget 100 (--max-tokens)"),
+        (Usage(3, 90, 15, 0, 0, 1000, 0.05, 0.05), "$0.0500 spent, budget $0.05 (--max-cost)"),
+        # both reached, the cost first (the proxy recorded it): the cost's figures
+        (Usage(3, 90, 15, 0, 0, 100, 0.06, 0.05, "cost"),
+         "$0.0600 spent, budget $0.05 (--max-cost)"),
+        (Usage(3, 90, 15, 0, 0, None, None, 0.05), "cost unknown (no valid price), budget "
+         "$0.05 (--max-cost)"),
+    ],
+)  # fmt: skip
+def test_the_budget_reached_first_decides_the_reason(
+    tmp_path: Path, usage: Usage, expected: str
+) -> None:
+    (tmp_path / "usage.json").write_text(json.dumps(usage.to_json()))
+    env = {"TASK_ID": "T012", "TASK_TITLE": "t", "REPO_URL": "https://h/r.git"}
+    env |= {"BASE_BRANCH": "main", "TASK_BRANCH": "b", "LLM_USAGE_DIR": str(tmp_path)}
+    run = git_side.Run(load(env), time.monotonic(), Shutdown(), print)
+    assert git_side.decided(run, Verdict(Status.SUCCEEDED)) == (Status.OVER_BUDGET, expected)
 
 
 def test_under_budget_is_the_agents_outcome(pod: Harness) -> None:

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 from pathlib import Path
 
@@ -68,10 +67,12 @@ def pod_row(task: str, outcome: Result | None, state: str = "terminated") -> Pod
     )  # fmt: skip
 
 
-def counted(task: str, tokens_in: int, tokens_out: int, requests: int) -> Result:
+def counted(
+    task: str, tokens_in: int, tokens_out: int, requests: int, cost: float | None = None
+) -> Result:
     return Result(
         task, Status.SUCCEEDED, input_tokens=tokens_in, output_tokens=tokens_out,
-        llm_requests=requests,
+        llm_requests=requests, cost_usd=cost,
     )  # fmt: skip
 
 
@@ -95,14 +96,16 @@ def test_tokens_come_from_the_ended_pod_else_from_the_stored_run_and_a_running_p
     assert "counted" not in one and "outcome" not in one
     assert total(list(rows.values())) == {
         "tasks_reported": 2, "llm_requests": 9, "input_tokens": 12_900, "output_tokens": 395,
+        "cost_usd": 0, "tasks_priced": 0,
     }  # fmt: skip
 
 
 def test_the_json_passes_through_the_results_counts_and_invents_none() -> None:
-    fields = {f.name for f in dataclasses.fields(Result)}
     row = TaskStatus("T001", "done", "done", counted=counted("T001", 1, 2, 3)).to_json()
-    assert {"llm_requests", "input_tokens", "output_tokens"} <= set(row)
-    assert ("cost_usd" in row) == ("cost_usd" in fields)  # a cost once the result line has one
+    assert (row["llm_requests"], row["input_tokens"], row["output_tokens"]) == (3, 1, 2)
+    assert row["cost_usd"] is None  # no price given: no cost, not $0
+    priced = TaskStatus("T002", "done", "done", counted=counted("T002", 1, 2, 3, 0.25)).to_json()
+    assert priced["cost_usd"] == 0.25
 
 
 @pytest.mark.parametrize("as_json", [False, True])
@@ -116,7 +119,7 @@ def test_status_prints_the_features_token_total_like_the_dispatcher(
     tasks_file.parent.mkdir(parents=True)
     tasks_file.write_text(TEXT, encoding="utf-8")
     plan = build_plan(parse_tasks_text(TEXT))
-    pods = {"T001": pod_row("T001", counted("T001", 31_200, 2_100, 7))}
+    pods = {"T001": pod_row("T001", counted("T001", 31_200, 2_100, 7, 0.125))}
     monkeypatch.setattr(dispatch_status, "_pod_rows", lambda *_: pods)
     monkeypatch.setattr(dispatch_status, "_lineage", lambda *_: None)
     monkeypatch.setattr(dispatch_status, "_stored", lambda *_: {"T002": counted("T002", 800, 0, 1)})
@@ -127,8 +130,12 @@ def test_status_prints_the_features_token_total_like_the_dispatcher(
     if as_json:
         data = json.loads(out)
         assert data["total"]["input_tokens"] == 32_000 and data["total"]["tasks_reported"] == 2
+        assert (data["total"]["cost_usd"], data["total"]["tasks_priced"]) == (0.125, 1)
         assert [t["output_tokens"] for t in data["tasks"]] == [2_100, 0, None]
         assert "tokens:" not in err
     else:
-        assert "INFO: tokens: 32000 in, 2100 out (2 task(s) reported)" in err.splitlines()
+        assert (
+            "INFO: tokens: 32000 in, 2100 out (2 task(s) reported), cost $0.1250 (1 of them priced)"
+            in err.splitlines()
+        )
         assert out.splitlines()[1].split()[6] == "33.3k"

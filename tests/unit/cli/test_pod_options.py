@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from runtime.cli import build_parser, main
 from runtime.cli.pod_options import spawn_options
+from runtime.contract.cost import Price
 from runtime.contract.exit_codes import ExitCode
 from runtime.spawn.manifests import DEFAULT_IMAGE
 
@@ -23,6 +25,8 @@ EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "001-greeting-servi
         (["--cleanup", "sometimes"], ExitCode.USAGE),
         (["--max-tokens", "0"], ExitCode.USAGE),
         (["--max-tokens", "lots"], ExitCode.USAGE),
+        (["--llm-price", "3"], ExitCode.USAGE),
+        (["--max-cost", "0"], ExitCode.USAGE),
     ],
 )
 def test_spawn_and_dispatch_refuse_bad_pod_options_alike(
@@ -89,6 +93,77 @@ def test_a_bad_token_budget_is_a_usage_error_naming_both_sources(
     code = main(["dispatch", "--tasks", str(EXAMPLE), "--no-live"])
     assert code == ExitCode.USAGE
     assert "positive whole number" in capsys.readouterr().err
+
+
+@pytest.fixture
+def no_cost_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    for name in ("SPECKIT_PODS_LLM_PRICE", "SPECKIT_PODS_MAX_COST"):
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+def test_the_price_and_the_cost_budget_are_flags_or_the_environment(
+    no_cost_env: pytest.MonkeyPatch,
+) -> None:
+    for command in (["spawn", "T001"], ["dispatch"]):
+        built = spawn_options(build_parser().parse_args(command))
+        assert (built.llm_price, built.max_cost) == (None, None)  # no cost known, no limit
+        flagged = build_parser().parse_args(
+            [*command, "--llm-price", "0.15/0.6", "--max-cost", "2.50"]
+        )
+        built = spawn_options(flagged)
+        assert (built.llm_price, built.max_cost) == (Price.parse("0.15/0.6"), Decimal("2.50"))
+    no_cost_env.setenv("SPECKIT_PODS_LLM_PRICE", "3/15")
+    no_cost_env.setenv("SPECKIT_PODS_MAX_COST", "1")
+    for command in (["spawn", "T001"], ["dispatch"]):
+        built = spawn_options(build_parser().parse_args(command))
+        assert (built.llm_price, built.max_cost) == (Price.parse("3/15"), Decimal(1))
+        flagged = build_parser().parse_args([*command, "--llm-price", "1/2"])
+        assert spawn_options(flagged).llm_price == Price.parse("1/2")  # the flag wins
+
+
+@pytest.mark.parametrize("value", ["3", "3/15/1", "-1/2", "3e1/2", "three/15", "$3/$15", " "])
+def test_a_bad_price_is_a_usage_error_naming_both_sources(
+    value: str, no_cost_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["spawn", "T002", "--tasks", str(EXAMPLE), "--dry-run", f"--llm-price={value}"])
+    err = capsys.readouterr().err
+    assert code == ExitCode.USAGE
+    assert len(err.splitlines()) == 1, err
+    assert "expected IN/OUT, US dollars per million input / output tokens" in err
+    assert "--llm-price" in err and "SPECKIT_PODS_LLM_PRICE" in err
+    no_cost_env.setenv("SPECKIT_PODS_LLM_PRICE", value)
+    code = main(["dispatch", "--tasks", str(EXAMPLE), "--no-live"])
+    assert code == ExitCode.USAGE
+    assert "expected IN/OUT" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "1e3", "$1", "lots"])
+def test_a_bad_cost_budget_is_a_usage_error_naming_both_sources(
+    value: str, no_cost_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["spawn", "T002", "--tasks", str(EXAMPLE), "--dry-run", "--llm-price", "3/15"]
+    code = main([*argv, f"--max-cost={value}"])
+    err = capsys.readouterr().err
+    assert code == ExitCode.USAGE
+    assert "--max-cost" in err and "SPECKIT_PODS_MAX_COST" in err and "US dollars" in err, err
+
+
+def test_a_cost_budget_without_a_price_is_a_usage_error_naming_the_variable(
+    no_cost_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["spawn", "T002", "--tasks", str(EXAMPLE), "--dry-run", "--max-cost", "0.5"])
+    lines = capsys.readouterr().err.splitlines()
+    assert code == ExitCode.USAGE
+    assert lines[0].startswith("ERROR: --max-cost needs your price"), lines
+    assert lines[1].startswith("Hint: set SPECKIT_PODS_LLM_PRICE=IN/OUT"), lines
+    assert len(lines) == 2
+    no_cost_env.setenv("SPECKIT_PODS_MAX_COST", "0.5")  # the environment's alike
+    code = main(["dispatch", "--tasks", str(EXAMPLE), "--no-live"])
+    assert code == ExitCode.USAGE
+    assert "SPECKIT_PODS_LLM_PRICE" in capsys.readouterr().err
+    no_cost_env.setenv("SPECKIT_PODS_LLM_PRICE", "3/15")  # with a price: accepted
+    assert spawn_options(build_parser().parse_args(["dispatch"])).max_cost == Decimal("0.5")
 
 
 def test_extra_fields_must_be_spawn_options() -> None:

@@ -28,3 +28,24 @@ def test_the_llm_counts_round_trip_and_default_to_zero() -> None:
     assert Result.from_line(result.to_line()) == result
     old = Result.from_line('SPECKIT_POD_RESULT {"task": "T1", "status": "failed"}')
     assert old is not None and (old.llm_requests, old.input_tokens, old.output_tokens) == (0, 0, 0)
+
+
+def test_the_cost_round_trips_and_is_unknown_without_it() -> None:
+    priced = Result("T1", Status.SUCCEEDED, input_tokens=900, output_tokens=40, cost_usd=0.0033)
+    line = priced.to_line()
+    assert '"cost_usd": 0.0033' in line
+    assert Result.from_line(line) == priced
+    unknown = Result("T1", Status.SUCCEEDED, input_tokens=900, output_tokens=40)
+    assert '"cost_usd": null' in unknown.to_line()
+    assert Result.from_line(unknown.to_line()) == unknown
+    # a line from before the field: the cost is not known, the rest reads as before
+    old = Result.from_line(
+        'SPECKIT_POD_RESULT {"task": "T1", "status": "failed", "input_tokens": 5}'
+    )
+    assert old is not None and old.cost_usd is None and old.input_tokens == 5
+
+
+@pytest.mark.parametrize("cost", ['"0.5"', "-1", "true", "NaN", "[1]"])
+def test_a_result_line_with_a_bad_cost_is_no_result_line(cost: str) -> None:
+    line = f'SPECKIT_POD_RESULT {{"task": "T1", "status": "failed", "cost_usd": {cost}}}'
+    assert Result.from_line(line) is None

@@ -220,9 +220,11 @@ def test_the_table_shows_what_each_task_started_from_and_whether_it_is_integrate
             task = ended.target.task
             started = {"T004": ("T002",), "T005": ("T002", "T004")}.get(task, ())
             tokens = (1000, 234) if task == "T002" else None
+            cost = 0.0125 if task == "T002" else None
             return type(verdict)(
-                verdict.status, verdict.reason, verdict.branch, "abc", started, tokens
-            )
+                verdict.status, verdict.reason, verdict.branch, "abc", started, tokens,
+                cost_usd=cost,
+            )  # fmt: skip
 
     summary, _view = dispatch(Starting(), FakeIntegrator())
     table = render_summary(list(summary.rows), 0.0)
@@ -233,6 +235,7 @@ def test_the_table_shows_what_each_task_started_from_and_whether_it_is_integrate
     assert cells["T005"][3:6] == ["-", "T002+T004", "yes"]
     assert cells[INTEGRATION][3:7] == ["-", "-", "-", BRANCH]
     assert summary.tokens == (1000, 234, 1)
+    assert summary.cost == (0.0125, 1)
 
 
 @pytest.mark.timeout(30)

@@ -37,12 +37,14 @@ namespace: team-pods
 context: arn:aws:eks:eu-west-1:123:cluster/pods
 allow_insecure_http: true
 max_tokens: 200000
+llm_price: 0.15/0.6
+max_cost: 2.5
 """
 POD_ARGS = [
     "--image", "registry.example/agent:2", "--repo", "https://git.example/acme/app.git",
     "--git-secret", "team-git", "--llm-secret", "team-llm", "--namespace", "team-pods",
     "--context", "arn:aws:eks:eu-west-1:123:cluster/pods", "--allow-insecure-http",
-    "--max-tokens", "200000",
+    "--max-tokens", "200000", "--llm-price", "0.15/0.6", "--max-cost", "2.5",
 ]  # fmt: skip
 PINNED = {
     "run-async.sh": POD_ARGS,
@@ -142,6 +144,7 @@ REFUSED = {
         ["--task-id", "T012", "-vv", "main"], ["--task-id", "T012", "--", "T012", "main"],
         ["--task-id", "T012", "-x"], ["--task-id", "T012", "--tasks", "/etc/tasks.md"],
         ["--task-id", "T012", "--tasks", "specs/../../x/tasks.md"], ["-n", "open"],
+        ["--task-id", "T012", "--llm-price", "0/0"], ["--task-id", "T012", "--max-cost=999"],
     ],
     "tail-logs.sh": [
         ["sp-x", "-n", "open"], ["sp-x", "-nopen"], ["sp-x", "-vn", "open"],
@@ -152,6 +155,8 @@ REFUSED = {
     "run-async.sh": [
         ["--all"], ["--ima", "evil/img"], ["--rep", "https://attacker.invalid/x"],
         ["--namespace=open"], ["--task", "/etc"], ["plan", "--tasks", "/etc"],
+        ["--max-tokens", "999999999"], ["--llm-price", "0/0"], ["--llm-price=0/0"],
+        ["--llm-p", "0/0"], ["--max-cost", "999"], ["--max-c=999"], ["--max", "999"],
     ],
 }  # fmt: skip
 
@@ -262,6 +267,8 @@ HOSTILE_ENV = {
     "SPECKIT_PODS_ALLOW_INSECURE_HTTP": "1",
     "SPECKIT_PODS_MAX_TOKENS": "999999999",
     "SPECKIT_PODS_IMAGE": "evil.example/agent:latest",  # would run the trusted side
+    "SPECKIT_PODS_LLM_PRICE": "0/0",  # a price of nothing: --max-cost never reached
+    "SPECKIT_PODS_MAX_COST": "999999",
     "SPECKIT_PODS_GIT_API": "https://evil.example/api/v1",
     "SPECKIT_PODS_GIT_API_TOKEN": "planted",
     "SPECKIT_PODS_GIT_HOST": "gitea",
@@ -338,7 +345,7 @@ def options(command: str) -> dict[str, argparse.Action]:
 def test_the_pinned_flags_are_speckit_pods_own() -> None:
     assert PINNED_FLAGS == {
         "--image", "--repo", "--git-secret", "--llm-secret", "--namespace", "--context",
-        "--allow-insecure-http", "--max-tokens",
+        "--allow-insecure-http", "--max-tokens", "--llm-price", "--max-cost",
     }  # fmt: skip
     assert PINNED_FLAGS <= set(options("spawn")) and PINNED_FLAGS <= set(options("dispatch"))
     assert {"--namespace", "-n", "--context"} <= set(options("logs"))

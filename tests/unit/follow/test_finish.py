@@ -42,12 +42,23 @@ def test_summary_line_is_key_value_with_a_json_reason() -> None:
     assert line == (
         f"RESULT status=succeeded exit=0 branch=specs/001/T012-async commit={SHA} from=base "
         "files=3 "
-        "duration=42s llm_requests=4 tokens_in=1200 tokens_out=80 "
+        "duration=42s llm_requests=4 tokens_in=1200 tokens_out=80 cost=- "
         'pod=pod-1 reason="pushed \\"3\\" files"'
     )
     fields = dict(part.split("=", 1) for part in shlex.split(line)[1:])
     assert fields["reason"] == 'pushed "3" files'
     assert json.loads(line.split("reason=", 1)[1]) == 'pushed "3" files'
+
+
+def test_summary_line_shows_the_cost_after_the_tokens() -> None:
+    pod = make_pod("pod-1", phase="Succeeded", container=exited(0))
+    priced = dataclasses.replace(OK, cost_usd=0.012345)
+    line = summary_line(Outcome(Status.SUCCEEDED, OK.reason, priced), pod, "pod-1")
+    assert " tokens_in=1200 tokens_out=80 cost=$0.0123 pod=pod-1 " in line
+    fields = dict(part.split("=", 1) for part in shlex.split(line)[1:])
+    assert fields["cost"] == "$0.0123"
+    nothing = dataclasses.replace(OK, cost_usd=0.0)  # priced, nothing spent: not unknown
+    assert " cost=$0.0000 " in summary_line(Outcome(Status.SUCCEEDED, "", nothing), pod, "p")
 
 
 def test_summary_line_names_the_work_the_run_started_from() -> None:
@@ -76,7 +87,7 @@ def test_summary_line_without_result_uses_pod_data() -> None:
     line = summary_line(Outcome(Status.KILLED, "killed by SIGKILL", None), pod, "pod-1")
     assert line.startswith(
         "RESULT status=killed exit=5 branch=br commit=- from=base files=- duration=42s "
-        "llm_requests=- tokens_in=- tokens_out=- pod=pod-1 "
+        "llm_requests=- tokens_in=- tokens_out=- cost=- pod=pod-1 "
     )
 
 

@@ -86,6 +86,15 @@ def test_the_body_shows_the_facts() -> None:
     assert "### Reason" not in text  # an empty section is left out
 
 
+def test_the_facts_show_the_cost_when_it_is_known() -> None:
+    text = render.body("T012", "t", result(cost_usd=0.0282), "note")
+    assert (
+        "**LLM:** 12 requests, 3400 in, 1200 out tokens, cost $0.0282 at your price "
+        "(counted by the pod's proxy)"
+    ) in text
+    assert "cost" not in render.body("T012", "t", result(), "note").split("**LLM:**")[1][:60]
+
+
 def test_started_from_prerequisites() -> None:
     point = StartPoint("T002", "specs/001-demo/T002-async", "a" * 40)
     text = render.body("T012", "t", result(started_from=(point,)), "note")

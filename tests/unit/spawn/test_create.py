@@ -3,12 +3,15 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import logging
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from runtime.contract.cost import Price
+from runtime.contract.exit_codes import ExitCode
 from runtime.errors import (
     AlreadyRunningError,
     InvalidInputError,
@@ -16,6 +19,7 @@ from runtime.errors import (
     KubeConfigError,
     TasksFileNotFoundError,
     UnknownTaskError,
+    UsageError,
 )
 from runtime.kube import labels
 from runtime.kube.client import Kube
@@ -87,6 +91,22 @@ def test_plan_takes_defaults_from_the_checkout(repo: Path) -> None:
 def test_the_token_budget_reaches_the_pod_spec(repo: Path) -> None:
     assert spawn.plan(opts(), cwd=repo, env={}).spec.max_tokens is None
     assert spawn.plan(opts(max_tokens=5000), cwd=repo, env={}).spec.max_tokens == 5000
+
+
+def test_the_price_and_the_cost_budget_reach_the_pod_spec(repo: Path) -> None:
+    unpriced = spawn.plan(opts(), cwd=repo, env={}).spec
+    assert (unpriced.llm_price, unpriced.max_cost) == (None, None)
+    price = Price.parse("3/15")
+    priced = spawn.plan(opts(llm_price=price, max_cost=Decimal("0.5")), cwd=repo, env={}).spec
+    assert (priced.llm_price, priced.max_cost) == (price, Decimal("0.5"))
+
+
+def test_a_cost_budget_without_a_price_is_a_usage_error(repo: Path) -> None:
+    with pytest.raises(UsageError) as caught:
+        spawn.plan(opts(max_cost=Decimal("0.5")), cwd=repo, env={})
+    assert caught.value.exit_code == ExitCode.USAGE
+    assert "--max-cost needs your price" in caught.value.message
+    assert "SPECKIT_PODS_LLM_PRICE" in caught.value.hint
 
 
 def test_fork_style_flags_win_over_defaults(repo: Path, tmp_path: Path) -> None:
@@ -198,6 +218,7 @@ def test_non_async_and_done_tasks_warn_but_spawn(
         {"timeout_s": 5},
         {"stall_s": 0},
         {"max_tokens": 0},
+        {"max_cost": Decimal(0), "llm_price": Price.parse("3/15")},
     ],
 )
 def test_invalid_options(repo: Path, changes: dict[str, Any]) -> None:

@@ -5,6 +5,7 @@ import datetime
 import json
 import os
 import re
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
+from runtime.contract.cost import Price
 from runtime.errors import InvalidInputError
 from runtime.kube import labels
 from runtime.spawn import manifests, names
@@ -188,6 +190,23 @@ def test_the_token_budget_is_the_proxys_env_only() -> None:
     assert "987654" not in json.dumps(others)
     unlimited = manifests.render_pod(spec())
     assert "LLM_TOKEN_BUDGET" not in json.dumps(unlimited)  # no budget: no variable at all
+
+
+def test_the_price_and_the_cost_budget_are_the_proxys_env_only() -> None:
+    price, budget = Price.parse("0.150/0.60"), Decimal("0.50")
+    pod = manifests.render_pod(spec(llm_price=price, max_cost=budget, max_tokens=9000))
+    proxy_env = {e["name"]: e["value"] for e in proxy_of(pod)["env"]}
+    assert proxy_env["LLM_PRICE_PER_MTOK"] == "0.15/0.6"  # what the proxy's parser reads
+    assert proxy_env["LLM_COST_BUDGET"] == "0.5"
+    assert proxy_env["LLM_TOKEN_BUDGET"] == "9000"
+    others = [git_of(pod), agent_of(pod), *pod["spec"].get("initContainers", [])]
+    others = [c for c in others if c["name"] != "llm-proxy"]
+    assert {c["name"] for c in others} == {"git", "agent"}
+    names_elsewhere = {e["name"] for c in others for e in c.get("env", [])}
+    assert not names_elsewhere & {"LLM_PRICE_PER_MTOK", "LLM_COST_BUDGET", "LLM_TOKEN_BUDGET"}
+    assert "0.15/0.6" not in json.dumps(others)
+    unpriced = json.dumps(manifests.render_pod(spec()))
+    assert "LLM_PRICE_PER_MTOK" not in unpriced and "LLM_COST_BUDGET" not in unpriced
 
 
 def test_only_the_git_side_holds_the_git_secret_only_the_proxy_the_llm_keys() -> None:
