@@ -2,9 +2,10 @@
 # SPDX-License-Identifier: Apache-2.0
 # SPDX-FileCopyrightText: speckit-pods contributors
 #
-# Build the Debian base image without a registry: debootstrap --variant=minbase
-# bookworm from Debian's mirror, then `docker import` it under the name the
-# Dockerfiles' FROM uses, so the same Dockerfiles build online and offline.
+# The Debian base image: pulled when a registry answers (BASE_IMAGE is the upstream
+# name; bounded, see try_pull in lib.sh), else built without one: debootstrap
+# --variant=minbase bookworm from Debian's mirror, then `docker import` under the name
+# the Dockerfiles' FROM uses, so the same Dockerfiles build online and offline.
 #
 # Usage: hack/bootstrap/base-image.sh [-h|--help]
 #
@@ -14,6 +15,8 @@
 # Env vars read:
 #   BASE_IMAGE      tag to create (default debian:bookworm-slim)
 #   DEBIAN_MIRROR   mirror (default http://deb.debian.org/debian)
+#   BOOTSTRAP_PULL=0          never pull, always build
+#   BOOTSTRAP_PULL_TIMEOUT    seconds the pull may take (default 30)
 #
 # OUTPUTS: none on stdout; progress on stderr. Creates the docker image BASE_IMAGE.
 #
@@ -59,6 +62,11 @@ main() {
   if image_exists "${BASE_IMAGE}"; then
     verify_privileged "${BASE_IMAGE}"
     step_end "${BASE_IMAGE} exists, --privileged works"
+    return 0
+  fi
+  if try_pull "${BASE_IMAGE}"; then
+    verify_privileged "${BASE_IMAGE}"
+    step_end "${BASE_IMAGE} pulled, --privileged works"
     return 0
   fi
   require_root

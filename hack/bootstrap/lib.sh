@@ -5,7 +5,7 @@
 # Shared helpers for hack/bootstrap/*.sh (sourced, never executed).
 # Defines: REPO_ROOT, CACHE_DIR, BIN_DIR, KUBE_VERSION, ETCD_VERSION, KIND_VERSION,
 # log_info/log_warn/die, require_cmd, step_begin/step_end, docker_server_major,
-# apt_install, apt_private (host sources + trixie + bookworm-backports), ensure_go.
+# try_pull, apt_install, apt_private (host sources + trixie + bookworm-backports), ensure_go.
 #
 # Env vars read (all optional):
 #   KUBE_VERSION   Kubernetes version to build (default v1.34.4)
@@ -116,6 +116,21 @@ ensure_go() {
   log_info "no go on PATH: apt-get install ${GO_BACKPORT_PKG}/bookworm-backports"
   apt_private install -y -q --no-install-recommends "${GO_BACKPORT_PKG}/bookworm-backports" >&2
   command -v go >/dev/null 2>&1 || die "go still not found after installing ${GO_BACKPORT_PKG}"
+}
+
+# try_pull IMAGE: pull IMAGE from its registry, bounded to BOOTSTRAP_PULL_TIMEOUT seconds
+# (default 30); true when pulled. The online fast path: a step builds only when this
+# fails. BOOTSTRAP_PULL=0 skips it (always build). Offline it fails at once (DNS: ~0.2 s).
+try_pull() {
+  [[ "${BOOTSTRAP_PULL:-1}" != 0 ]] || return 1
+  local started out
+  started="$(date +%s)"
+  if out="$(timeout "${BOOTSTRAP_PULL_TIMEOUT:-30}" docker pull --quiet "$1" 2>&1)"; then
+    log_info "pulled $1 in $(( $(date +%s) - started ))s: no build needed"
+    return 0
+  fi
+  log_info "no registry answers for $1 ($(printf '%s' "${out}" | tail -n 1 | cut -c1-160)); building it"
+  return 1
 }
 
 # usage_from_header FILE: prints FILE's header comment (from line 5 to the first
