@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from testcontainers.core.config import testcontainers_config
 from testcontainers.core.container import DockerContainer
 
 HOST = "speckit-pods-registry"  # its name on the kind network: the node resolves it
@@ -114,6 +115,7 @@ def registry_server(network: str, image: str, ready_timeout: float = 60.0) -> It
     A leftover of a killed run under that name is removed first: its state is unknown.
     """
     subprocess.run(["docker", "rm", "-f", HOST], capture_output=True, check=False)
+    testcontainers_config.ryuk_disabled = True  # no registry: the reaper image is absent
     container = DockerContainer(image).with_name(HOST).with_exposed_ports(PORT)
     container.with_kwargs(network=network)
     container.start()

@@ -31,7 +31,7 @@ def test_agent_pods_run_the_image_the_node_pulled_from_the_registry(
     e2e_registry: registry.Registry,
     agent_image: str,
 ) -> None:
-    feature = make_feature(["- [ ] T070 [ASYNC] Nothing to do scripted:noop"])
+    feature = make_feature(["- [ ] T070 [ASYNC] Write T070 scripted:write"])
     pod = spawn(feature, "T070", "--cleanup", "never")
     done = tail_all({pod: ["--timeout", "3m"]}, cwd=feature.clone)[pod]
     assert done.returncode == 0, done.stdout + done.stderr
