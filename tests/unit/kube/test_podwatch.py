@@ -172,7 +172,7 @@ def test_image_pull_is_fatal_after_the_grace_period() -> None:
             pods, "p", has_started, deadline=Deadline(None, clock), report=print, policy=POLICY
         )
     assert err.value.exit_code == 25
-    assert "cannot pull image" in err.value.message and "kind load" in err.value.hint
+    assert "cannot pull image" in err.value.message and "SPECKIT_PODS_IMAGE" in err.value.hint
     # the watch timeout is cut to the grace period: no 30 s overshoot, re-listed on expiry
     assert sum(call["timeout_seconds"] for call in watch.calls) == 60
 
