@@ -39,7 +39,8 @@ from runtime.contract.redact import scrub
 from runtime.contract.start import StartPoint, describe
 
 CONTEXT_DIR = ".speckit-pods/context"
-EXCLUDES = ("/.speckit-pods/", "/.opencode/")
+# no trailing slash on ours: a file or link an agent puts there is excluded too
+EXCLUDES = ("/.speckit-pods", "/.opencode/")
 # before every subcommand: nothing the agent wrote is executed, paths are C-quoted
 HARDENING = (
     "-c", "core.hooksPath=/dev/null",
@@ -420,10 +421,22 @@ def write_excludes(repo: Repo) -> None:
 
 
 def place_context(source: Path, clone: Path) -> int:
-    """Copy the task's context files into the work tree (git-excluded); return how many."""
+    """Copy the task's context files into the work tree (git-excluded); return how many.
+
+    The work tree is the branch's, which an agent wrote: ``.speckit-pods`` or its
+    ``context`` may be a symlink (or a file) it committed, pointing anywhere in this
+    container, or hold links inside.  Such an entry is removed first, never followed,
+    and the context directory is made anew (``rmtree`` unlinks links, never follows
+    them): the copy only ever writes under the work tree.
+    """
     if not source.is_dir():
         return 0
     target = clone / CONTEXT_DIR
+    for entry in (target.parent, target):
+        if entry.is_symlink() or (entry.exists() and not entry.is_dir()):
+            entry.unlink()
+    if target.is_dir():
+        shutil.rmtree(target)
     # ConfigMap volumes hold "..data" symlink trees; copy the resolved files only.
     shutil.copytree(source, target, ignore=_hidden_configmap_entries, dirs_exist_ok=True)
     return sum(1 for path in target.rglob("*") if path.is_file())

@@ -180,6 +180,54 @@ def test_context_is_copied_without_configmap_internals(tmp_path: Path, bare: Pat
     assert not gitops.commit_all(git, checkout.repo, "nothing\n")
 
 
+@pytest.mark.parametrize(
+    "planted", [".speckit-pods", ".speckit-pods/context", ".speckit-pods/context/spec.md"]
+)
+def test_a_planted_symlink_is_never_followed_by_the_context_copy(
+    tmp_path: Path, bare: Path, planted: str
+) -> None:
+    """A branch an agent wrote may hold ``.speckit-pods`` as a link out of the work tree."""
+    git = Git(GIT_ENV)
+    checkout = gitops.prepare(git, f"file://{bare}", "main", "t", split(tmp_path, "c"))
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    link = checkout.path / planted
+    link.parent.mkdir(parents=True, exist_ok=True)
+    link.symlink_to(outside / "spec.md" if planted.endswith(".md") else outside)
+    source = tmp_path / "context"
+    source.mkdir()
+    (source / "spec.md").write_text("spec\n")
+
+    assert gitops.place_context(source, checkout.path) == 1
+    assert list(outside.iterdir()) == []  # nothing written where the link pointed
+    context = checkout.path / gitops.CONTEXT_DIR
+    assert not context.is_symlink() and (context / "spec.md").read_text() == "spec\n"
+
+
+def test_a_link_in_our_place_is_not_committed(tmp_path: Path, bare: Path) -> None:
+    """An agent's ``.speckit-pods`` link never reaches the branch, for a rerun to follow."""
+    git = Git(GIT_ENV)
+    checkout = gitops.prepare(git, f"file://{bare}", "main", "t", split(tmp_path, "c"))
+    gitops.write_excludes(checkout.repo)
+    (checkout.path / ".speckit-pods").symlink_to("/home")
+    (checkout.path / "new.txt").write_text("n\n")
+    assert gitops.commit_all(git, checkout.repo, "work\n")
+    committed = git.run(["ls-tree", "-r", "--name-only", "HEAD"], checkout.path, repo=checkout.repo)
+    assert ".speckit-pods" not in committed.split() and "new.txt" in committed.split()
+
+
+def test_a_planted_file_in_the_contexts_place_is_replaced(tmp_path: Path, bare: Path) -> None:
+    git = Git(GIT_ENV)
+    checkout = gitops.prepare(git, f"file://{bare}", "main", "t", split(tmp_path, "c"))
+    (checkout.path / ".speckit-pods").write_text("not a directory\n")
+    source = tmp_path / "context"
+    source.mkdir()
+    (source / "spec.md").write_text("spec\n")
+
+    assert gitops.place_context(source, checkout.path) == 1
+    assert (checkout.path / gitops.CONTEXT_DIR / "spec.md").read_text() == "spec\n"
+
+
 def test_excluded_dirs_are_not_committed(tmp_path: Path, bare: Path) -> None:
     git = Git(GIT_ENV)
     checkout = gitops.prepare(git, f"file://{bare}", "main", "t", split(tmp_path, "c"))
