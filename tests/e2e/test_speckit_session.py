@@ -72,11 +72,14 @@ def make_project(root: Path, feature: str) -> Path:
     return root
 
 
-def pin_pod_settings(project: Path, repo_url: str) -> None:
-    """The developer's pods-config.yml: the pods' repository, and Gitea's http:// opt-in."""
+def pin_pod_settings(project: Path, repo_url: str, image: str) -> None:
+    """The developer's pods-config.yml: the pods' repository, the agent image as the
+    cluster pulls it (the wrappers drop SPECKIT_PODS_IMAGE), and Gitea's http:// opt-in."""
     config = project / ".specify" / "extensions" / "pods" / "pods-config.yml"
     assert config.exists(), "specify extension add installs the config template"
-    config.write_text(f"repo: {repo_url}\nnamespace: speckit-pods\nallow_insecure_http: true\n")
+    config.write_text(
+        f"repo: {repo_url}\nimage: {image}\nnamespace: speckit-pods\nallow_insecure_http: true\n"
+    )
 
 
 def push_to_gitea(gitea: GiteaServer, project: Path, repo: str) -> None:
@@ -132,6 +135,7 @@ def events(stdout: str) -> list[dict[str, Any]]:
 def test_implement_session_delegates_async_tasks_to_pods(
     gitea: GiteaServer,
     installed: Kubectl,
+    agent_image: str,
     llm: scripted_llm.ScriptedLLMServer,
     tmp_path: Path,
 ) -> None:
@@ -139,7 +143,7 @@ def test_implement_session_delegates_async_tasks_to_pods(
     feature, repo = f"001-session-{suffix}", f"session-{suffix}"
     project = make_project(tmp_path / "project", feature)
     push_to_gitea(gitea, project, repo)
-    pin_pod_settings(project, gitea.clone_url(repo, cluster=True))
+    pin_pod_settings(project, gitea.clone_url(repo, cluster=True), agent_image)
     env = opencode_env(tmp_path, llm.url, project)
     env["HOME"] = str(developer_home(tmp_path, gitea, gitea.clone_url(repo, cluster=True)))
     tasks_rel = f"specs/{feature}/tasks.md"
