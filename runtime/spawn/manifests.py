@@ -406,6 +406,17 @@ def _agent_container(spec: PodSpecInput) -> dict[str, Any]:
     }
 
 
+# agent pods spread over the nodes (soft: a full node never keeps one waiting)
+_SPREAD: dict[str, Any] = {
+    "maxSkew": 1,
+    "topologyKey": "kubernetes.io/hostname",
+    "whenUnsatisfiable": "ScheduleAnyway",
+    "labelSelector": {
+        "matchLabels": {labels.MANAGED_BY: labels.TOOL_NAME, labels.COMPONENT: "agent"}
+    },
+}
+
+
 def render_pod(spec: PodSpecInput) -> dict[str, Any]:
     """Render the bare agent Pod (``restartPolicy: Never``, pod-level deadline).
 
@@ -436,6 +447,7 @@ def render_pod(spec: PodSpecInput) -> dict[str, Any]:
                 "fsGroup": pod.GID,
                 "seccompProfile": {"type": "RuntimeDefault"},
             },
+            "topologySpreadConstraints": [_SPREAD],
             "initContainers": [_proxy_container(spec), _git_container(spec)],
             "containers": [_agent_container(spec)],
             "volumes": _volumes(spec),

@@ -41,6 +41,16 @@ class KubepodsCpu:
         values = {name: int(usec) for name, usec in (ln.split() for ln in done.stdout.splitlines())}
         return cls(values.pop("total"), values)
 
+    @classmethod
+    def read_nodes(cls, nodes: list[str]) -> KubepodsCpu:
+        """:meth:`read` summed over ``nodes`` (pod slices keyed ``node/slice``)."""
+        total, pods = 0, {}
+        for node in nodes:
+            one = cls.read(node)
+            total += one.total
+            pods.update({f"{node}/{name}": usec for name, usec in one.pods.items()})
+        return cls(total, pods)
+
     def new_pods_seconds(self, before: KubepodsCpu) -> float:
         """CPU seconds of the pods that came (and perhaps went) since ``before``."""
         stayed = set(before.pods) & set(self.pods)

@@ -25,7 +25,7 @@ from tests.bench.figures import Figure, Recorder
 from tests.bench.kube_watch import RunningTimes, time_to_running
 from tests.bench.manifest import agent, dry_run, renamed
 from tests.bench.node import has_image, remove_image
-from tests.e2e.cluster import Kubectl, node_name, pinned_versions
+from tests.e2e.cluster import Kubectl, agent_nodes, pinned_versions
 from tests.e2e.conftest import Feature
 
 RUNS = 5
@@ -51,6 +51,16 @@ def _sleeping(pod: dict[str, Any]) -> None:
     agent(pod).pop("args", None)  # the entrypoint's side (`run`) is no argument of sleep
 
 
+def on(node: str, edit: Callable[[dict[str, Any]], None]) -> Callable[[dict[str, Any]], None]:
+    """``edit``, and the pod runs on ``node`` (the image cache measured is that node's)."""
+
+    def pinned(pod: dict[str, Any]) -> None:
+        edit(pod)
+        pod["spec"]["nodeSelector"] = {"kubernetes.io/hostname": node}
+
+    return pinned
+
+
 def _pause(pod: dict[str, Any]) -> None:
     container = agent(pod)
     container["image"] = PAUSE_IMAGE
@@ -59,8 +69,12 @@ def _pause(pod: dict[str, Any]) -> None:
 
 @pytest.mark.timeout(900)
 def test_pod_start_cached_image(
-    make_feature: Callable[[list[str]], Feature], installed: Kubectl, bench: Recorder
+    make_feature: Callable[[list[str]], Feature],
+    installed: Kubectl,
+    e2e_cluster: KindCluster,
+    bench: Recorder,
 ) -> None:
+    node = agent_nodes(e2e_cluster)[0]
     feature = make_feature(["- [ ] T400 [ASYNC] Sleep scripted:noop"])
     docs = dry_run(feature, "T400", "--cleanup", "never")
     ours: list[float] = []
@@ -69,9 +83,13 @@ def test_pod_start_cached_image(
     with RunningTimes(installed.kubeconfig, selector) as watcher:
         for i in range(RUNS + 1):  # run 0 warms up and is not counted
             name = f"img-{feature.repo}-{i}"
-            mine = time_to_running(installed, renamed(docs, name, _sleeping), name, watcher)
+            mine = time_to_running(
+                installed, renamed(docs, name, on(node, _sleeping)), name, watcher
+            )
             paused = f"{name}-p"
-            theirs = time_to_running(installed, renamed(docs, paused, _pause), paused, watcher)
+            theirs = time_to_running(
+                installed, renamed(docs, paused, on(node, _pause)), paused, watcher
+            )
             if i:
                 ours.append(mine)
                 base.append(theirs)
@@ -89,7 +107,7 @@ def test_pod_start_image_not_cached(
     agent_image: str,
     bench: Recorder,
 ) -> None:
-    image, node = agent_image, node_name(e2e_cluster.name)
+    image, node = agent_image, agent_nodes(e2e_cluster)[0]
     feature = make_feature(["- [ ] T401 [ASYNC] Sleep scripted:noop"])
     docs = dry_run(feature, "T401", "--cleanup", "never")
     cold: list[float] = []
@@ -102,10 +120,14 @@ def test_pod_start_image_not_cached(
             assert not has_image(node, image), f"{node} still holds {image}"  # a cold start
             since = time.monotonic()
             cold.append(  # the kubelet pulls it from the registry
-                time_to_running(installed, renamed(docs, name, _sleeping), name, watcher, since)
+                time_to_running(
+                    installed, renamed(docs, name, on(node, _sleeping)), name, watcher, since
+                )
             )
             name = f"warm-{feature.repo}-{i}"
-            warm.append(time_to_running(installed, renamed(docs, name, _sleeping), name, watcher))
+            warm.append(
+                time_to_running(installed, renamed(docs, name, on(node, _sleeping)), name, watcher)
+            )
     bench.add(
         Figure("pod start, image not cached", "s", tuple(cold), tuple(warm), "image cached",
                note="crictl rmi, then the same Pod: a real pull from the registry beside it")

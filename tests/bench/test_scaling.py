@@ -26,7 +26,7 @@ from pytest_kind import KindCluster
 
 from tests.bench.figures import Figure, Recorder
 from tests.bench.node import KubepodsCpu
-from tests.e2e.cluster import NAMESPACE, REPO_ROOT, Kubectl, node_name, wait_for
+from tests.e2e.cluster import NAMESPACE, REPO_ROOT, Kubectl, agent_nodes, wait_for
 from tests.e2e.conftest import Feature, run_script
 
 RUN_ASYNC = REPO_ROOT / "scripts" / "run-async.sh"
@@ -46,9 +46,9 @@ def _cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _dispatch(feature: Feature, width: int, kubectl: Kubectl, node: str) -> Sample:
+def _dispatch(feature: Feature, width: int, kubectl: Kubectl, nodes: list[str]) -> Sample:
     """Run the ``width`` tasks of ``feature`` at once, measuring; then delete their pods."""
-    pods_before = KubepodsCpu.read(node)
+    pods_before = KubepodsCpu.read_nodes(nodes)
     cpu, start = _cpu(), time.monotonic()
     done = run_script(
         RUN_ASYNC, "--no-integrate",
@@ -61,7 +61,7 @@ def _dispatch(feature: Feature, width: int, kubectl: Kubectl, node: str) -> Samp
     assert done.returncode == 0, done.stdout + done.stderr
     selector = f"speckit-pods.dev/feature={feature.name}"
     wait_for("the pods deleted (--cleanup always)", lambda: not kubectl.pods(selector), 120)
-    return Sample(wall, used, KubepodsCpu.read(node).new_pods_seconds(pods_before))
+    return Sample(wall, used, KubepodsCpu.read_nodes(nodes).new_pods_seconds(pods_before))
 
 
 @pytest.mark.timeout(3600)
@@ -71,13 +71,13 @@ def test_parallel_scaling(
     e2e_cluster: KindCluster,
     bench: Recorder,
 ) -> None:
-    node = node_name(e2e_cluster.name)
+    nodes = agent_nodes(e2e_cluster)
     samples: dict[int, list[Sample]] = {width: [] for width in WIDTHS}
     for run in range(RUNS + 1):  # run 0 warms caches and is not counted
         for width in WIDTHS:
             ids = [f"T{700 + 10 * run + i}" for i in range(width)]
             lines = [f"- [ ] {tid} [P] [ASYNC] Write {tid} scripted:write" for tid in ids]
-            sample = _dispatch(make_feature(lines), width, installed, node)
+            sample = _dispatch(make_feature(lines), width, installed, nodes)
             if run:
                 samples[width].append(sample)
 

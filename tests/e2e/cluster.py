@@ -10,11 +10,15 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
+import yaml
 from pytest_kind import KindCluster
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BIN_DIR = REPO_ROOT / ".cache" / "bin"
 KIND_CONFIG = REPO_ROOT / "hack" / "kind-config.yaml"
+BRIDGE_CONFLIST = REPO_ROOT / "hack" / "bootstrap" / "node" / "files" / "etc" / "cni" / "net.d"
+BRIDGE_CONFLIST = BRIDGE_CONFLIST / "10-bridge.conflist"
+POD_SUBNET = "10.244.0.0/16"  # hack/kind-config.yaml's podSubnet; node i gets 10.244.i.0/24
 VERSIONS_FILE = REPO_ROOT / "hack" / "bootstrap" / "versions.env"
 NAMESPACE = "speckit-pods"
 
@@ -43,8 +47,13 @@ def tool(name: str) -> Path:
     raise FileNotFoundError(f"{name} not found in {BIN_DIR} or PATH; run `nox -s images`")
 
 
-def make_cluster(name: str, node_image: str, *, adopt: bool = False) -> KindCluster:
+def make_cluster(
+    name: str, node_image: str, *, adopt: bool = False, workers: int = 0
+) -> KindCluster:
     """Create (or reuse) the kind cluster ``name``, its kubeconfig under ``.pytest-kind``.
+
+    With ``workers``, a control plane and that many worker nodes, their pods networked
+    by :func:`multi_node_config` and :func:`route_pod_subnets`; else one node.
 
     A cluster of that name whose kubeconfig this checkout does not hold is a leftover
     of a run that was killed, or of another checkout: its state is unknown. By default
@@ -71,8 +80,92 @@ def make_cluster(name: str, node_image: str, *, adopt: bool = False) -> KindClus
         else:
             print(f"kind cluster {name} is a leftover of another run: deleting it", flush=True)
             cluster.delete()
-    cluster.create(config_file=KIND_CONFIG)
+    if not workers:
+        cluster.create(config_file=KIND_CONFIG)
+        return cluster
+    cluster.create(config_file=multi_node_config(kubeconfig.parent, workers))
+    route_pod_subnets(node_names(cluster))
     return cluster
+
+
+# --- several nodes: the pod network, without a CNI daemon ------------------------------
+# The node image's bridge conflist hands out the whole pod subnet, right for one node.
+# With several, each node's bridge gets its own /24 (a conflist mounted over the image's
+# by kind), every node routes the others' /24 to them over the `kind` docker network,
+# and masquerades only what leaves the pod subnet: pod-to-pod traffic keeps its source
+# address, so NetworkPolicy (kube-router's firewall) sees the real peer on every node.
+# No kindnetd image can be built offline (not on the Go proxy); this is what it does.
+
+
+def node_subnet(index: int) -> str:
+    """The pod /24 of node ``index`` (0 = the control plane)."""
+    return f"10.244.{index}.0/24"
+
+
+def multi_node_config(directory: Path, workers: int) -> Path:
+    """hack/kind-config.yaml with ``workers`` worker nodes, each with its own pod /24.
+
+    Writes, in ``directory``, one bridge conflist per node (the image's, with that
+    node's subnet and no masquerade of its own) and the kind config mounting them.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    config = yaml.safe_load(KIND_CONFIG.read_text())
+    template = json.loads(BRIDGE_CONFLIST.read_text())
+    nodes: list[dict[str, Any]] = []
+    for index in range(workers + 1):
+        conflist = json.loads(json.dumps(template))
+        bridge = conflist["plugins"][0]
+        bridge["ipMasq"] = False  # route_pod_subnets masquerades what leaves the subnet
+        bridge["ipam"]["ranges"] = [[{"subnet": node_subnet(index)}]]
+        path = directory / f"node{index}-bridge.conflist"
+        path.write_text(json.dumps(conflist, indent=2) + "\n")
+        mount = {"hostPath": str(path), "containerPath": "/etc/cni/net.d/10-bridge.conflist"}
+        role = "control-plane" if index == 0 else "worker"
+        nodes.append({"role": role, "extraMounts": [{**mount, "readOnly": True}]})
+    config["nodes"] = nodes
+    path = directory / "kind-config.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def _node_exec(node: str, *args: str) -> str:
+    done = subprocess.run(
+        ["docker", "exec", node, *args], capture_output=True, text=True, check=True
+    )
+    return done.stdout
+
+
+def _node_ip(node: str) -> str:
+    out = subprocess.run(
+        ["docker", "inspect", "-f", "{{.NetworkSettings.Networks.kind.IPAddress}}", node],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    return out.strip()
+
+
+def _mounted_subnet(node: str) -> str:
+    conflist = json.loads(_node_exec(node, "cat", "/etc/cni/net.d/10-bridge.conflist"))
+    return str(conflist["plugins"][0]["ipam"]["ranges"][0][0]["subnet"])
+
+
+def route_pod_subnets(nodes: list[str]) -> None:
+    """Route every node's pod /24 to it from the others; masquerade what leaves the subnet.
+
+    Idempotent (``ip route replace``, ``iptables -C`` before ``-A``).
+    """
+    subnets = {node: _mounted_subnet(node) for node in nodes}
+    addresses = {node: _node_ip(node) for node in nodes}
+    masquerade = ["-s", POD_SUBNET, "!", "-d", POD_SUBNET, "-j", "MASQUERADE"]
+    for node in nodes:
+        for other in nodes:
+            if other != node:
+                _node_exec(node, "ip", "route", "replace", subnets[other], "via", addresses[other])
+        check = subprocess.run(
+            ["docker", "exec", node, "iptables", "-t", "nat", "-C", "POSTROUTING", *masquerade],
+            capture_output=True, check=False,
+        )  # fmt: skip
+        if check.returncode != 0:
+            _node_exec(node, "iptables", "-t", "nat", "-A", "POSTROUTING", *masquerade)
 
 
 def cluster_exists(kind: Path, name: str) -> bool:
@@ -102,6 +195,16 @@ def node_names(cluster: KindCluster) -> list[str]:
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
     return out.split()
+
+
+def agent_nodes(cluster: KindCluster) -> list[str]:
+    """The nodes agent pods run on: the workers, or the control plane of a one-node cluster.
+
+    kind taints the control plane when there are workers (NoSchedule).
+    """
+    nodes = node_names(cluster)
+    workers = [node for node in nodes if not node.endswith("-control-plane")]
+    return workers or nodes
 
 
 def node_name(cluster_name: str) -> str:

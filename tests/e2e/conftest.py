@@ -42,6 +42,9 @@ from tests.support import scripted_llm
 SPAWN = REPO_ROOT / "scripts" / "spawn-pod.sh"
 TAIL = REPO_ROOT / "scripts" / "tail-logs.sh"
 SESSION_LOCK_TIMEOUT_S = 1800.0
+# worker nodes of the e2e cluster (besides the control plane, which runs no agent pod);
+# 0 gives the one-node cluster of the demo
+WORKERS = int(os.environ.get("SPECKIT_PODS_E2E_WORKERS", "2"))
 # what opencode in the pod is configured with: the LLM proxy's route to LLM_BASE_URL
 PROXIED_LLM_URL = "{env:SPECKIT_LLM_PROXY_URL}/llm"
 
@@ -58,7 +61,7 @@ def kind_cluster(request: pytest.FixtureRequest) -> Iterator[KindCluster]:
     name = str(request.config.getoption("cluster_name"))
     if name == "pytest-kind":
         name = "speckit-pods-e2e"
-    cluster = make_cluster(name, pinned_versions()["NODE_IMAGE"])
+    cluster = make_cluster(name, pinned_versions()["NODE_IMAGE"], workers=WORKERS)
     yield cluster
     if not request.config.getoption("keep_cluster"):
         cluster.delete()

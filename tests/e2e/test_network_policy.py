@@ -30,7 +30,7 @@ import pytest
 import yaml
 from pytest_kind import KindCluster
 
-from tests.e2e.cluster import NAMESPACE, REPO_ROOT, Kubectl, node_name, wait_for
+from tests.e2e.cluster import NAMESPACE, REPO_ROOT, Kubectl, node_names, wait_for
 from tests.e2e.network_policy import (
     AGENT_LABELS,
     ENFORCE_TIMEOUT_S,
@@ -131,9 +131,10 @@ def lab(
     kubectl: Kubectl,
 ) -> Iterator[Lab]:
     apply(kubectl, *shipped_policy_objects(kubectl))
-    node = node_name(e2e_cluster.name)
+    nodes = node_names(e2e_cluster)  # on every node: a probe pod runs on any of them
     try:
-        place_decoy_address(node)
+        for node in nodes:
+            place_decoy_address(node)
         recreate_namespace(kubectl, namespace_object(TARGET_NS, restricted=False))
         delete_pods(kubectl, wait=True)
         target_service = {
@@ -148,10 +149,8 @@ def lab(
                 ],
             },
         }
-        apply(
-            kubectl,
+        pods = [
             listener_pod("target", TARGET_NS, ["tcp:0.0.0.0:80", "udp:0.0.0.0:53"], TARGET),
-            target_service,
             listener_pod(
                 "decoy", TARGET_NS,
                 [f"tcp:{DECOY_ADDRESS}:80", "tcp:$(HOST_IP):80", "udp:$(HOST_IP):53"],
@@ -159,7 +158,10 @@ def lab(
             ),
             client_pod(AGENT_POD, NAMESPACE, AGENT_LABELS),
             client_pod(CONTROL_POD, NAMESPACE, {}),
-        )  # fmt: skip
+        ]  # fmt: skip
+        for pod in pods:  # one node (the last, a worker if any): the decoy is the node's own
+            pod["spec"]["nodeName"] = nodes[-1]
+        apply(kubectl, target_service, *pods)
         wait_ready(kubectl, TARGET_NS, "target", "decoy")
         wait_ready(kubectl, NAMESPACE, AGENT_POD, CONTROL_POD)
         endpoints = kubectl.json("get", "endpointslice", "-n", "default", "kubernetes")
@@ -182,7 +184,8 @@ def lab(
     finally:
         delete_pods(kubectl, wait=True)  # no agent-labelled pod left for the next tests
         kubectl.run("delete", "namespace", TARGET_NS, "--ignore-not-found", "--wait=false")
-        remove_decoy_address(node)
+        for node in nodes:
+            remove_decoy_address(node)
 
 
 def service_ip(kubectl: Kubectl, namespace: str, name: str) -> str:

@@ -655,3 +655,12 @@ def test_the_git_side_alone_gets_the_feature_naming_its_session_ref() -> None:
     pod = manifests.render_pod(spec())
     assert git_env_of(pod)["FEATURE"] == "001-photo-albums"
     assert "FEATURE" not in env_of(pod)
+
+
+def test_agent_pods_spread_over_the_nodes_softly() -> None:
+    pod = manifests.render_pod(spec())
+    (spread,) = pod["spec"]["topologySpreadConstraints"]
+    assert spread["topologyKey"] == "kubernetes.io/hostname"
+    assert spread["whenUnsatisfiable"] == "ScheduleAnyway"  # never keeps a pod waiting
+    selector = spread["labelSelector"]["matchLabels"]
+    assert selector.items() <= pod["metadata"]["labels"].items()  # it counts its own kind
