@@ -25,8 +25,19 @@ def dry_run(feature: Feature, task_id: str, *extra: str) -> list[Doc]:
     return [doc for doc in yaml.safe_load_all(done.stdout) if doc]
 
 
-def renamed(docs: list[Doc], name: str, edit: Callable[[Doc], None] | None = None) -> str:
-    """The same objects as YAML, the Pod called ``name`` and its ConfigMap ``name-task``."""
+def renamed(
+    docs: list[Doc],
+    name: str,
+    edit: Callable[[Doc], None] | None = None,
+    *,
+    configmap_first: bool = True,
+) -> str:
+    """The same objects as YAML, the Pod called ``name`` and its ConfigMap ``name-task``.
+
+    The ConfigMap comes first (``kubectl apply`` creates in order), as a careful user
+    would write it: a Pod created first has its ConfigMap volume mount fail once and
+    retried by the kubelet (``configmap_first=False`` measures that retry).
+    """
     docs = copy.deepcopy(docs)
     old = next(d["metadata"]["name"] for d in docs if d["kind"] == "Pod")
     out: list[Doc] = []
@@ -42,6 +53,7 @@ def renamed(docs: list[Doc], name: str, edit: Callable[[Doc], None] | None = Non
         else:
             doc["metadata"]["name"] = f"{name}-task"
         out.append(doc)
+    out.sort(key=lambda doc: (doc["kind"] == "Pod") == configmap_first)
     return to_yaml(out)
 
 
