@@ -52,12 +52,18 @@ _STYLE = {
 }
 
 
+def seconds(row: Row, now: float) -> float | None:
+    """Seconds since the task started (until it ended); ``None`` if it never did."""
+    if row.started_at is None:
+        return None
+    end = row.ended_at if row.ended_at is not None else now
+    return max(0.0, end - row.started_at)
+
+
 def elapsed(row: Row, now: float) -> str:
     """``3m12s`` since the task started (until it ended), ``-`` if it never did."""
-    if row.started_at is None:
-        return "-"
-    end = row.ended_at if row.ended_at is not None else now
-    return human_duration(int(max(0.0, end - row.started_at)))
+    took = seconds(row, now)
+    return "-" if took is None else human_duration(int(took))
 
 
 def _cells(row: Row, now: float, width: int = 60) -> list[str]:
@@ -120,18 +126,14 @@ def render_summary(rows: list[Row], now: float) -> str:
 
 def row_json(row: Row, now: float) -> dict[str, object]:
     """One task of :func:`summary_json`, with stable keys (``None``: not known)."""
-    tokens = row.tokens or (None, None)
+    tokens, took = row.tokens or (None, None), seconds(row, now)
     return {
         "id": row.task,
         "state": row.state.value,
         "detail": row.detail,
         "pod": row.pod,
         "branch": row.branch,
-        "elapsed_s": None
-        if row.started_at is None
-        else round(
-            max(0.0, (row.ended_at if row.ended_at is not None else now) - row.started_at), 1
-        ),
+        "elapsed_s": None if took is None else round(took, 1),
         "started_from": None if row.started_from is None else list(row.started_from),
         "integrated": row.integrated,
         "conflict": row.conflict,
