@@ -38,6 +38,7 @@ if TYPE_CHECKING:  # the cluster side is imported where it is used: plan needs n
     from runtime.spawn.create import SpawnOptions
 
 ACTIONS = ("run", "plan", "status", "cancel", "integrate")
+INTEGRATE_WHEN = ("wave", "end", "never")  # --integrate: after each wave (and last), last, never
 CODES = (
     ExitCode.SUCCEEDED,
     ExitCode.FAILED,
@@ -74,9 +75,10 @@ DESCRIPTION = (
         "success is marked [X]. A failure blocks only the tasks that depend on it. Tasks "
         "that wait for an unfinished [SYNC] task are held: do that task, push, and run again. "
         "A task that depends on done [ASYNC] tasks starts from their pushed work. After "
-        "each wave and at the end, an integration pod merges every done [ASYNC] task, in "
-        "dependency order, into one integration branch (one merge commit per task; a "
-        "conflict stops it at the last clean merge) and runs --test-command on it."
+        "each wave (while the next run) and at the end, an integration pod merges every "
+        "done [ASYNC] task, in dependency order, into one integration branch (one merge "
+        "commit per task; a conflict stops it at the last clean merge) and runs "
+        "--test-command on it; --integrate=end only at the end, never: not at all."
     )
     + """
 
@@ -146,7 +148,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     what.add_argument("--dry-run", action="store_true", help="same as the plan action")
     what.add_argument("--cancel", action="store_true", help="same as the cancel action")
-    what.add_argument("--json", action="store_true", help="plan/status: print one JSON object")
+    what.add_argument(
+        "--json",
+        action="store_true",
+        help="plan/status/run: print one JSON object (run: instead of the final table; the "
+        "agents' lines go to stderr)",
+    )
     what.add_argument(
         "--verify-remote", action="store_true", help="check each pushed branch with git ls-remote"
     )
@@ -157,7 +164,19 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "never the base branch)",
     )
     what.add_argument(
-        "--no-integrate", action="store_true", help="do not merge into the integration branch"
+        "--integrate",
+        choices=INTEGRATE_WHEN,
+        default=os.environ.get("SPECKIT_PODS_INTEGRATE") or "wave",
+        help="when run merges the done tasks into the integration branch: after each wave "
+        "and at the end (wave), only at the end (end), or never (default: "
+        "$SPECKIT_PODS_INTEGRATE, else wave)",
+    )
+    what.add_argument(
+        "--no-integrate",
+        dest="integrate",
+        action="store_const",
+        const="never",
+        help="same as --integrate=never",
     )
     what.add_argument(
         "--test-command",
@@ -193,8 +212,13 @@ def _action(args: argparse.Namespace) -> str:
     if len(chosen) > 1:
         raise UsageError(f"choose one action, not {' and '.join(sorted(chosen))}")
     action = chosen.pop() if chosen else "run"
-    if args.json and action not in ("plan", "status"):
-        raise UsageError("--json goes with the plan (--dry-run) and status actions")
+    if args.json and action not in ("plan", "status", "run"):
+        raise UsageError("--json goes with the run, plan (--dry-run) and status actions")
+    if args.integrate not in INTEGRATE_WHEN:  # only the environment's default is unchecked
+        raise UsageError(
+            f"SPECKIT_PODS_INTEGRATE={args.integrate!r} is not one of {', '.join(INTEGRATE_WHEN)}",
+            hint="unset it, or set it to wave (the default), end or never",
+        )
     return action
 
 
@@ -292,7 +316,9 @@ def _view(args: argparse.Namespace, index: dict[str, int]) -> Iterator[PlainView
     from runtime.kube.logs import Printer, use_color
 
     color = use_color(args.no_color, sys.stdout, dict(os.environ))
-    if not args.no_live and sys.stdout.isatty() and sys.stderr.isatty():
+    if args.json:  # stdout holds the one JSON object: every line goes to stderr
+        yield PlainView(Printer(sys.stderr, sys.stderr, color=color), index)
+    elif not args.no_live and sys.stdout.isatty() and sys.stderr.isatty():
         with live_view(index, color=color) as view:
             yield view
     else:
@@ -303,14 +329,19 @@ def _dispatch(
     plan: DispatchPlan, tasks_file: Path, template: SpawnOptions, args: argparse.Namespace
 ) -> int:
     from runtime.dispatch.backend import ClusterBackend
-    from runtime.dispatch.loop import Dispatcher
+    from runtime.dispatch.loop import Dispatcher, Row, RunState, Summary
     from runtime.kube.client import connect
 
     feature = feature_name(tasks_file)
     if not plan.runnable:
-        print_plan(plan, tasks_file, False)
         # nothing ran: the branch is as the last run (or `integrate`) left it
-        return ExitCode.HELD if plan.held else ExitCode.SUCCEEDED
+        if not args.json:
+            print_plan(plan, tasks_file, False)
+            return ExitCode.HELD if plan.held else ExitCode.SUCCEEDED
+        rows = (Row(h.task_id, RunState.HELD, h.describe(plan.tasks)) for h in plan.held)
+        held = Summary(tuple(rows))
+        _print_json(held, tasks_file)
+        return held.exit_code
     kube = connect(args.namespace, args.kube_context)
     index = {tid: i for i, tid in enumerate(plan.runnable)}
     with _view(args, index) as view:
@@ -318,29 +349,47 @@ def _dispatch(
             kube, template, feature, view.printer, verify_remote=args.verify_remote,
             pull_requests=_pull_requests(plan, tasks_file, template) if args.pr else None,
         )  # fmt: skip
-        integrator = None if args.no_integrate else _integrator(kube, template, view.printer, args)
-        dispatcher = Dispatcher(
-            plan, backend, view, max_parallel=args.max_parallel, integrator=integrator
+        integrator = (
+            None if args.integrate == "never" else _integrator(kube, template, view.printer, args)
         )
+        dispatcher = Dispatcher(
+            plan, backend, view, max_parallel=args.max_parallel, integrator=integrator,
+            each_wave=args.integrate == "wave",
+        )  # fmt: skip
         summary = dispatcher.run()
-        links = _integration_pull_request(backend.pull_requests, feature, summary.integration)
+        url = _integration_pull_request(backend.pull_requests, feature, summary.integration)
     argv = sys.argv[1:]
-    _report(summary, argv[argv.index("dispatch") + 1 :] if "dispatch" in argv else argv, links)
-    _report_stale(plan, tasks_file, summary, args.written_deps_only)
+    links = [f"integration {url}"] if url else []
+    again = argv[argv.index("dispatch") + 1 :] if "dispatch" in argv else argv
+    _report(summary, again, links, table=not args.json)
+    stale = _report_stale(plan, tasks_file, summary, args.written_deps_only)
+    if args.json:
+        _print_json(summary, tasks_file, stale, url)
     return summary.exit_code
+
+
+def _print_json(
+    summary: Summary, tasks_file: Path, stale: dict[str, list[str]] | None = None, url: str = ""
+) -> None:
+    """``run --json``: the one object on stdout (``runtime.dispatch.view.summary_json``)."""
+    from runtime.dispatch.view import summary_json
+
+    data = {"feature": feature_name(tasks_file), "tasks_file": str(tasks_file)}
+    facts = summary_json(summary, time.monotonic(), stale=stale, integration_pull_request=url)
+    print(json.dumps({**data, **facts}))
 
 
 def _integration_pull_request(
     pulls: PullRequests | None, feature: str, done: Integrated | None
-) -> list[str]:
-    """With --pr: the integration branch's pull request; its link, if any."""
+) -> str:
+    """With --pr: the integration branch's pull request; its link, or ``""``."""
     if pulls is None or done is None:
-        return []
+        return ""
     report = pulls.publish_integration(feature, done.result, done.base or "main")
     if report is None:
-        return []
+        return ""
     print(f"{report.level}: [integration] {report.text}", file=sys.stderr)
-    return [f"integration {report.url}"] if report.url else []
+    return report.url or ""
 
 
 def _pull_requests(plan: DispatchPlan, tasks_file: Path, template: SpawnOptions) -> PullRequests:
@@ -400,10 +449,10 @@ def _integrate(
     if done is None:
         print("INFO: integration: no done [ASYNC] task has a branch yet", file=sys.stderr)
         return ExitCode.SUCCEEDED
-    links = _integration_pull_request(pulls, feature_name(tasks_file), done)
+    url = _integration_pull_request(pulls, feature_name(tasks_file), done)
     print(f"INFO: {describe_integration(done)}", file=sys.stderr)
-    if links:
-        print(f"INFO: pull requests: {'; '.join(links)}", file=sys.stderr)
+    if url:
+        print(f"INFO: pull requests: integration {url}", file=sys.stderr)
     return ExitCode.SUCCEEDED if done.status.ok else ExitCode.FAILED
 
 
@@ -417,31 +466,43 @@ def describe_integration(done: Integrated) -> str:
     )
 
 
-def _report_stale(plan: DispatchPlan, tasks_file: Path, summary: Summary, written: bool) -> None:
-    """Name the done tasks this dispatch made stale (a prerequisite of theirs reran)."""
+def _report_stale(
+    plan: DispatchPlan, tasks_file: Path, summary: Summary, written: bool
+) -> dict[str, list[str]]:
+    """Name the done tasks this dispatch made stale (a prerequisite of theirs reran).
+
+    Returns each of them with the reruns it lacks (``run --json``'s ``stale``).
+    """
     from runtime.dispatch.loop import RunState
     from runtime.tasks.plan import start_tasks
 
     rerun = {row.task for row in summary.rows if row.state is RunState.SUCCEEDED}
+    stale: dict[str, list[str]] = {}
     if not rerun or not plan.done:
-        return
+        return stale
     task_list = parse_tasks(tasks_file)
     for tid in plan.done:
         moved = [
             t.id for t in start_tasks(task_list, tid, written_only=written).done if t.id in rerun
         ]
         if moved:
+            stale[tid] = moved
             print(
                 f"WARNING: [{tid}] stale: {', '.join(moved)} reran after it started; "
                 "rerun it on the new work with: scripts/run-async.sh --restack",
                 file=sys.stderr,
             )
+    return stale
 
 
-def _report(summary: Summary, argv: Sequence[str], links: Sequence[str] = ()) -> None:
+def _report(
+    summary: Summary, argv: Sequence[str], links: Sequence[str] = (), *, table: bool = True
+) -> None:
+    """The final table (stdout, unless ``table`` is false: ``--json``) and the INFO lines."""
     from runtime.dispatch.view import describe_tokens, render_summary
 
-    print(render_summary(list(summary.rows), time.monotonic()))
+    if table:
+        print(render_summary(list(summary.rows), time.monotonic()))
     if summary.tokens[2]:
         print(f"INFO: {describe_tokens(*summary.tokens, summary.cost)}", file=sys.stderr)
     if summary.integration is not None:

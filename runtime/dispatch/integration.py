@@ -72,14 +72,15 @@ class ClusterIntegrator:
         return follow_pod(Target(pod, TASK, index), self._cluster, Deadline.after(None), emit)
 
     def finish(self, ended: Ended) -> Integrated:
-        """The RESULT line, cleanup; what the branch holds now."""
+        """The RESULT line, cleanup; what the branch holds now and what it was to hold."""
         options = Options(verify_remote=False, mark_done=False, tasks_file="")
         code = Finisher(self._cluster.pods, self.printer, options)(ended)
         outcome, result = ended.outcome, ended.outcome.result
         status = status_for_exit_code(code) or outcome.status
-        base = PodView(ended.pod).annotation(labels.BASE)
+        view = PodView(ended.pod)
+        base, asked = view.annotation(labels.BASE), tuple(p.task for p in view.started_from)
         branch = self.branch or ""
-        return Integrated(status, branch, outcome.reason, result, base)
+        return Integrated(status, branch, outcome.reason, result, base, asked)
 
 
 def integrate(integrator: ClusterIntegrator, emit: Emit, index: int = 0) -> Integrated | None:

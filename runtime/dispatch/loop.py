@@ -17,7 +17,10 @@ task [X], clean up) one pod at a time.
   integration pod merges the done tasks into the feature's integration branch, while
   the next waves run; one integration at a time (a wave that ends meanwhile is taken by
   the next one), and a last one when the dispatch ends, so the branch holds every task
-  that succeeded.  A conflict stops the integrations of this dispatch (the next would
+  that succeeded.  ``each_wave=False`` (``--integrate=end``) keeps only the last one.
+  The integration pod takes no ``max_parallel`` slot (it is short; at most one runs).
+  Each integration marks the succeeded tasks' rows: on the branch or not, and the task a
+  conflict stopped at.  A conflict stops the integrations of this dispatch (the next would
   stop at the same task); a failed test command does not (later work may mend it); a
   killed integration pod (deleted, evicted) is run again once.
 """
@@ -101,6 +104,7 @@ class Integrated:
     reason: str
     result: Result | None = None  # the integration pod's result line
     base: str = ""  # the feature's base branch
+    asked: tuple[str, ...] = ()  # the tasks it was to merge, in order (the pod's start points)
 
     @property
     def on_branch(self) -> tuple[str, ...]:
@@ -111,6 +115,17 @@ class Integrated:
     def commit(self) -> str:
         """The branch's commit after the integration; ``""`` without a result."""
         return self.result.commit if self.result else ""
+
+    @property
+    def stopped_at(self) -> str:
+        """The task a conflict stopped it at (the first asked one not on the branch), or ``""``.
+
+        Not known (``""``) without a result or without the tasks it was asked to merge.
+        """
+        if self.status is not Status.CONFLICT or self.result is None:
+            return ""
+        on_branch = set(self.on_branch)
+        return next((task for task in self.asked if task not in on_branch), "")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -127,6 +142,7 @@ class Row:
     ended_at: float | None = None
     started_from: tuple[str, ...] | None = None  # None: not known yet; (): the base
     integrated: bool | None = None  # None: not known (not succeeded, or not integrated yet)
+    conflict: bool = False  # an integration stopped at this task (its work does not merge)
     tokens: tuple[int, int] | None = None  # (input, output); None: no result line
     pull_request: str = ""  # the URL of its pull request (--pr)
     cost_usd: float | None = None  # US dollars at the developer's price; None: not known
@@ -235,11 +251,12 @@ class Dispatcher:
         *,
         max_parallel: int = 3,
         integrator: Integrator | None = None,
+        each_wave: bool = True,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.plan, self.backend, self.view = plan, backend, view
         self.max_parallel, self.clock = max(1, max_parallel), clock
-        self.integrator = integrator
+        self.integrator, self.each_wave = integrator, each_wave
         self.integration: Integrated | None = None  # the last one that ended
         self.integration_row: Row | None = None
         self.integrating = False  # an integration pod is being spawned or followed
@@ -318,7 +335,9 @@ class Dispatcher:
             if all(self.rows[tid].state.final for tid in wave)
         }
         new_wave, self.waves_over = bool(over - self.waves_over), self.waves_over | over
-        return new_wave or not self._in(RunState.STARTING, RunState.RUNNING, RunState.WAITING)
+        if new_wave and self.each_wave:
+            return True
+        return not self._in(RunState.STARTING, RunState.RUNNING, RunState.WAITING)
 
     def _integrate(self) -> None:
         if self.integrator is None or not self._integration_due():
@@ -390,23 +409,7 @@ class Dispatcher:
             self._set_integration(state=RunState.SUCCEEDED, detail="nothing to integrate")
         elif kind == "ended" and self.integrator is not None:
             self.integrating = False
-            done = self.integrator.finish(payload)
-            self.integration = done
-            state = RunState.SUCCEEDED if done.status.ok else RunState.FAILED
-            self._set_integration(
-                state=state, detail=done.reason, branch=done.branch, ended_at=self.clock(),
-            )  # fmt: skip
-            if done.result is not None:  # else it said nothing of the branch
-                on_branch = set(done.on_branch)
-                for tid in self._in(RunState.SUCCEEDED):
-                    self._set(tid, integrated=tid in on_branch)
-            if done.status is Status.KILLED and not self.integration_retried:
-                # deleted, evicted, drained: merging again skips what is on the branch
-                self.integration_retried, self.integrated_upto = True, frozenset()
-                self.view.note("WARNING", INTEGRATION, f"{done.reason}: integrating again")
-            elif done.status is Status.CONFLICT:
-                self.integrations_stopped = True
-                self.view.note("WARNING", INTEGRATION, f"no more integrations: {done.reason}")
+            self._integration_ended(self.integrator.finish(payload))
         else:
             self.integrating, self.integrations_stopped = False, True
             err: BaseException = payload
@@ -417,9 +420,33 @@ class Dispatcher:
             message = err.message if isinstance(err, SpeckitPodsError) else repr(err)
             self.view.note("ERROR", INTEGRATION, message)
             if isinstance(err, SpeckitPodsError) and err.hint:
-                self.view.note("Hint", INTEGRATION, f"{err.hint} (or --no-integrate)")
+                self.view.note("Hint", INTEGRATION, f"{err.hint} (or --integrate=never)")
             self.integration = Integrated(Status.FAILED, "", message)
             self._set_integration(state=RunState.FAILED, detail=message, ended_at=self.clock())
+
+    def _integration_ended(self, done: Integrated) -> None:
+        """Record an ended integration: its row, the tasks' marks, what comes next."""
+        self.integration = done
+        state = RunState.SUCCEEDED if done.status.ok else RunState.FAILED
+        self._set_integration(
+            state=state, detail=done.reason, branch=done.branch, ended_at=self.clock(),
+        )  # fmt: skip
+        if done.result is not None:  # else it said nothing of the branch
+            on_branch, stopped = set(done.on_branch), done.stopped_at
+            for tid in self._in(RunState.SUCCEEDED):
+                self._set(tid, integrated=tid in on_branch, conflict=tid == stopped)
+        if done.status is Status.KILLED and not self.integration_retried:
+            # deleted, evicted, drained: merging again skips what is on the branch
+            self.integration_retried, self.integrated_upto = True, frozenset()
+            self.view.note("WARNING", INTEGRATION, f"{done.reason}: integrating again")
+        elif done.status is Status.CONFLICT:
+            self.integrations_stopped = True
+            self.view.note("WARNING", INTEGRATION, f"no more integrations: {done.reason}")
+            if done.stopped_at in self.rows:
+                self.view.note(
+                    "WARNING", done.stopped_at,
+                    f"not on {done.branch}: the integration stopped here (conflict)",
+                )  # fmt: skip
 
     def _end(self, task_id: str, ok: bool, reason: str, branch: str) -> None:
         state = RunState.SUCCEEDED if ok else RunState.FAILED

@@ -6,10 +6,12 @@
 * :class:`LiveView` (both stdout and stderr are a terminal): the same lines
   scroll above a table that ``rich.live`` redraws in place: task, state, elapsed,
   tokens (input + output, from the result line), what it started from (``T002+T003``,
-  ``base``), whether the integration branch holds it, branch, last line; the
-  integration pod has the last row.
+  ``base``), whether the integration branch holds it (``yes``, ``no``, ``conflict``: an
+  integration stopped at it; ``-`` until an integration after its success), branch,
+  last line; the integration pod has the last row.
 
-Both end with :func:`render_summary`, the final table, on stdout.
+Both end with :func:`render_summary`, the final table, on stdout; ``run --json``
+prints :func:`summary_json` instead (one object, the same facts per task).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from runtime.common.durations import human_duration
 from runtime.common.tables import render_table
 from runtime.contract.cost import usd
 from runtime.contract.redact import printable
-from runtime.dispatch.loop import Row, RunState
+from runtime.dispatch.loop import INTEGRATION, Integrated, Row, RunState, Summary
 from runtime.kube.logs import Printer
 
 __all__ = [
@@ -32,8 +34,10 @@ __all__ = [
     "PlainView",
     "describe_tokens",
     "human_count",
+    "integrated_cell",
     "live_view",
     "render_summary",
+    "summary_json",
     "tokens_cell",
 ]
 
@@ -48,12 +52,18 @@ _STYLE = {
 }
 
 
+def seconds(row: Row, now: float) -> float | None:
+    """Seconds since the task started (until it ended); ``None`` if it never did."""
+    if row.started_at is None:
+        return None
+    end = row.ended_at if row.ended_at is not None else now
+    return max(0.0, end - row.started_at)
+
+
 def elapsed(row: Row, now: float) -> str:
     """``3m12s`` since the task started (until it ended), ``-`` if it never did."""
-    if row.started_at is None:
-        return "-"
-    end = row.ended_at if row.ended_at is not None else now
-    return human_duration(int(max(0.0, end - row.started_at)))
+    took = seconds(row, now)
+    return "-" if took is None else human_duration(int(took))
 
 
 def _cells(row: Row, now: float, width: int = 60) -> list[str]:
@@ -62,11 +72,18 @@ def _cells(row: Row, now: float, width: int = 60) -> list[str]:
     if len(detail) > width:
         detail = detail[: width - 1] + "\u2026"
     started = "-" if row.started_from is None else "+".join(row.started_from) or "base"
-    integrated = {None: "-", True: "yes", False: "no"}[row.integrated]
+    integrated = integrated_cell(row)
     return [
         row.task, row.state.value, elapsed(row, now), tokens_cell(row.tokens), started, integrated,
         row.branch or "-", detail or "-",
     ]  # fmt: skip
+
+
+def integrated_cell(row: Row) -> str:
+    """``yes`` (on the integration branch), ``no``, ``conflict`` (stopped there), ``-``."""
+    if row.conflict:
+        return "conflict"
+    return {None: "-", True: "yes", False: "no"}[row.integrated]
 
 
 def human_count(count: int) -> str:
@@ -105,6 +122,67 @@ def describe_tokens(
 def render_summary(rows: list[Row], now: float) -> str:
     """Render the rows as aligned plain-text columns with a header."""
     return render_table(COLUMNS, [_cells(row, now, width=200) for row in rows])
+
+
+def row_json(row: Row, now: float) -> dict[str, object]:
+    """One task of :func:`summary_json`, with stable keys (``None``: not known)."""
+    tokens, took = row.tokens or (None, None), seconds(row, now)
+    return {
+        "id": row.task,
+        "state": row.state.value,
+        "detail": row.detail,
+        "pod": row.pod,
+        "branch": row.branch,
+        "elapsed_s": None if took is None else round(took, 1),
+        "started_from": None if row.started_from is None else list(row.started_from),
+        "integrated": row.integrated,
+        "conflict": row.conflict,
+        "input_tokens": tokens[0],
+        "output_tokens": tokens[1],
+        "cost_usd": row.cost_usd,
+        "pull_request": row.pull_request,
+    }
+
+
+def integration_json(done: Integrated | None, pull_request: str = "") -> dict[str, object] | None:
+    """The last integration of :func:`summary_json`; ``None`` when none ended."""
+    if done is None:
+        return None
+    return {
+        "status": done.status.value,
+        "branch": done.branch,
+        "commit": done.commit,
+        "on_branch": list(done.on_branch),
+        "stopped_at": done.stopped_at,
+        "reason": done.reason,
+        "pull_request": pull_request,
+    }
+
+
+def summary_json(
+    summary: Summary,
+    now: float,
+    *,
+    stale: dict[str, list[str]] | None = None,
+    integration_pull_request: str = "",
+) -> dict[str, object]:
+    """The dispatch's end as JSON: ``tasks``, ``integration``, ``stale``, ``total``.
+
+    ``stale``: the done tasks this dispatch made stale, each with the reruns it lacks.
+    """
+    tokens_in, tokens_out, counted = summary.tokens
+    cost, priced = summary.cost
+    return {
+        "exit_code": summary.exit_code,
+        "interrupted": summary.interrupted,
+        "tasks": [row_json(row, now) for row in summary.rows if row.task != INTEGRATION],
+        "integration": integration_json(summary.integration, integration_pull_request),
+        "stale": stale or {},
+        "total": {
+            "tasks_reported": counted, "input_tokens": tokens_in, "output_tokens": tokens_out,
+            "cost_usd": round(cost, 6) if priced else None, "tasks_priced": priced,
+        },
+    }  # fmt: skip
 
 
 class PlainView:

@@ -9,11 +9,12 @@ One dispatch (real cluster, Gitea, opencode) of two chains:
 * T030 and T031 ([P]) write the same file differently; T032 waits for both: their work
   does not merge, so T032 ends ``conflict`` naming the file, before any agent runs (the
   scripted LLM never hears of it) and without pushing a branch.
-* Last, the integration pod merges the done tasks in dependency order into
-  ``specs/<feature>/integration``, one merge commit per task, and stops at T031 (it
-  conflicts with T030), keeping the four clean merges; the task branches stay as they
-  are.  With T031 set back to pending, ``run-async.sh integrate --test-command`` finds
-  everything on the branch already and runs the tests there, in the pod.
+* After each wave (the first once wave 1 ended), the integration pod merges the done tasks
+  in dependency order into ``specs/<feature>/integration``, one merge commit per task,
+  and stops at T031 (it conflicts with T030), keeping the four clean merges; the task
+  branches stay as they are, and the table marks T031 ``conflict``.  With T031 set back
+  to pending, ``run-async.sh integrate --test-command`` finds everything on the branch
+  already and runs the tests there, in the pod.
 """
 
 from __future__ import annotations
@@ -113,6 +114,9 @@ def test_dependent_tasks_start_from_their_prerequisites_work(
     assert len(_result_lines(done.stdout, "integration")) >= 2, out
     first = json.loads(_result_lines(done.stdout, "integration")[0].partition(" reason=")[2])
     assert first.startswith("T020@") and "T021@" in first and "T022" not in first, first
+    lines = done.stdout.splitlines()
+    first_at = lines.index(_result_lines(done.stdout, "integration")[0])
+    assert lines.index(_result_lines(done.stdout, "T021")[-1]) < first_at, out  # after wave 1
     merged = _result_fields(done.stdout, "integration")
     assert merged["status"] == "conflict", out
     assert re.match(
@@ -135,7 +139,10 @@ def test_dependent_tasks_start_from_their_prerequisites_work(
     table = {ln.split()[0]: ln.split() for ln in done.stdout.splitlines() if ln[:1] == "T"}
     assert table["T020"][4:6] == ["base", "yes"], out
     assert table["T022"][4:6] == ["T020+T021", "yes"], out
-    assert table["T031"][5] == "no" and table["T032"][1] == "failed", out
+    assert table["T031"][5] == "conflict" and table["T032"][1] == "failed", out
+    assert table["T030"][5] == "yes", out
+    stopped = f"WARNING: [T031] not on {integration}: the integration stopped here (conflict)"
+    assert stopped in done.stderr, out
     assert int(table["T020"][3]) > 0, out  # the scripted LLM's tokens, counted by the proxy
     assert re.search(
         r"^INFO: tokens: \d+ in, \d+ out \(6 task\(s\) reported\)$", done.stderr, re.M

@@ -203,3 +203,47 @@ def test_a_cost_from_some_of_the_tasks_says_so(capsys: pytest.CaptureFixture[str
     assert tokens_line(rows, capsys) == [
         "INFO: tokens: 1010 in, 202 out (2 task(s) reported), cost $0.5000 (1 of them priced)"
     ]
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("never", [["--integrate", "never"], ["--no-integrate"]])
+def test_run_json_prints_one_object_and_the_agents_lines_on_stderr(
+    feature_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    never: list[str],
+) -> None:
+    import json
+
+    from runtime.kube import labels
+    from runtime.spawn.names import repo_id
+    from tests.unit.fakes import exited, make_pod, stamp_ns
+
+    (feature_dir / "tasks.md").write_text(TASKS.replace("[X] T002", "[ ] T002"), encoding="utf-8")
+    core = FakeClusterCore()
+    branch = "specs/001-demo/T002-async"
+    annotations = {labels.CLEANUP: "on-success", labels.BRANCH: branch}
+    core.add(
+        make_pod(
+            "p2", task="T002", feature="001-demo", phase="Succeeded", container=exited(0),
+            annotations=annotations, repo_id=repo_id(REPO),
+        )
+    )  # fmt: skip
+    result = Result("T002", Status.SUCCEEDED, branch, "c0ffee", ("a.py",), input_tokens=1200)
+    core.logs["p2"] = [(stamp_ns(1), "writing src/a.py"), (stamp_ns(2), result.to_line())]
+    monkeypatch.setattr(client, "connect", lambda *_: Kube(core, "ns"))
+    monkeypatch.setattr(integration, "ClusterIntegrator", None)  # never built: never integrates
+
+    code = main(["dispatch", "--tasks", str(feature_dir), "--repo", REPO, "--json", *never])
+
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    data = json.loads(out)  # the whole of stdout: one object
+    assert data["feature"] == "001-demo" and data["exit_code"] == 0
+    (task,) = data["tasks"]
+    assert task["id"] == "T002" and task["state"] == "succeeded" and task["branch"] == branch
+    assert task["started_from"] == [] and task["input_tokens"] == 1200
+    assert task["integrated"] is None and task["conflict"] is False
+    assert data["integration"] is None and data["total"]["tasks_reported"] == 1
+    assert "[T002] writing src/a.py" in err and "[T002] RESULT status=succeeded" in err
+    assert "TASK" not in out  # no table

@@ -387,7 +387,8 @@ def test_cli_nothing_to_do_exits_0(feature_dir: Any) -> None:
 @pytest.mark.parametrize(
     ("args", "code", "message"),
     [
-        (["--json"], 2, "--json goes with"),
+        (["cancel", "--json"], 2, "--json goes with"),
+        (["--integrate", "sometimes"], 2, "invalid choice: 'sometimes'"),
         (["plan", "--cancel"], 2, "choose one action"),
         (["--only", ","], 2, "--only needs task IDs"),
         (["--only", "T099", "plan"], 13, "unknown task ID"),
@@ -399,6 +400,30 @@ def test_cli_errors(
 ) -> None:
     assert cli("--tasks", str(feature_dir), *args) == code
     assert message in capsys.readouterr().err
+
+
+def test_cli_a_bad_speckit_pods_integrate_is_a_usage_error(
+    feature_dir: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("SPECKIT_PODS_INTEGRATE", "always")
+    assert cli("--tasks", str(feature_dir), "--only", "T005") == 2
+    err = capsys.readouterr().err
+    assert "ERROR: SPECKIT_PODS_INTEGRATE='always' is not one of wave, end, never" in err
+    assert "Hint: unset it, or set it to wave (the default), end or never" in err
+
+
+def test_cli_run_json_with_only_held_tasks_is_one_object(
+    feature_dir: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    assert cli("--tasks", str(feature_dir), "--only", "T005", "--json") == EXIT_HELD
+    data = json.loads(capsys.readouterr().out)
+    assert data["feature"] == "001-demo" and data["exit_code"] == EXIT_HELD
+    assert [(t["id"], t["state"], t["detail"]) for t in data["tasks"]] == [
+        ("T005", "held", "waits for T004 [ASYNC]")
+    ]
+    assert data["integration"] is None and data["stale"] == {}
 
 
 def test_cli_cycle_exits_15(feature_dir: Any, capsys: pytest.CaptureFixture[str]) -> None:

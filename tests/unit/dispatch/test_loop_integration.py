@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -10,7 +11,7 @@ import pytest
 
 from runtime.contract.outcome import Result, Status
 from runtime.contract.start import StartPoint
-from runtime.dispatch.loop import INTEGRATION, Dispatcher, Integrated, RunState, Summary
+from runtime.dispatch.loop import INTEGRATION, Dispatcher, Integrated, Row, RunState, Summary
 from runtime.dispatch.view import render_summary
 from runtime.errors import AlreadyRunningError
 from runtime.follow.classify import Outcome
@@ -69,7 +70,8 @@ class FakeIntegrator:
         commit = f"c0ffee{number:06d}"
         points = tuple(StartPoint(t, f"specs/f/{t}-async", "a" * 40) for t in on_branch)
         result = Result(INTEGRATION, status, BRANCH, commit, started_from=points)
-        return Integrated(status, BRANCH, reason, result)
+        asked = tuple(sorted(self.asked[-1]))  # the pod's start points, in merge order
+        return Integrated(status, BRANCH, reason, result, asked=asked)
 
 
 def dispatch(
@@ -160,6 +162,16 @@ def test_a_conflict_stops_the_integrations_and_fails_the_dispatch() -> None:
     assert any(
         level == "WARNING" and "no more integrations" in text for level, _, text in view.notes
     )
+    # the task it stopped at is named, in its row and on its own line; the others are not
+    assert table["T003"].conflict and not table["T006"].conflict and not table["T002"].conflict
+    cells = {
+        ln.split()[0]: ln.split() for ln in render_summary(list(summary.rows), 0.0).splitlines()
+    }
+    assert (cells["T002"][5], cells["T003"][5], cells["T006"][5]) == ("yes", "conflict", "no")
+    assert (
+        "WARNING", "T003", f"not on {BRANCH}: the integration stopped here (conflict)"
+    ) in view.notes  # fmt: skip
+    assert [t for _, t, text in view.notes if "stopped here" in text] == ["T003"]
 
 
 @pytest.mark.timeout(30)
@@ -190,7 +202,7 @@ def test_an_unreadable_remote_fails_the_integration_with_its_message_and_hint() 
     summary, view = dispatch(FakeBackend(), FakeIntegrator(error=err))
     assert summary.exit_code == 1
     assert ("ERROR", INTEGRATION, "cannot read the remote") in view.notes
-    assert ("Hint", INTEGRATION, "check your git credentials (or --no-integrate)") in view.notes
+    assert ("Hint", INTEGRATION, "check your git credentials (or --integrate=never)") in view.notes
 
 
 @pytest.mark.timeout(30)
@@ -273,3 +285,66 @@ def test_an_integration_killed_twice_fails_the_dispatch() -> None:
     retries = [n for n in view.notes if n[2].endswith("integrating again")]
     assert len(retries) == 1
     assert summary.exit_code == 1
+
+
+@pytest.mark.timeout(30)
+def test_the_live_rows_show_what_is_integrated_while_the_next_wave_runs() -> None:
+    first_done = threading.Event()
+    seen: list[list[Row]] = []
+
+    class Watching(RecordingView):
+        def update(self, rows: list[Row], now: float) -> None:
+            super().update(rows, now)
+            table = {row.task: row for row in rows}
+            ended = INTEGRATION in table and table[INTEGRATION].state is RunState.SUCCEEDED
+            if ended and not seen:  # the first table after the first integration ended
+                seen.append(rows)
+
+    backend = FakeBackend(gates={"T004": first_done})
+    integrator = FakeIntegrator(on_finish=lambda n: first_done.set() if n == 1 else None)
+    view = Watching()
+    dispatcher = Dispatcher(plan(), backend, view, integrator=integrator)
+    integrator.dispatcher = dispatcher
+    dispatcher.run()
+
+    table = {row.task: row for row in seen[0]}
+    assert table["T004"].state is RunState.RUNNING  # wave 2 still runs
+    assert table["T005"].state is RunState.WAITING
+    assert {t for t, row in table.items() if row.integrated} == {"T002", "T003", "T006"}
+    assert table["T004"].integrated is None
+    cells = {ln.split()[0]: ln.split() for ln in render_summary(seen[0], 0.0).splitlines()}
+    assert cells["T002"][5] == "yes" and cells["T004"][5] == "-"
+
+
+@pytest.mark.timeout(30)
+def test_integrate_end_keeps_one_integration_after_every_task_ended() -> None:
+    backend = FakeBackend()
+    integrator = FakeIntegrator()
+
+    summary, _view = dispatch(backend, integrator, each_wave=False)
+
+    assert integrator.asked == [{"T002", "T003", "T004", "T005", "T006"}]
+    assert summary.exit_code == 0
+    assert all(row.integrated for t, row in rows(summary).items() if t != INTEGRATION)
+
+
+@pytest.mark.timeout(30)
+def test_a_wave_with_nothing_new_succeeded_starts_no_integration() -> None:
+    # wave 2 (T004) fails, wave 3 (T005) is blocked: nothing new after the first integration
+    integrator = FakeIntegrator()
+    summary, _view = dispatch(FakeBackend(status={"T004": Status.FAILED}), integrator)
+
+    assert integrator.asked == [{"T002", "T003", "T006"}]
+    assert summary.exit_code == 1
+    assert rows(summary)["T004"].integrated is None
+
+
+def test_stopped_at_is_the_first_task_asked_that_is_not_on_the_branch() -> None:
+    points = (StartPoint("T002", "b2", "a" * 40),)
+    result = Result(INTEGRATION, Status.CONFLICT, BRANCH, "c" * 40, started_from=points)
+    asked = ("T002", "T004", "T005")
+    assert Integrated(Status.CONFLICT, BRANCH, "", result, asked=asked).stopped_at == "T004"
+    assert Integrated(Status.CONFLICT, BRANCH, "", result).stopped_at == ""  # asked unknown
+    assert Integrated(Status.CONFLICT, BRANCH, "", None, asked=asked).stopped_at == ""
+    done = dataclasses.replace(result, status=Status.FAILED)
+    assert Integrated(Status.FAILED, BRANCH, "", done, asked=asked).stopped_at == ""

@@ -46,3 +46,43 @@ def test_the_live_table_shows_an_agents_line_without_escapes_or_markup() -> None
 def test_the_summary_is_printable() -> None:
     text = render_summary([_running(HOSTILE)], now=1.0)
     assert "\x1b" not in text and "\u202e" not in text and "\x07" not in text
+
+
+def test_the_json_summary_carries_from_integrated_and_the_conflict_per_task() -> None:
+    import json
+
+    from runtime.contract.outcome import Result, Status
+    from runtime.contract.start import StartPoint
+    from runtime.dispatch.loop import Integrated, Summary
+    from runtime.dispatch.view import summary_json
+
+    branch = "specs/f/integration"
+    points = (StartPoint("T002", "specs/f/T002-async", "a" * 40),)
+    result = Result("integration", Status.CONFLICT, branch, "c" * 40, started_from=points)
+    done = Integrated(Status.CONFLICT, branch, "stopped at T003", result, asked=("T002", "T003"))
+    rows = (
+        Row("T002", RunState.SUCCEEDED, started_from=(), integrated=True, tokens=(10, 2),
+            started_at=1.0, ended_at=4.0),
+        Row("T003", RunState.SUCCEEDED, started_from=("T002",), integrated=False, conflict=True),
+        Row("T004", RunState.BLOCKED, detail="blocked by T009"),
+        Row("integration", RunState.FAILED, detail="stopped at T003"),
+    )  # fmt: skip
+
+    data = json.loads(json.dumps(summary_json(Summary(rows, integration=done), 9.0)))
+
+    tasks = {t["id"]: t for t in data["tasks"]}
+    assert list(tasks) == ["T002", "T003", "T004"]  # the integration is not a task
+    assert tasks["T002"] == {
+        "id": "T002", "state": "succeeded", "detail": "", "pod": "", "branch": "",
+        "elapsed_s": 3.0, "started_from": [], "integrated": True, "conflict": False,
+        "input_tokens": 10, "output_tokens": 2, "cost_usd": None, "pull_request": "",
+    }  # fmt: skip
+    assert tasks["T003"]["started_from"] == ["T002"] and tasks["T003"]["conflict"] is True
+    assert tasks["T004"]["started_from"] is None and tasks["T004"]["integrated"] is None
+    assert data["integration"] == {
+        "status": "conflict", "branch": branch, "commit": "c" * 40, "on_branch": ["T002"],
+        "stopped_at": "T003", "reason": "stopped at T003", "pull_request": "",
+    }  # fmt: skip
+    assert data["exit_code"] == 1 and data["total"]["input_tokens"] == 10
+    table = {ln.split()[0]: ln.split() for ln in render_summary(list(rows), 9.0).splitlines()}
+    assert table["T003"][5] == "conflict" and table["T002"][5] == "yes"
