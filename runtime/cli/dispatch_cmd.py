@@ -48,6 +48,7 @@ CODES = (
     ExitCode.DUPLICATE_TASK,
     ExitCode.UNKNOWN_TASK,
     ExitCode.DEPENDENCY_CYCLE,
+    ExitCode.QUOTA_EXCEEDED,
     ExitCode.NO_KUBECONFIG,
     ExitCode.CLUSTER_UNREACHABLE,
     ExitCode.ALREADY_RUNNING,
