@@ -129,9 +129,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     what.add_argument(
         "--max-parallel",
         type=_positive,
-        default=3,
+        default=None,
         metavar="N",
-        help="pods at once (default %(default)s)",
+        help="pods at once (default 3, or what the namespace's quota has room for if less)",
     )
     what.add_argument(
         "--written-deps-only",
@@ -321,14 +321,27 @@ def _dispatch(
         )  # fmt: skip
         integrator = None if args.no_integrate else _integrator(kube, template, view.printer, args)
         dispatcher = Dispatcher(
-            plan, backend, view, max_parallel=args.max_parallel, integrator=integrator
-        )
+            plan, backend, view, max_parallel=_max_parallel(args, kube, template),
+            integrator=integrator,
+        )  # fmt: skip
         summary = dispatcher.run()
         links = _integration_pull_request(backend.pull_requests, feature, summary.integration)
     argv = sys.argv[1:]
     _report(summary, argv[argv.index("dispatch") + 1 :] if "dispatch" in argv else argv, links)
     _report_stale(plan, tasks_file, summary, args.written_deps_only)
     return summary.exit_code
+
+
+def _max_parallel(args: argparse.Namespace, kube: Kube, template: SpawnOptions) -> int:
+    """``--max-parallel``, else the default the namespace's quota allows (said once)."""
+    from runtime.dispatch.capacity import default_max_parallel
+
+    if args.max_parallel is not None:
+        return int(args.max_parallel)
+    chosen, said = default_max_parallel(kube, template)
+    if said:
+        print(f"INFO: {said}", file=sys.stderr)
+    return chosen
 
 
 def _integration_pull_request(

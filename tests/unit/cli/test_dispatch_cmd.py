@@ -203,3 +203,22 @@ def test_a_cost_from_some_of_the_tasks_says_so(capsys: pytest.CaptureFixture[str
     assert tokens_line(rows, capsys) == [
         "INFO: tokens: 1010 in, 202 out (2 task(s) reported), cost $0.5000 (1 of them priced)"
     ]
+
+
+def test_max_parallel_given_wins_and_the_default_says_what_the_quota_allows(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import argparse
+
+    from runtime.cli.dispatch_cmd import _max_parallel
+    from runtime.spawn.create import SpawnOptions
+    from tests.unit.dispatch.test_capacity import kube, quota
+
+    full = kube([quota("speckit-pods", {"pods": "5"}, {"pods": "4"})])
+    template = SpawnOptions(task_id="")
+    assert _max_parallel(argparse.Namespace(max_parallel=4), full, template) == 4
+    assert capsys.readouterr().err == ""
+    assert _max_parallel(argparse.Namespace(max_parallel=None), full, template) == 1
+    assert capsys.readouterr().err == (
+        "INFO: max-parallel 1 (quota speckit-pods allows 1 more pod of this shape)\n"
+    )
