@@ -91,6 +91,23 @@ class KubeApiError(SpeckitPodsError):
         self.status = status
 
 
+class QuotaExceededError(KubeApiError):
+    """The namespace's ResourceQuota refused the pod: it would exceed ``quota``'s ``resources``."""
+
+    exit_code = ExitCode.QUOTA_EXCEEDED
+
+    def __init__(
+        self, message: str, hint: str = "", *, quota: str, resources: tuple[str, ...]
+    ) -> None:
+        super().__init__(message, hint, status=403)
+        self.quota, self.resources = quota, resources
+
+    @property
+    def reason(self) -> str:
+        """``quota speckit-pods full (pods, requests.cpu)``: what a queued task waits for."""
+        return f"quota {self.quota} full ({', '.join(self.resources) or 'unknown resource'})"
+
+
 class PodStuckError(SpeckitPodsError):
     """The pod cannot start (image pull, unschedulable, missing secret)."""
 

@@ -49,6 +49,7 @@ CODES = (
     ExitCode.DUPLICATE_TASK,
     ExitCode.UNKNOWN_TASK,
     ExitCode.DEPENDENCY_CYCLE,
+    ExitCode.QUOTA_EXCEEDED,
     ExitCode.NO_KUBECONFIG,
     ExitCode.CLUSTER_UNREACHABLE,
     ExitCode.ALREADY_RUNNING,
@@ -130,9 +131,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     what.add_argument(
         "--max-parallel",
         type=_positive,
-        default=3,
+        default=None,
         metavar="N",
-        help="pods at once (default %(default)s)",
+        help="pods at once (default 3, or what the namespace's quota has room for if less)",
     )
     what.add_argument(
         "--written-deps-only",
@@ -353,8 +354,8 @@ def _dispatch(
             None if args.integrate == "never" else _integrator(kube, template, view.printer, args)
         )
         dispatcher = Dispatcher(
-            plan, backend, view, max_parallel=args.max_parallel, integrator=integrator,
-            each_wave=args.integrate == "wave",
+            plan, backend, view, max_parallel=_max_parallel(args, kube, template),
+            integrator=integrator, each_wave=args.integrate == "wave",
         )  # fmt: skip
         summary = dispatcher.run()
         url = _integration_pull_request(backend.pull_requests, feature, summary.integration)
@@ -377,6 +378,18 @@ def _print_json(
     data = {"feature": feature_name(tasks_file), "tasks_file": str(tasks_file)}
     facts = summary_json(summary, time.monotonic(), stale=stale, integration_pull_request=url)
     print(json.dumps({**data, **facts}))
+
+
+def _max_parallel(args: argparse.Namespace, kube: Kube, template: SpawnOptions) -> int:
+    """``--max-parallel``, else the default the namespace's quota allows (said once)."""
+    from runtime.dispatch.capacity import default_max_parallel
+
+    if args.max_parallel is not None:
+        return int(args.max_parallel)
+    chosen, said = default_max_parallel(kube, template)
+    if said:
+        print(f"INFO: {said}", file=sys.stderr)
+    return chosen
 
 
 def _integration_pull_request(

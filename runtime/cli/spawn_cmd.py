@@ -28,6 +28,7 @@ CODES = (
     ExitCode.DUPLICATE_TASK,
     ExitCode.UNKNOWN_TASK,
     ExitCode.CONTEXT_TOO_LARGE,
+    ExitCode.QUOTA_EXCEEDED,
     ExitCode.GIT_AUTH_FAILED,
     ExitCode.REPO_NOT_FOUND,
     ExitCode.NO_KUBECONFIG,

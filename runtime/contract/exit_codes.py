@@ -30,6 +30,7 @@ class ExitCode(enum.IntEnum):
     UNKNOWN_TASK = 13
     CONTEXT_TOO_LARGE = 14
     DEPENDENCY_CYCLE = 15
+    QUOTA_EXCEEDED = 19
     NO_KUBECONFIG = 20
     CLUSTER_UNREACHABLE = 21
     ALREADY_RUNNING = 22
@@ -87,6 +88,11 @@ MEANINGS: dict[ExitCode, tuple[str, str]] = {
     ExitCode.UNKNOWN_TASK: ("unknown task ID", "spawn, `tasks`, dispatcher"),
     ExitCode.CONTEXT_TOO_LARGE: ("the feature's context is too large for a ConfigMap", "spawn"),
     ExitCode.DEPENDENCY_CYCLE: ("the tasks' dependencies form a cycle", "`tasks plan`, dispatcher"),
+    ExitCode.QUOTA_EXCEEDED: (
+        "the namespace's ResourceQuota has no room for the pod (the dispatcher queues the task; "
+        "it gives up after 30 min with none of its pods running)",
+        "spawn, dispatcher",
+    ),
     ExitCode.NO_KUBECONFIG: ("no kubeconfig", "every cluster command"),
     ExitCode.CLUSTER_UNREACHABLE: ("cluster unreachable", "every cluster command"),
     ExitCode.ALREADY_RUNNING: ("the task is already running", "spawn, dispatcher"),

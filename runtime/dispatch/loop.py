@@ -23,6 +23,13 @@ task [X], clean up) one pod at a time.
   conflict stopped at.  A conflict stops the integrations of this dispatch (the next would
   stop at the same task); a failed test command does not (later work may mend it); a
   killed integration pod (deleted, evicted) is run again once.
+* A pod the namespace's ResourceQuota refuses (:class:`QuotaExceededError`) does not fail
+  its task: the task is ``queued`` with the quota's reason, nothing new starts while any
+  is queued (first come, first started), and the first queued task is tried again as soon
+  as one of this dispatch's pods ends, and on a backoff (:data:`QUOTA_RETRY_S`, doubling to
+  :data:`QUOTA_RETRY_MAX_S`) in any case: another feature's pods may be the ones holding
+  the quota.  With none of its own pods running for ``quota_give_up_s``
+  (:data:`QUOTA_GIVE_UP_S`), the queued tasks fail, and the dispatch exits 19.
 """
 
 from __future__ import annotations
@@ -35,9 +42,10 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
+from runtime.common.durations import human_duration
 from runtime.contract.exit_codes import ExitCode
 from runtime.contract.outcome import Result, Status
-from runtime.errors import AlreadyRunningError, SpeckitPodsError
+from runtime.errors import AlreadyRunningError, QuotaExceededError, SpeckitPodsError
 from runtime.follow.follow import Ended
 from runtime.tasks.plan import DispatchPlan
 
@@ -57,6 +65,9 @@ __all__ = [
 
 EXIT_HELD = ExitCode.HELD  # nothing failed, but some [ASYNC] tasks wait for unfinished tasks
 REFRESH_S = 1.0  # how often the status view is redrawn while nothing happens
+QUOTA_RETRY_S = 5.0  # a task the quota refused is tried again after this, then doubling
+QUOTA_RETRY_MAX_S = 30.0
+QUOTA_GIVE_UP_S = 30 * 60.0  # with none of this dispatch's pods running: fail the queued
 
 INTEGRATION = "integration"  # the integration pod's row and message key (never a task ID)
 
@@ -69,6 +80,7 @@ class RunState(enum.StrEnum):
     WAITING = "waiting"  # prerequisites not done yet
     HELD = "held"  # waits for a task this dispatch does not run ([SYNC], not --only)
     STARTING = "starting"  # worker spawning the pod
+    QUEUED = "queued"  # the namespace's quota has no room for its pod (yet)
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
@@ -211,6 +223,7 @@ class Summary:
     rows: tuple[Row, ...]
     interrupted: bool = False
     integration: Integrated | None = None  # the last integration of the dispatch
+    gave_up: frozenset[str] = frozenset()  # tasks failed waiting for the quota
 
     @property
     def tokens(self) -> tuple[int, int, int]:
@@ -228,16 +241,31 @@ class Summary:
     def exit_code(self) -> int:
         """0 all succeeded, 1 a failure, 28 some held, 130 interrupted (detached).
 
-        A failed last integration (conflict, tests) is a failure too.
+        A failed last integration (conflict, tests) is a failure too; 19 when the only
+        failures are tasks that waited for the quota too long.
         """
         states = {row.state for row in self.rows}
         if self.interrupted:
             return ExitCode.INTERRUPTED
+        failed = {row.task for row in self.rows if row.state is RunState.FAILED}
+        if failed and failed <= self.gave_up:  # the quota, not the tasks
+            return ExitCode.QUOTA_EXCEEDED
         if states & {RunState.FAILED, RunState.BLOCKED}:
             return ExitCode.FAILED
         if self.integration is not None and not self.integration.status.ok:
             return ExitCode.FAILED
         return EXIT_HELD if RunState.HELD in states else ExitCode.SUCCEEDED
+
+
+@dataclasses.dataclass
+class QuotaWait:
+    """The namespace's quota refused this dispatch's next pod: when to try again."""
+
+    error: QuotaExceededError  # the last refusal
+    idle_since: float  # since when none of this dispatch's pods runs
+    retry_at: float
+    delay: float = QUOTA_RETRY_S
+    freed: bool = False  # one of this dispatch's pods ended: try again at once
 
 
 class Dispatcher:
@@ -253,9 +281,16 @@ class Dispatcher:
         integrator: Integrator | None = None,
         each_wave: bool = True,
         clock: Callable[[], float] = time.monotonic,
+        quota_give_up_s: float = QUOTA_GIVE_UP_S,
+        refresh_s: float = REFRESH_S,
     ) -> None:
         self.plan, self.backend, self.view = plan, backend, view
         self.max_parallel, self.clock = max(1, max_parallel), clock
+        self.quota_give_up_s, self.refresh_s = quota_give_up_s, refresh_s
+        self.queued: list[str] = []  # refused by the quota, first come first
+        self.quota_wait: QuotaWait | None = None
+        self.probe: str | None = None  # the queued task being tried again
+        self.gave_up: set[str] = set()
         self.integrator, self.each_wave = integrator, each_wave
         self.integration: Integrated | None = None  # the last one that ended
         self.integration_row: Row | None = None
@@ -307,6 +342,8 @@ class Dispatcher:
                 put((task_id, "attached", pod))
             emit: Emit = lambda kind, payload: put((task_id, kind, payload))  # noqa: E731
             put((task_id, "ended", self.backend.follow(task_id, pod, self.index[task_id], emit)))
+        except QuotaExceededError as err:  # no pod was created: the task waits
+            put((task_id, "quota", err))
         except Exception as err:  # noqa: BLE001 - reported by the main thread
             put((task_id, "error", err))
 
@@ -337,7 +374,7 @@ class Dispatcher:
         new_wave, self.waves_over = bool(over - self.waves_over), self.waves_over | over
         if new_wave and self.each_wave:
             return True
-        return not self._in(RunState.STARTING, RunState.RUNNING, RunState.WAITING)
+        return not self._in(RunState.STARTING, RunState.RUNNING, RunState.WAITING, RunState.QUEUED)
 
     def _integrate(self) -> None:
         if self.integrator is None or not self._integration_due():
@@ -352,12 +389,65 @@ class Dispatcher:
         ).start()
 
     def _launch_ready(self) -> None:
+        if self.quota_wait is not None:  # the queued go first
+            return
         started = [tid for tid, row in self.rows.items() if row.state is not RunState.WAITING]
         succeeded = self._in(RunState.SUCCEEDED)
         for task_id in self.plan.ready(succeeded, started):
             if len(self._in(RunState.STARTING, RunState.RUNNING)) >= self.max_parallel:
                 return
             self._start(task_id, None)
+
+    # --- the quota -------------------------------------------------------------------
+
+    def _queue(self, task_id: str, err: QuotaExceededError) -> None:
+        """The quota refused the task's pod: queue it (a refused retry: at the front)."""
+        now, retried = self.clock(), task_id == self.probe
+        self._set(task_id, state=RunState.QUEUED, detail=err.reason, pod="", started_at=None)
+        self.queued.insert(0 if retried else len(self.queued), task_id)
+        wait = self.quota_wait
+        if wait is None:
+            self.quota_wait = QuotaWait(err, idle_since=now, retry_at=now + QUOTA_RETRY_S)
+        elif retried:
+            delay = min(wait.delay * 2, QUOTA_RETRY_MAX_S)
+            wait.error, wait.delay, wait.retry_at, wait.freed = err, delay, now + delay, False
+        if retried:
+            self.probe = None
+
+    def _retry_queued(self) -> None:
+        """Try the first queued task again when a pod ended or the backoff passed."""
+        wait = self.quota_wait
+        if wait is None or self.probe is not None:
+            return
+        if not self.queued:
+            self.quota_wait = None
+            return
+        now, busy = self.clock(), len(self._in(RunState.STARTING, RunState.RUNNING))
+        if busy:
+            wait.idle_since = now
+        elif now - wait.idle_since >= self.quota_give_up_s:
+            self._give_up(wait)
+            return
+        if (wait.freed or now >= wait.retry_at) and busy < self.max_parallel:
+            self.probe, wait.freed = self.queued.pop(0), False
+            self._start(self.probe, None)
+
+    def _started(self, task_id: str) -> None:
+        """A pod of the task runs: a queued one got in, so try the next at once."""
+        if task_id != self.probe or self.quota_wait is None:
+            return
+        self.probe = None
+        self.quota_wait.freed = True
+
+    def _give_up(self, wait: QuotaWait) -> None:
+        waited = human_duration(self.quota_give_up_s)
+        detail = f"{wait.error.reason}: gave up after {waited} with no pod of this dispatch running"
+        queued, self.queued, self.quota_wait = self.queued, [], None
+        for task_id in queued:
+            self.gave_up.add(task_id)
+            self.view.note("ERROR", task_id, detail)
+            self._end(task_id, False, detail, "")
+        self.view.note("Hint", queued[0], wait.error.hint)
 
     # --- messages --------------------------------------------------------------------
 
@@ -369,7 +459,10 @@ class Dispatcher:
             self._set(task_id, last_line=str(payload))
         elif kind == "note":
             self.view.note("WARNING", task_id, str(payload))
+        elif kind == "quota":
+            self._queue(task_id, payload)
         elif kind in ("spawned", "attached"):
+            self._started(task_id)
             self._set(task_id, state=RunState.RUNNING, pod=str(payload))
             verb = "started pod" if kind == "spawned" else "attached to running pod"
             self.view.note("INFO", task_id, f"{verb} {payload}")
@@ -449,6 +542,10 @@ class Dispatcher:
                 )  # fmt: skip
 
     def _end(self, task_id: str, ok: bool, reason: str, branch: str) -> None:
+        if self.quota_wait is not None:  # its pod (if any) no longer counts against the quota
+            self.quota_wait.freed = True
+        if task_id == self.probe:
+            self.probe = None
         state = RunState.SUCCEEDED if ok else RunState.FAILED
         self._set(task_id, state=state, detail=reason, ended_at=self.clock())
         if branch:
@@ -469,13 +566,15 @@ class Dispatcher:
                 if task_id in self.rows and self.rows[task_id].state is RunState.WAITING:
                     self._start(task_id, pod)
             while True:
+                self._retry_queued()
                 self._launch_ready()
                 self._integrate()
                 self.view.update(self._ordered_rows(), self.clock())
-                if not self._in(RunState.STARTING, RunState.RUNNING) and not self.integrating:
+                busy = self._in(RunState.STARTING, RunState.RUNNING, RunState.QUEUED)
+                if not busy and not self.integrating:
                     break
                 try:
-                    self._handle(*self.messages.get(timeout=REFRESH_S))
+                    self._handle(*self.messages.get(timeout=self.refresh_s))
                 except queue.Empty:
                     continue
         except KeyboardInterrupt:
@@ -484,7 +583,11 @@ class Dispatcher:
             if self.integrating:
                 self._set_integration(state=RunState.DETACHED, detail="still running")
             self.view.update(self._ordered_rows(), self.clock())
-            return Summary(tuple(self._ordered_rows()), True, self.integration)
+            return self._summary(interrupted=True)
         for task_id in self._in(RunState.WAITING):  # unreachable unless a plan bug
             self._set(task_id, state=RunState.BLOCKED, detail="never became ready")
-        return Summary(tuple(self._ordered_rows()), False, self.integration)
+        return self._summary(interrupted=False)
+
+    def _summary(self, *, interrupted: bool) -> Summary:
+        rows = tuple(self._ordered_rows())
+        return Summary(rows, interrupted, self.integration, frozenset(self.gave_up))

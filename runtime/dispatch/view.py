@@ -47,6 +47,7 @@ _STYLE = {
     RunState.FAILED: "red",
     RunState.BLOCKED: "red",
     RunState.HELD: "yellow",
+    RunState.QUEUED: "yellow",
     RunState.RUNNING: "cyan",
     RunState.DETACHED: "magenta",
 }

@@ -39,7 +39,7 @@ def _query(params: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 class JsonCoreApi:
-    """``CoreV1Api``'s pod, log, event and ConfigMap calls, answering with dicts."""
+    """``CoreV1Api``'s pod, log, event, ConfigMap and ResourceQuota calls, answering dicts."""
 
     def __init__(self, api_client: Any) -> None:
         self.api_client = api_client
@@ -127,3 +127,7 @@ class JsonCoreApi:
     def delete_namespaced_config_map(self, name: str, namespace: str, **params: Any) -> Any:
         """DELETE a ConfigMap."""
         return self._call("DELETE", self._configmaps(namespace, name), params)
+
+    def list_namespaced_resource_quota(self, namespace: str, **params: Any) -> Any:
+        """GET the ResourceQuotas (hard and used: how many more pods fit)."""
+        return self._call("GET", f"/api/v1/namespaces/{namespace}/resourcequotas", params)

@@ -18,10 +18,11 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
-from runtime.errors import AlreadyRunningError, KubeApiError
+from runtime.errors import AlreadyRunningError, KubeApiError, QuotaExceededError
 from runtime.kube import labels
 from runtime.kube.client import api_error
 from runtime.kube.pod import Pod, PodView, as_plain, is_finished
+from runtime.kube.quota import refusal
 
 log = logging.getLogger(__name__)
 
@@ -61,9 +62,33 @@ def status_of(err: BaseException) -> int | None:
     return int(err.status) if isinstance(err, ApiException) and err.status else None
 
 
-def _api_error(err: BaseException, action: str) -> KubeApiError:
+def _quota_error(error: KubeApiError, action: str, namespace: str) -> KubeApiError:
+    """A 403 from the namespace's ResourceQuota: :class:`QuotaExceededError`, else ``error``."""
+    found = refusal(error.message) if error.status == 403 else None
+    if found is None:
+        return error
+    return QuotaExceededError(
+        f"{action} refused by quota {found.quota}: {found.describe()}",
+        hint="wait for pods of the namespace to end (the dispatcher queues the task), ask for "
+        f"more (kubectl -n {namespace} describe resourcequota {found.quota}), or lower "
+        "--max-parallel",
+        quota=found.quota,
+        resources=found.resources,
+    )
+
+
+def _api_error(err: BaseException, action: str, namespace: str = "") -> KubeApiError:
+    """One-line error with a hint.
+
+    A creation the namespace's quota refused (``namespace`` given) is a
+    :class:`QuotaExceededError`.
+    """
     error = api_error(err if isinstance(err, Exception) else Exception(err), action)
     status = status_of(err)
+    if namespace and status == 403:
+        error = _quota_error(error, action, namespace)
+        if isinstance(error, QuotaExceededError):
+            return error
     if status == 403:
         error.hint = "bind the speckit-pods-operator Role to you (see manifests/README.md)"
     elif status == 404 and "namespace" in error.message.lower():
@@ -181,7 +206,7 @@ def _create_configmap(core: CoreApi, body: dict[str, Any], owner_uid: str) -> No
         return
     except ApiException as err:
         if status_of(err) != 409:
-            raise _api_error(err, f"creating configmap {name}") from err
+            raise _api_error(err, f"creating configmap {name}", namespace) from err
     try:  # left over from an earlier run whose pod is gone; the garbage collector is late
         stale = as_plain(core.read_namespaced_config_map(name, namespace))
         owners = [ref.get("uid") for ref in stale["metadata"].get("ownerReferences") or []]
@@ -226,7 +251,7 @@ def create(core: CoreApi, pod: dict[str, Any], configmap: Callable[[str], dict[s
                 f"pod {name} already exists (another spawn of this task?)",
                 hint=f"check `kubectl -n {namespace} get pod {name}`",
             ) from err
-        raise _api_error(err, f"creating pod {name}") from err
+        raise _api_error(err, f"creating pod {name}", namespace) from err
     uid = str(as_plain(created)["metadata"]["uid"])
     try:
         _create_configmap(core, configmap(uid), uid)

@@ -205,37 +205,56 @@ def installed(
     """``kubectl apply -k manifests/`` on a cluster that enforces its NetworkPolicy, the
     agent config pointed at the pod's LLM proxy, the proxy's route to the scripted LLM,
     and the secrets created the documented way (value on stdin, never in argv)."""
-    kubectl.run("apply", "-k", str(REPO_ROOT / "manifests"))
+    install(kubectl, REPO_ROOT / "manifests", NAMESPACE, gitea, llm_cluster_url, llm_key)
+    return kubectl
+
+
+def install(
+    kubectl: Kubectl,
+    kustomization: Path,
+    namespace: str,
+    gitea: GiteaServer,
+    llm_cluster_url: str,
+    llm_key: str,
+) -> None:
+    """Apply ``kustomization`` (the manifests, or an overlay of them for ``namespace``),
+    then point ``namespace``'s agent pods at this session's Gitea and scripted LLM."""
+    kubectl.run("apply", "-k", str(kustomization))
     # the shipped policy allows TCP 80/443/22 only: let the agent pods reach this
     # session's Gitea (port 3000 on the kind network) and scripted LLM (the gateway), as
     # an operator's overlay would name their git and LLM hosts
     hosts = [urlsplit(url) for url in (gitea.cluster_url, llm_cluster_url)]
     allowed = [(str(u.hostname), int(u.port or 80)) for u in hosts]
-    policy = network_policy.test_hosts_policy(NAMESPACE, allowed)
+    policy = network_policy.test_hosts_policy(namespace, allowed)
     kubectl.run("apply", "-f", "-", input_text=json.dumps(policy))
     config = json.loads((REPO_ROOT / "manifests" / "agent-config" / "opencode.json").read_text())
     config.update(scripted_llm.opencode_config(PROXIED_LLM_URL))
     rendered = kubectl.run(
-        "create", "configmap", "speckit-pods-agent-config", "-n", NAMESPACE,
+        "create", "configmap", "speckit-pods-agent-config", "-n", namespace,
         "--from-literal=opencode.json=" + json.dumps(config), "--dry-run=client", "-o", "yaml",
     ).stdout  # fmt: skip
     kubectl.run("apply", "-f", "-", input_text=rendered)
-    create_secret(kubectl, "speckit-pods-git", "token", gitea.auth.token)
+    create_secret(kubectl, "speckit-pods-git", "token", gitea.auth.token, namespace=namespace)
     create_secret(
-        kubectl, "speckit-pods-llm", "LLM_API_KEY", llm_key, {"LLM_BASE_URL": llm_cluster_url}
-    )
-    return kubectl
+        kubectl, "speckit-pods-llm", "LLM_API_KEY", llm_key, {"LLM_BASE_URL": llm_cluster_url},
+        namespace=namespace,
+    )  # fmt: skip
 
 
 def create_secret(
-    kubectl: Kubectl, name: str, key: str, value: str, plain: Mapping[str, str] | None = None
+    kubectl: Kubectl,
+    name: str,
+    key: str,
+    value: str,
+    plain: Mapping[str, str] | None = None,
+    namespace: str = NAMESPACE,
 ) -> None:
     """Create or replace a Secret with the value on stdin (as the README documents);
     ``plain`` holds keys that are no secret (a base URL), given as literals."""
-    kubectl.run("delete", "secret", name, "-n", NAMESPACE, "--ignore-not-found")
+    kubectl.run("delete", "secret", name, "-n", namespace, "--ignore-not-found")
     literals = [f"--from-literal={k}={v}" for k, v in (plain or {}).items()]
     kubectl.run(
-        "create", "secret", "generic", name, "-n", NAMESPACE, f"--from-file={key}=/dev/stdin",
+        "create", "secret", "generic", name, "-n", namespace, f"--from-file={key}=/dev/stdin",
         *literals, input_text=value,
     )  # fmt: skip
 

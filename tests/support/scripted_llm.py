@@ -20,6 +20,10 @@ Scripts:
 ``silence``           accept the request and never answer.
 ``loop``              an endless series of bash tool calls.
 ``write-then-stall``  write ``path`` like ``write``, then never answer again.
+``held``              ``write``, but its first answer waits until the test calls
+                      ``server.release(<task id>)`` (or the server stops): the pod runs, its
+                      agent idle, for as long as the test wants; ``server.held()`` names the
+                      tasks whose first answer is waiting now.
 ``speckit-main``      a MAIN session (``/speckit.implement``): one parallel ``task`` call to
                       the ``speckit-pods`` subagent per ID in ``ids`` (``.``-separated), then
                       a closing text.  ``repo``, ``tasks`` and ``feature`` are handed on to
@@ -71,6 +75,7 @@ MARKER_RE = re.compile(r"scripted:(?P<script>[a-z0-9-]+)(?P<args>(?:,[A-Za-z_]+=
 TASK_ID_RE = re.compile(r"\bT\d{3,}\b")
 SCRIPTS = (
     "write",
+    "held",
     "noop",
     "error500",
     "error400",
@@ -151,6 +156,7 @@ class Reply:
     chunks: tuple[dict[str, Any], ...] = ()
     raw: bytes | None = None
     hang: bool = False
+    gate: str = ""  # answer only once the test released this gate (``held``)
 
 
 def _chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
@@ -241,6 +247,9 @@ def plan(
         )
     if script in ("write", "write-then-stall"):
         return _write_turn(marker, turn)
+    if script == "held":
+        reply = _write_turn(marker, turn)
+        return dataclasses.replace(reply, gate=marker.task_id) if turn == 0 else reply
     if script == "hostile":
         return _hostile_turn(marker, turn)
     if script == "fill-disk":
@@ -540,6 +549,8 @@ class _Handler(BaseHTTPRequestHandler):
         self._answer(plan(marker, turn, last_tool_output(body), all_tool_outputs(body)))
 
     def _answer(self, reply: Reply) -> None:
+        if reply.gate:
+            self.server.wait_for_release(reply.gate)
         if reply.hang:
             self.server.stopping.wait(SILENCE_SECONDS)
             self.close_connection = True
@@ -575,6 +586,9 @@ class ScriptedLLMServer(ThreadingHTTPServer):
         self.requests: list[LoggedRequest] = []
         self.stopping = threading.Event()
         self._lock = threading.Lock()
+        self._released: set[str] = set()
+        self._waiting: dict[str, int] = {}  # gate -> requests waiting at it
+        self._gates = threading.Condition(self._lock)
 
     @property
     def url(self) -> str:
@@ -599,9 +613,36 @@ class ScriptedLLMServer(ThreadingHTTPServer):
         with self._lock:
             return [r for r in self.requests if r.script == script]
 
+    def wait_for_release(self, gate: str) -> None:
+        """Block until :meth:`release` of ``gate`` (bounded by ``SILENCE_SECONDS``, stop)."""
+        deadline = time.monotonic() + SILENCE_SECONDS
+        with self._gates:
+            self._waiting[gate] = self._waiting.get(gate, 0) + 1
+            try:
+                while gate not in self._released and not self.stopping.is_set():
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        return
+                    self._gates.wait(min(left, 1.0))
+            finally:
+                self._waiting[gate] -= 1
+
+    def release(self, gate: str) -> None:
+        """Let every request held at ``gate`` (a task ID) answer, now and later."""
+        with self._gates:
+            self._released.add(gate)
+            self._gates.notify_all()
+
+    def held(self) -> set[str]:
+        """The gates (task IDs) with a request waiting now."""
+        with self._lock:
+            return {gate for gate, count in self._waiting.items() if count > 0}
+
     def stop(self) -> None:
         """Release hanging requests, stop serving and close the socket."""
         self.stopping.set()
+        with self._gates:
+            self._gates.notify_all()
         self.shutdown()
         self.server_close()
 

@@ -180,6 +180,10 @@ class FakeClusterCore:
         self.patches: list[tuple[str, dict[str, Any]]] = []
         self.delivered: dict[str, int] = {}  # name -> lines sent on follow connections
         self.chunk = 7
+        self.quotas: list[dict[str, Any]] = []  # ResourceQuota objects of the namespace
+
+    def list_namespaced_resource_quota(self, namespace: str, **_: Any) -> dict[str, Any]:
+        return {"items": copy.deepcopy(self.quotas)}
 
     # pods
     def add(self, pod: Pod) -> None:

@@ -141,3 +141,30 @@ def test_opencode_config_points_at_the_server() -> None:
 
     assert config["model"] == "scripted/scripted"
     assert config["provider"]["scripted"]["options"]["baseURL"] == "http://h:1/v1"
+
+
+@pytest.mark.timeout(30)
+def test_held_answers_only_once_the_test_releases_the_task(
+    server: scripted_llm.ScriptedLLMServer,
+) -> None:
+    import threading
+    import time
+
+    answers: list[tuple[int, str, bytes]] = []
+    ask = threading.Thread(
+        target=lambda: answers.append(post(server.url, body("T042 scripted:held"), timeout=20))
+    )
+    ask.start()
+    deadline = time.monotonic() + 10
+    while server.held() != {"T042"}:
+        assert time.monotonic() < deadline, "the request never reached the gate"
+        time.sleep(0.01)
+    assert not answers  # held at the gate, not answered
+    later = post(server.url, body("T042 scripted:held", assistants=1))  # later turns never wait
+    assert later[0] == 200
+    server.release("T042")
+    ask.join(10)
+    ((status, _, raw),) = answers
+    assert status == 200 and server.held() == set()
+    call = sse_chunks(raw)[0]["choices"][0]["delta"]["tool_calls"][0]["function"]
+    assert call["name"] == "write" and "scripted/T042.txt" in call["arguments"]

@@ -247,3 +247,22 @@ def test_run_json_prints_one_object_and_the_agents_lines_on_stderr(
     assert data["integration"] is None and data["total"]["tasks_reported"] == 1
     assert "[T002] writing src/a.py" in err and "[T002] RESULT status=succeeded" in err
     assert "TASK" not in out  # no table
+
+
+def test_max_parallel_given_wins_and_the_default_says_what_the_quota_allows(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import argparse
+
+    from runtime.cli.dispatch_cmd import _max_parallel
+    from runtime.spawn.create import SpawnOptions
+    from tests.unit.dispatch.test_capacity import kube, quota
+
+    full = kube([quota("speckit-pods", {"pods": "5"}, {"pods": "4"})])
+    template = SpawnOptions(task_id="")
+    assert _max_parallel(argparse.Namespace(max_parallel=4), full, template) == 4
+    assert capsys.readouterr().err == ""
+    assert _max_parallel(argparse.Namespace(max_parallel=None), full, template) == 1
+    assert capsys.readouterr().err == (
+        "INFO: max-parallel 1 (quota speckit-pods allows 1 more pod of this shape)\n"
+    )

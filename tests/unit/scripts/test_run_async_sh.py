@@ -22,7 +22,7 @@ def test_help_is_the_runtimes_with_examples_and_exit_codes() -> None:
     usage = "Usage: run-async.sh [run|plan|status|cancel|integrate] [OPTIONS]\n"
     assert result.stdout.startswith(usage)
     assert "examples:\n" in result.stdout and "  run-async.sh plan\n" in result.stdout
-    assert "--max-parallel N" in result.stdout and "(default 3)" in result.stdout
+    assert "--max-parallel N" in result.stdout and "(default 3, or what the" in result.stdout
     assert "28 held," in result.stdout and "held: nothing failed" in result.stdout
 
 

@@ -17,6 +17,7 @@ from runtime.errors import (
     InvalidInputError,
     KubeApiError,
     KubeConfigError,
+    QuotaExceededError,
     TasksFileNotFoundError,
     UnknownTaskError,
     UsageError,
@@ -407,6 +408,54 @@ def test_concurrent_spawn_losing_the_create_race(repo: Path, clock: SpawnClock) 
     with pytest.raises(AlreadyRunningError, match="already exists"):
         run(repo, core, clock)
     assert not core.configmaps
+
+
+QUOTA_REFUSAL = (
+    f'pods "{POD}" is forbidden: exceeded quota: speckit-pods, requested: pods=1, '
+    "used: pods=3, limited: pods=3"
+)
+
+
+def test_a_pod_the_quota_refuses_is_a_quota_error_and_leaves_nothing(
+    repo: Path, clock: SpawnClock
+) -> None:
+    core = SpawnCore()
+    core.fail["create_namespaced_pod"] = api_exception(403, "Forbidden", QUOTA_REFUSAL)
+    with pytest.raises(QuotaExceededError) as info:
+        run(repo, core, clock)
+    err = info.value
+    assert err.exit_code == ExitCode.QUOTA_EXCEEDED
+    assert int(err.exit_code) == 19
+    assert (err.quota, err.resources, err.reason) == (
+        "speckit-pods",
+        ("pods",),
+        "quota speckit-pods full (pods)",
+    )
+    assert "\n" not in err.message and "refused by quota speckit-pods" in err.message
+    assert "pods (requested 1, used 3, limit 3)" in err.message
+    assert "describe resourcequota speckit-pods" in err.hint and "--max-parallel" in err.hint
+    assert not core.pods and not core.configmaps
+
+
+def test_a_configmap_the_quota_refuses_rolls_the_pod_back(repo: Path, clock: SpawnClock) -> None:
+    refused = QUOTA_REFUSAL.replace(f'pods "{POD}"', "configmaps").replace("pods=", "configmaps=")
+    core = SpawnCore()
+    core.fail["create_namespaced_config_map"] = api_exception(403, "Forbidden", refused)
+    with pytest.raises(QuotaExceededError) as info:
+        run(repo, core, clock)
+    assert info.value.resources == ("configmaps",)
+    assert not core.pods and not core.configmaps
+    assert ("delete_namespaced_pod", POD) in core.calls
+
+
+def test_an_rbac_denial_stays_an_api_error(repo: Path, clock: SpawnClock) -> None:
+    core = SpawnCore()
+    core.fail["create_namespaced_pod"] = api_exception(
+        403, "Forbidden", 'pods is forbidden: User "bob" cannot create resource "pods"'
+    )
+    with pytest.raises(KubeApiError) as info:
+        run(repo, core, clock)
+    assert not isinstance(info.value, QuotaExceededError) and info.value.exit_code == 24
 
 
 def test_missing_namespace_says_to_install_the_manifests(repo: Path, clock: SpawnClock) -> None:

@@ -471,6 +471,8 @@ def test_kustomization_installs_exactly_the_expected_objects(
         ("RoleBinding", "speckit-pods-operator"),
         ("ConfigMap", "speckit-pods-agent-config"),
         ("NetworkPolicy", "speckit-pods-agent"),
+        ("ResourceQuota", "speckit-pods"),
+        ("LimitRange", "speckit-pods"),
     }
     for obj in installed.values():
         validate(obj)
@@ -510,6 +512,7 @@ def test_operator_role_grants_the_least_verbs(
         "/pods/log": {"get"},
         "/configmaps": {"create", "get", "delete"},
         "/events": {"list", "watch"},
+        "/resourcequotas": {"list"},
         "events.k8s.io/events": {"list", "watch"},
     }
     binding = installed[("RoleBinding", "speckit-pods-operator")]
