@@ -21,6 +21,7 @@ from runtime.agent.gitops import Checkout, Git, Repo
 from runtime.agent.shutdown import Shutdown
 from runtime.contract.outcome import Status
 from runtime.contract.session import checkpoint_ref
+from runtime.follow.classify import checkpoint_pushed
 from tests.support.git_http import make_bare_repo
 from tests.unit.agent.harness import Harness, fake_opencode
 from tests.unit.agent.test_gitops import GIT_ENV, split
@@ -101,6 +102,8 @@ def test_a_checkpoint_holds_the_work_and_leaves_head_index_and_branch_alone(
     assert remote(bare, "ls-tree", "-r", "--name-only", REF).split() == ["a.txt", "new.txt"]
     assert remote(bare, "log", "-1", "--format=%s", REF) == "WIP checkpoint T012 (3 files)\n"
     assert f"[git] checkpoint {commit[:12]} (3 file(s)) pushed to {REF}" in lines
+    said = checkpoint_pushed(lines[-1])  # what the follower names when the node is lost
+    assert said == f"{REF} (checkpoint {commit[:12]})"
     # the clone: HEAD, branch and index as they were; the task branch not pushed
     assert gitops.head(git, checkout.repo) == checkout.start
     assert local(git, checkout.repo, "branch", "--show-current").strip() == "task/t12"
