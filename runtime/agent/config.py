@@ -18,6 +18,7 @@ from runtime.contract.refs import branch_name_error, has_credentials
 from runtime.contract.start import StartPoint, StartPointError, decode
 
 DEFAULT_STALL_SECONDS = float(pod.DEFAULT_STALL_SECONDS)
+DEFAULT_CHECKPOINT_SECONDS = float(pod.DEFAULT_CHECKPOINT_SECONDS)
 
 
 class ConfigError(Exception):
@@ -52,6 +53,7 @@ class AgentConfig:
     integrate: bool = False  # an integration run (runtime.contract.pod.Env.INTEGRATE)
     test_command: str = ""  # the agent side of an integration run: what it runs
     feature: str = ""  # the git side: names the session ref; "" = the session is not kept
+    checkpoint_s: float = DEFAULT_CHECKPOINT_SECONDS  # the git side: 0 = no checkpoints
 
     @property
     def clone_dir(self) -> Path:
@@ -69,6 +71,9 @@ def load(env: Mapping[str, str] | None = None, required: Sequence[str] = REQUIRE
     problems = [f"{name} is not set" for name in required if not env.get(name, "").strip()]
     deadline = _seconds(env, Env.AGENT_DEADLINE_SECONDS, None, problems)
     stall = _seconds(env, Env.AGENT_STALL_SECONDS, DEFAULT_STALL_SECONDS, problems)
+    checkpoint = _seconds(
+        env, Env.CHECKPOINT_SECONDS, DEFAULT_CHECKPOINT_SECONDS, problems, allow_zero=True
+    )
     repo_url = env.get(Env.REPO_URL, "").strip()
     if repo_url and has_credentials(repo_url):
         problems.append(f"{Env.REPO_URL} must not contain credentials (use the git Secret)")
@@ -108,11 +113,17 @@ def load(env: Mapping[str, str] | None = None, required: Sequence[str] = REQUIRE
         integrate=env.get(Env.INTEGRATE, "").strip() == "1",
         test_command=env.get(Env.TEST_COMMAND, "").strip(),
         feature=env.get(Env.FEATURE, "").strip(),
+        checkpoint_s=checkpoint if checkpoint is not None else DEFAULT_CHECKPOINT_SECONDS,
     )
 
 
 def _seconds(
-    env: Mapping[str, str], name: str, default: float | None, problems: list[str]
+    env: Mapping[str, str],
+    name: str,
+    default: float | None,
+    problems: list[str],
+    *,
+    allow_zero: bool = False,
 ) -> float | None:
     raw = env.get(name, "").strip()
     if not raw:
@@ -122,7 +133,8 @@ def _seconds(
     except ValueError:
         problems.append(f"{name}={raw!r} is not a number of seconds")
         return default
-    if value <= 0:
-        problems.append(f"{name}={raw!r} must be greater than 0")
+    if not value > 0 and not (allow_zero and value == 0):  # NaN is neither
+        least = "0 or more" if allow_zero else "greater than 0"
+        problems.append(f"{name}={raw!r} must be {least}")
         return default
     return value

@@ -25,7 +25,7 @@ import traceback
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from runtime.agent import credentials, gitops, handoff, integration, session_store
+from runtime.agent import checkpoint, credentials, gitops, handoff, integration, session_store
 from runtime.agent.config import AgentConfig, ConfigError, load
 from runtime.agent.gitops import Checkout, Git, GitError, Repo
 from runtime.agent.handoff import Verdict
@@ -167,6 +167,7 @@ def _clone(run: Run, git: Git) -> Checkout:
     if points:
         merged = describe(checkout.merged) if checkout.merged else "nothing (all contained)"
         run.emit(f"[git] merged {merged}; the agent starts at {checkout.start[:12]}")
+    checkout = checkpoint.restore(cfg, git, checkout, run.emit)  # after a hard fault
     gitops.write_excludes(run.repo)
     count = gitops.place_context(cfg.task_dir / "context", checkout.path)
     run.emit(f"[git] {count} context file(s) in {gitops.CONTEXT_DIR}")
@@ -250,6 +251,7 @@ def finish(run: Run, git: Git, checkout: Checkout, verdict: Verdict | None) -> R
         return run.result(
             err.status, f"{reason}; WIP not saved: {err.message}", commit, files, start
         )
+    checkpoint.discard(cfg, git, checkout.repo, run.push_deadline()(), run.emit)
     if not status.ok:
         reason = f"{reason}; WIP commit pushed to {cfg.task_branch}"
     elif commit == start:  # restacked, nothing of its own to add: the merges are the news
@@ -273,8 +275,13 @@ def _finish_safely(run: Run, git: Git, checkout: Checkout, verdict: Verdict | No
 # --- the whole side --------------------------------------------------------------------
 
 
-def _wait_for_sigterm(run: Run, relay: handoff.Relay) -> None:
+def _wait_for_sigterm(
+    run: Run, relay: handoff.Relay, checkpoints: checkpoint.Checkpoints | None = None
+) -> None:
     """Relay the agent's lines until SIGTERM: the agent container has exited then.
+
+    Meanwhile ``checkpoints`` snapshots the work tree when one is due (interrupted by
+    SIGTERM, so the WIP push keeps its budget).
 
     The kubelet orders it so (Kubernetes >= 1.29). Should a SIGTERM come early anyway
     (an older kubelet, a kubelet restarted mid-termination), a missing verdict is waited
@@ -285,6 +292,8 @@ def _wait_for_sigterm(run: Run, relay: handoff.Relay) -> None:
     while not run.shutdown.requested.wait(POLL_SECONDS):
         relay.poll()
         asked = _stop_if_over_budget(run, asked)
+        if checkpoints is not None:
+            checkpoints.poll()
     end = time.monotonic() + VERDICT_GRACE_SECONDS
     while not (run.config.handoff_dir / Handoff.VERDICT).exists() and time.monotonic() < end:
         relay.poll()
@@ -334,7 +343,8 @@ def run_git_side(run: Run) -> Result:
     handoff.mark_ready(cfg.handoff_dir, time.time() - (time.monotonic() - run.started))
     run.emit("[git] ready: the agent starts; its lines follow")
     relay = handoff.Relay(cfg.handoff_dir / Handoff.AGENT_LOG, run.emit)
-    _wait_for_sigterm(run, relay)
+    checkpoints = checkpoint.start(cfg, git, checkout, run.shutdown, run.emit)
+    _wait_for_sigterm(run, relay, checkpoints)
     verdict = handoff.read_verdict(cfg.handoff_dir)
     run.emit("[git] the agent container has ended: committing and pushing its work")
     result = _finish_safely(run, git, checkout, verdict)

@@ -147,23 +147,37 @@ class Git:
         failure: Status | None = None,
     ) -> str:
         """Run ``git args`` (in ``repo`` if given); return stdout; raise :class:`GitError`."""
-        env = {**self.env, **SAFE_ENV, **(repo.env if repo else {})}
+        data = stdin.encode("utf-8") if stdin is not None else None
+        out = self.run_bytes(args, cwd, repo=repo, timeout=timeout, data=data, failure=failure)
+        return out.decode("utf-8", "replace")
+
+    def run_bytes(
+        self,
+        args: Sequence[str],
+        cwd: Path,
+        *,
+        repo: Repo | None = None,
+        timeout: float = 120.0,
+        data: bytes | None = None,
+        failure: Status | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> bytes:
+        """:meth:`run` for bytes in and out (``-z`` listings, blobs); ``env`` added last."""
+        full = {**self.env, **SAFE_ENV, **(repo.env if repo else {}), **(env or {})}
         try:
             proc = subprocess.run(
                 ["git", *HARDENING, *args],
                 cwd=cwd,
-                env=env,
-                input=stdin,
+                env=full,
+                input=data,
                 capture_output=True,
-                text=True,
-                errors="replace",
                 timeout=timeout,
-                stdin=None if stdin is not None else subprocess.DEVNULL,
+                stdin=None if data is not None else subprocess.DEVNULL,
             )
         except subprocess.TimeoutExpired as err:
             raise GitError(Status.FAILED, f"git {args[0]} timed out after {timeout:.0f}s") from err
         if proc.returncode != 0:
-            stderr = self.scrub(proc.stderr)
+            stderr = self.scrub(proc.stderr.decode("utf-8", "replace"))
             status = failure or classify(stderr)
             why = reason_line(stderr) or proc.returncode
             raise GitError(status, f"git {args[0]} failed: {why}")
@@ -182,6 +196,7 @@ class Checkout:
     start: str
     resumed: bool
     merged: tuple[StartPoint, ...] = ()  # the start points merged in (not already there)
+    restored_tree: str = ""  # a checkpoint's tree restored as uncommitted work (checkpoint.py)
 
     @property
     def path(self) -> Path:

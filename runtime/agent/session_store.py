@@ -20,14 +20,14 @@ once on the new tip.  Keeping the session is best effort: any failure is one
 from __future__ import annotations
 
 import collections
+import dataclasses
 import json
 import os
-import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from runtime.agent import gitops, handoff
+from runtime.agent import handoff
 from runtime.agent.config import AgentConfig
 from runtime.agent.gitops import Git, GitError, Repo
 from runtime.contract.outcome import RESULT_PREFIX, Result, Status
@@ -186,24 +186,11 @@ class _Store:
         left = self.deadline - time.monotonic()
         if left < 1:
             raise GitError(Status.FAILED, "out of time")
-        env = {**self.git.env, **gitops.SAFE_ENV, "GIT_DIR": str(self.repo.git_dir)}
-        env.pop("GIT_WORK_TREE", None)
-        try:
-            proc = subprocess.run(
-                ["git", *gitops.HARDENING, *args],
-                cwd=self.repo.git_dir,
-                env=env,
-                input=data if data is not None else b"",
-                capture_output=True,
-                timeout=min(STEP_TIMEOUT_S, left),
-            )
-        except subprocess.TimeoutExpired as err:
-            raise GitError(Status.FAILED, f"git {args[0]} timed out") from err
-        if proc.returncode != 0:
-            stderr = self.git.scrub(proc.stderr.decode("utf-8", "replace"))
-            why = gitops.reason_line(stderr) or proc.returncode
-            raise GitError(gitops.classify(stderr), f"git {args[0]} failed: {why}")
-        return proc.stdout.decode("utf-8", "replace").strip()
+        own = {k: v for k, v in self.git.env.items() if k != "GIT_WORK_TREE"}
+        git = dataclasses.replace(self.git, env={**own, "GIT_DIR": str(self.repo.git_dir)})
+        timeout = min(STEP_TIMEOUT_S, left)
+        out = git.run_bytes(args, self.repo.git_dir, data=data or b"", timeout=timeout)
+        return out.decode("utf-8", "replace").strip()
 
     def blob(self, data: bytes) -> str:
         """Write ``data`` as a blob (never a file path: nothing is followed or filtered)."""

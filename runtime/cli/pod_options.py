@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from runtime.common.durations import EXAMPLES, parse_duration
 from runtime.contract.cost import PRICE_FORMAT, Price, parse_budget
+from runtime.contract.pod import DEFAULT_CHECKPOINT_SECONDS
 from runtime.errors import InvalidInputError
 from runtime.kube.client import DEFAULT_NAMESPACE
 from runtime.spawn import manifests
@@ -39,6 +40,17 @@ def positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(
             f"expected a positive whole number of tokens, got {text!r} "
             "(from --max-tokens or SPECKIT_PODS_MAX_TOKENS)"
+        )
+    return int(value)
+
+
+def checkpoint_interval(text: str) -> int:
+    """``argparse`` type for ``--checkpoint-interval``: whole seconds, 0 (off) or more."""
+    value = text.strip()
+    if not value.isascii() or not value.isdigit():
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number of seconds (0 = no checkpoints), got {text!r} "
+            "(from --checkpoint-interval or SPECKIT_PODS_CHECKPOINT_INTERVAL)"
         )
     return int(value)
 
@@ -120,6 +132,15 @@ def add_pod_options(parser: argparse.ArgumentParser, title: str = "each pod") ->
         help="stop after this long without agent output (default %(default)s)",
     )
     pod.add_argument(
+        "--checkpoint-interval",
+        type=checkpoint_interval,
+        default=os.environ.get("SPECKIT_PODS_CHECKPOINT_INTERVAL") or None,
+        metavar="SECONDS",
+        help="the pod pushes a checkpoint of the work tree this often, which a rerun after a "
+        "hard fault (node lost) continues from; 0 = off (default: "
+        f"$SPECKIT_PODS_CHECKPOINT_INTERVAL, else {DEFAULT_CHECKPOINT_SECONDS})",
+    )
+    pod.add_argument(
         "--max-tokens",
         type=positive_int,
         default=os.environ.get("SPECKIT_PODS_MAX_TOKENS") or None,  # parsed by argparse too
@@ -185,6 +206,11 @@ def add_pod_options(parser: argparse.ArgumentParser, title: str = "each pod") ->
     )
 
 
+def _checkpoint_s(args: argparse.Namespace) -> int:
+    value = getattr(args, "checkpoint_interval", None)
+    return DEFAULT_CHECKPOINT_SECONDS if value is None else int(value)
+
+
 def _check_text(value: str, what: str) -> str:
     if any(ord(c) < 0x20 for c in value):
         raise InvalidInputError(f"{what} contains control characters: {value!r}")
@@ -224,6 +250,7 @@ def spawn_options(
         "model": _check_model(args.model),
         "timeout_s": args.timeout,
         "stall_s": args.stall_timeout,
+        "checkpoint_s": _checkpoint_s(args),
         "max_tokens": getattr(args, "max_tokens", None),
         "llm_price": getattr(args, "llm_price", None),
         "max_cost": getattr(args, "max_cost", None),

@@ -63,7 +63,8 @@ MEANINGS: dict[ExitCode, tuple[str, str]] = {
     ExitCode.NO_CHANGES: ("no-changes: the agent finished but changed nothing", _POD),
     ExitCode.STALLED: ("stalled: no output for `--stall-timeout`", _POD),
     ExitCode.KILLED: (
-        "killed: SIGTERM from outside (pod deleted, node drained, evicted); WIP pushed",
+        "killed: SIGTERM from outside (pod deleted, node drained, evicted); WIP pushed; "
+        "or its node was lost (the last checkpoint kept)",
         _POD,
     ),
     ExitCode.GIT_AUTH_FAILED: (

@@ -60,6 +60,7 @@ GIT_HOME: Final = "/home/git"  # the git side's HOME: its git config, ssh key co
 DEFAULT_AUTHOR_NAME: Final = "speckit-pods agent"
 DEFAULT_AUTHOR_EMAIL: Final = "agent@speckit-pods.invalid"
 DEFAULT_STALL_SECONDS: Final = 600
+DEFAULT_CHECKPOINT_SECONDS: Final = 180  # the git side's checkpoint interval; 0 = none
 SIGTERM_BUDGET_SECONDS: Final = 45  # the git side's commit + push after SIGTERM (grace is 60)
 CLONE_BUDGET_SECONDS: Final = 900  # the startupProbe holds the agent this long at most
 INTEGRATION_TASK: Final = "integration"  # TASK_ID of a feature's integration pod
@@ -111,6 +112,8 @@ class Env:
     LLM_COST_BUDGET: Final = "LLM_COST_BUDGET"
     OPENCODE_CONFIG: Final = "OPENCODE_CONFIG"
     OPENCODE_BIN: Final = "OPENCODE_BIN"
+    # git: seconds between checkpoints of the work tree (runtime.agent.checkpoint); 0 = none
+    CHECKPOINT_SECONDS: Final = "CHECKPOINT_SECONDS"
     START_POINTS: Final = "START_POINTS"  # git: runtime.contract.start.encode(); "" = base
     # "1": an integration run: git merges START_POINTS into TASK_BRANCH (one merge commit
     # each, stopping at a conflict) and commits nothing of the work tree; the agent side

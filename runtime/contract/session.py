@@ -8,6 +8,10 @@ outside ``refs/heads/`` (no branch, never checked out, never merged); its tree h
 commit whose parent is the previous run's.  The developer's side fetches the same ref
 with its own git (``runtime.spawn.session``).  Both sides build the name from the
 feature and the task ID with this one function.
+
+:func:`checkpoint_ref` names the other ref a pod pushes beside its branch: the last
+checkpoint of a running task's work tree, which a rerun after a hard fault continues
+from.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import re
 from typing import Final
 
 SESSION_REF_PREFIX: Final = "refs/speckit-pods/session"
+CHECKPOINT_REF_PREFIX: Final = "refs/speckit-pods/wip"
 LOG_FILE: Final = "log.txt"
 RESULT_FILE: Final = "result.json"
 SESSION_FILE: Final = "session.json"
@@ -37,9 +42,23 @@ def ref_component(text: str) -> str:
     return value
 
 
-def session_ref(feature: str, task_id: str) -> str:
-    """``refs/speckit-pods/session/<feature>/<TID>``, or ``""`` when either is unusable."""
+def _task_ref(prefix: str, feature: str, task_id: str) -> str:
     feature_part, task_part = ref_component(feature), ref_component(task_id)
     if not feature_part or not task_part:
         return ""
-    return f"{SESSION_REF_PREFIX}/{feature_part}/{task_part}"
+    return f"{prefix}/{feature_part}/{task_part}"
+
+
+def session_ref(feature: str, task_id: str) -> str:
+    """``refs/speckit-pods/session/<feature>/<TID>``, or ``""`` when either is unusable."""
+    return _task_ref(SESSION_REF_PREFIX, feature, task_id)
+
+
+def checkpoint_ref(feature: str, task_id: str) -> str:
+    """``refs/speckit-pods/wip/<feature>/<TID>``, or ``""`` when either is unusable.
+
+    The running pod's checkpoints of its work tree (``runtime.agent.checkpoint``): one
+    commit, forced on each checkpoint, whose parent is the commit the run started from;
+    deleted once the task branch holds the run's work.
+    """
+    return _task_ref(CHECKPOINT_REF_PREFIX, feature, task_id)

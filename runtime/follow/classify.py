@@ -6,7 +6,9 @@ pod: its task and branch must match the pod's task label and branch annotation, 
 it is ignored as forged.  Without it the pod status is read: the pod-level reason
 (``DeadlineExceeded``, ``Evicted``), then the ``git`` container's terminated state
 (``OOMKilled``, signal exit codes, our own exit codes).  When the result says the agent
-ended without a verdict and the ``agent`` container was OOM-killed, that is said.
+ended without a verdict and the ``agent`` container was OOM-killed, that is said.  A pod
+whose node was lost (``PodView.node_lost``) is ``killed`` naming the node and its last
+checkpoint, the moment the taint manager deletes it (tolerated for 20 s, not 300).
 
 Pods are read through :class:`runtime.kube.pod.PodView`.
 """
@@ -24,6 +26,21 @@ from runtime.kube.pod import ENDED_PHASES, RESULT_CONTAINER, Pod, PodView, as_pl
 
 SIGNAL_EXIT_CODES = {137: "SIGKILL", 143: "SIGTERM"}
 LAST_LINES = 5
+# the git side's line for each checkpoint it pushed (runtime.agent.checkpoint.Checkpoints.take)
+_CHECKPOINT_LINE = re.compile(
+    r"^\[git\] checkpoint (?P<commit>[0-9a-f]{12}) \(\d+ file\(s\)\) pushed to "
+    r"(?P<ref>refs/speckit-pods/wip/\S+)"
+)
+
+
+def checkpoint_pushed(line: str) -> str:
+    """``<ref> (checkpoint <commit12>)`` when ``line`` says a checkpoint was pushed, else ``""``.
+
+    A hint for the reason only: the agent's relayed lines could imitate it; whether a
+    rerun restores anything is decided by the pod from the ref itself.
+    """
+    match = _CHECKPOINT_LINE.match(line.strip())
+    return f"{match['ref']} (checkpoint {match['commit']})" if match else ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,6 +83,19 @@ def _from_result(result: Result, pod: Pod) -> Outcome:
     return Outcome(result.status, reason, result)
 
 
+def _node_lost(pod: Pod, checkpoint: str) -> Outcome | None:
+    view = PodView(pod)
+    how = view.node_lost
+    if not how:
+        return None
+    node = view.node_name or "?"
+    if checkpoint:
+        then = f"work since the last checkpoint may be lost; rerun continues from {checkpoint}"
+    else:
+        then = "no checkpoint of this run was pushed: its work is lost, a rerun starts it again"
+    return Outcome(Status.KILLED, f"node {node} lost ({how}); {then}")
+
+
 def _from_pod_reason(pod: Pod) -> Outcome | None:
     view = PodView(pod)
     reason, message = view.reason, view.message
@@ -102,6 +132,7 @@ def classify(
     *,
     deleted: bool = False,
     last_lines: Sequence[str] = (),
+    checkpoint: str = "",
 ) -> Outcome:
     """Decide how a pod ended.
 
@@ -110,6 +141,8 @@ def classify(
         result: the result line read from its log, if any.
         deleted: the pod was deleted before it ended.
         last_lines: its last log lines, quoted when nothing else explains the end.
+        checkpoint: its last checkpoint (:func:`checkpoint_pushed`), named when its node
+            was lost.
 
     Returns:
         The outcome; ``UNKNOWN`` when nothing explains it.
@@ -119,6 +152,9 @@ def classify(
         result = None  # forged: a result line about another task or branch
     if result is not None:
         return _from_result(result, plain)
+    lost = _node_lost(plain, checkpoint) if plain else None
+    if lost is not None:  # deleted too, by the taint manager or the pod GC
+        return lost
     if deleted or not plain:
         return Outcome(Status.KILLED, "the pod was deleted before it finished")
     for outcome in (_from_pod_reason(plain), _from_container(plain, last_lines)):

@@ -28,7 +28,7 @@ from runtime.errors import (
     SpeckitPodsError,
     StillRunningError,
 )
-from runtime.follow.classify import LAST_LINES, Outcome, classify
+from runtime.follow.classify import LAST_LINES, Outcome, checkpoint_pushed, classify
 from runtime.kube.logs import LogSource, Printer, read_once, stream_logs
 from runtime.kube.pod import Pod, PodView, has_started, is_finished
 from runtime.kube.podwatch import ClusterPods, Deadline, StuckPolicy, diagnose, wait_for
@@ -82,6 +82,7 @@ def follow_pod(target: Target, cluster: Cluster, deadline: Deadline, emit: Emit)
     waited = wait(has_started)
     result: Result | None = None
     last: deque[str] = deque(maxlen=LAST_LINES)
+    checkpoint = ""
     if not waited.deleted:
         for text in stream_logs(
             cluster.logs, cluster.pods, target.pod, deadline=deadline, sleep=cluster.sleep
@@ -89,8 +90,11 @@ def follow_pod(target: Target, cluster: Cluster, deadline: Deadline, emit: Emit)
             emit("line", text)
             last.append(text)
             result = Result.from_line(text) or result
+            checkpoint = checkpoint_pushed(text) or checkpoint
         waited = wait(is_finished)
-    outcome = classify(waited.pod, result, deleted=waited.deleted, last_lines=list(last))
+    outcome = classify(
+        waited.pod, result, deleted=waited.deleted, last_lines=list(last), checkpoint=checkpoint
+    )
     return Ended(target, waited.pod, outcome, deleted=waited.deleted)
 
 
@@ -172,13 +176,16 @@ def snapshot(target: Target, cluster: Cluster, printer: Printer) -> Ended | None
         try:
             lines = read_once(cluster.logs, target.pod)
         except ApiException as err:
-            if err.status != 400:  # 400: the container has not started
+            # 400: the container has not started; a lost node's kubelet cannot answer
+            if err.status != 400 and not PodView(pod).node_lost:
                 raise
     for text in lines:
         printer.line(target.task, target.index, text)
     if is_finished(pod):
         result = next((r for r in map(Result.from_line, reversed(lines)) if r), None)
-        return Ended(target, pod, classify(pod, result, last_lines=lines[-LAST_LINES:]))
+        checkpoint = next((c for c in map(checkpoint_pushed, reversed(lines)) if c), "")
+        outcome = classify(pod, result, last_lines=lines[-LAST_LINES:], checkpoint=checkpoint)
+        return Ended(target, pod, outcome)
     if not has_started(pod):
         diagnosis = diagnose(pod, cluster.pods.events(target.pod), cluster.policy)
         if diagnosis is not None:

@@ -31,11 +31,13 @@ from urllib3.exceptions import HTTPError
 
 from runtime.contract.redact import printable
 from runtime.kube.client import Kube, api_error
-from runtime.kube.pod import RESULT_CONTAINER, is_finished
+from runtime.kube.pod import RESULT_CONTAINER, PodView, is_finished
 from runtime.kube.podwatch import DENIED, Clock, ClusterPods, Deadline, Recovery, read_recovering
 
 RESUME_MARGIN_S = 5
-READ_TIMEOUT_S = 300.0
+# a quiet log reconnects this often: a stream from a lost node's kubelet never errors,
+# and each reconnect re-reads the pod (which says when its node is lost)
+READ_TIMEOUT_S = 30.0
 _STAMP = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:\d{2})")
 PALETTE = (36, 32, 33, 35, 34, 96, 92, 93, 95, 94)
 
@@ -197,6 +199,8 @@ def stream_logs(
         pod = read_recovering(pods, name, recovery, sleep)
         if pod is None:
             return
+        if PodView(pod).node_lost:
+            return  # its kubelet is gone with the node: nothing more to read
         if is_finished(pod):
             yield from _drain(source, name, cursor)
             return

@@ -25,6 +25,12 @@ from runtime.kube import labels
 AGENT_CONTAINER = pod_contract.AGENT_CONTAINER
 RESULT_CONTAINER = pod_contract.RESULT_CONTAINER  # `git`: its log and its end are the pod's
 ENDED_PHASES = ("Succeeded", "Failed")
+# DisruptionTarget reasons and the pod reason that say the pod's node is gone
+NODE_LOST_REASONS = {
+    "DeletionByTaintManager": "not ready or unreachable",  # its NoExecute taint, tolerated 20 s
+    "DeletionByPodGC": "gone from the cluster",
+    "NodeLost": "unreachable",  # status.reason, as older node controllers set it
+}
 
 Pod = dict[str, Any]
 
@@ -141,6 +147,30 @@ class PodView:
         return [dict(c) for c in _dig(self.raw, "status", "conditions") or []]
 
     @property
+    def node_name(self) -> str:
+        """``spec.nodeName``, or ``""`` before the pod was scheduled."""
+        return _text(_dig(self.raw, "spec", "nodeName"))
+
+    @property
+    def node_lost(self) -> str:
+        """How the pod's node was lost (``"not ready or unreachable"``), or ``""``.
+
+        Read from the pod alone (no access to Nodes needed): the ``DisruptionTarget``
+        condition the taint manager (a NoExecute ``not-ready``/``unreachable`` taint past
+        its toleration) or the pod garbage collector (the Node deleted) sets before
+        deleting the pod, or the ``NodeLost`` pod reason.  Such a pod never ends by
+        itself: its kubelet, which would stop the containers, is gone with the node.
+        """
+        if self.reason == "NodeLost":
+            return NODE_LOST_REASONS["NodeLost"]
+        for condition in self.conditions:
+            if condition.get("type") == "DisruptionTarget" and condition.get("status") == "True":
+                found = NODE_LOST_REASONS.get(str(condition.get("reason") or ""), "")
+                if found:
+                    return found
+        return ""
+
+    @property
     def deadline_seconds(self) -> int | None:
         """``spec.activeDeadlineSeconds``."""
         value = _dig(self.raw, "spec", "activeDeadlineSeconds")
@@ -198,8 +228,9 @@ class PodView:
 
         The ``git`` sidecar ends after the agent; a ``git`` that terminated while the
         agent has not (yet) is being restarted by the kubelet, unless the pod is deleted.
+        A pod whose node is lost (:attr:`node_lost`) has ended too: nothing reports on it.
         """
-        if self.phase in ENDED_PHASES:
+        if self.phase in ENDED_PHASES or self.node_lost:
             return True
         if self.terminated is None:
             return False

@@ -50,6 +50,7 @@ class SpawnOptions:
     model: str = ""
     timeout_s: int = 2 * 3600
     stall_s: int = 600
+    checkpoint_s: int = pod_contract.DEFAULT_CHECKPOINT_SECONDS  # 0: no checkpoints
     max_tokens: int | None = None  # the LLM proxy's token budget; None: no limit
     llm_price: Price | None = None  # the developer's price per token; None: the cost unknown
     max_cost: Decimal | None = None  # the LLM proxy's cost budget, US dollars; None: no limit
@@ -145,6 +146,10 @@ def _check_options(opts: SpawnOptions) -> None:
         raise InvalidInputError(f"invalid namespace name {opts.namespace!r}")
     if opts.timeout_s < 10:
         raise InvalidInputError(f"timeout too short: {opts.timeout_s}s", hint="use at least 10s")
+    if opts.checkpoint_s < 0:
+        raise InvalidInputError(
+            f"invalid --checkpoint-interval {opts.checkpoint_s}: must be 0 (off) or more seconds"
+        )
     if opts.stall_s < 1 or opts.keep_for_s < 0:
         raise InvalidInputError("stall timeout must be positive and keep-for not negative")
     if opts.max_tokens is not None and opts.max_tokens < 1:
@@ -244,6 +249,7 @@ def _pod_spec(
         created_at=now,
         timeout_s=opts.timeout_s,
         stall_s=opts.stall_s,
+        checkpoint_s=opts.checkpoint_s,
         max_tokens=opts.max_tokens,
         llm_price=opts.llm_price,
         max_cost=opts.max_cost,

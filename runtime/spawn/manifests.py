@@ -45,6 +45,12 @@ GRACE_SECONDS = 60  # SIGTERM -> SIGKILL, shared: the agent stops in seconds, gi
 DEFAULT_AUTHOR = (pod.DEFAULT_AUTHOR_NAME, pod.DEFAULT_AUTHOR_EMAIL)
 DEFAULT_CONTAINER_ANNOTATION = "kubectl.kubernetes.io/default-container"
 PROBE_PERIOD_SECONDS = 1
+# A pod whose node goes NotReady or unreachable is evicted after this long, not after the
+# DefaultTolerationSeconds admission plugin's 300 s: the pod is lost anyway (its work since
+# the last checkpoint with it), and the sooner it is deleted the sooner its follower says so
+# and a rerun can start elsewhere.  Long enough for a kubelet restart or a short network blip.
+NODE_LOST_TOLERATION_SECONDS = 20
+NODE_LOST_TAINTS = ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable")
 # emptyDir size limits; each container's ephemeral-storage limit covers its share, so the
 # pod's total (the sum of the containers' limits) is above the sum of the volumes
 VOLUME_SIZES = {
@@ -90,6 +96,7 @@ class PodSpecInput:
     created_at: datetime.datetime
     timeout_s: int
     stall_s: int = pod.DEFAULT_STALL_SECONDS
+    checkpoint_s: int = pod.DEFAULT_CHECKPOINT_SECONDS  # the git side's interval; 0: none
     max_tokens: int | None = None  # the LLM proxy's token budget (llm-proxy only); None: none
     llm_price: Price | None = None  # the developer's price (llm-proxy only); None: cost unknown
     max_cost: Decimal | None = None  # the LLM proxy's cost budget, US dollars (llm-proxy only)
@@ -212,6 +219,7 @@ def _git_env(spec: PodSpecInput) -> list[dict[str, str]]:
             Env.LLM_USAGE_DIR: pod.LLM_USAGE_DIR,
             Env.START_POINTS: encode(spec.start_points),
             Env.INTEGRATE: "1" if spec.integrate else "",
+            Env.CHECKPOINT_SECONDS: "" if spec.integrate else str(spec.checkpoint_s),
         }
     )
 
@@ -417,6 +425,19 @@ _SPREAD: dict[str, Any] = {
 }
 
 
+def tolerations() -> list[dict[str, Any]]:
+    """Evict the pod :data:`NODE_LOST_TOLERATION_SECONDS` after its node is lost."""
+    return [
+        {
+            "key": key,
+            "operator": "Exists",
+            "effect": "NoExecute",
+            "tolerationSeconds": NODE_LOST_TOLERATION_SECONDS,
+        }
+        for key in NODE_LOST_TAINTS
+    ]
+
+
 def render_pod(spec: PodSpecInput) -> dict[str, Any]:
     """Render the bare agent Pod (``restartPolicy: Never``, pod-level deadline).
 
@@ -448,6 +469,7 @@ def render_pod(spec: PodSpecInput) -> dict[str, Any]:
                 "seccompProfile": {"type": "RuntimeDefault"},
             },
             "topologySpreadConstraints": [_SPREAD],
+            "tolerations": tolerations(),
             "initContainers": [_proxy_container(spec), _git_container(spec)],
             "containers": [_agent_container(spec)],
             "volumes": _volumes(spec),

@@ -27,6 +27,8 @@ EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "001-greeting-servi
         (["--max-tokens", "lots"], ExitCode.USAGE),
         (["--llm-price", "3"], ExitCode.USAGE),
         (["--max-cost", "0"], ExitCode.USAGE),
+        (["--checkpoint-interval", "-1"], ExitCode.USAGE),
+        (["--checkpoint-interval", "3m"], ExitCode.USAGE),
     ],
 )
 def test_spawn_and_dispatch_refuse_bad_pod_options_alike(
@@ -60,6 +62,24 @@ def test_the_token_budget_is_a_flag_or_the_environment(monkeypatch: pytest.Monke
         assert spawn_options(build_parser().parse_args(command)).max_tokens == 15000
         flagged = build_parser().parse_args([*command, "--max-tokens", "9"])
         assert spawn_options(flagged).max_tokens == 9  # the flag wins
+
+
+def test_the_checkpoint_interval_is_a_flag_or_the_environment(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("SPECKIT_PODS_CHECKPOINT_INTERVAL", raising=False)
+    for command in (["spawn", "T001"], ["dispatch"]):
+        assert spawn_options(build_parser().parse_args(command)).checkpoint_s == 180
+        flagged = build_parser().parse_args([*command, "--checkpoint-interval", "0"])
+        assert spawn_options(flagged).checkpoint_s == 0  # off
+    monkeypatch.setenv("SPECKIT_PODS_CHECKPOINT_INTERVAL", "60")
+    for command in (["spawn", "T001"], ["dispatch"]):
+        assert spawn_options(build_parser().parse_args(command)).checkpoint_s == 60
+        flagged = build_parser().parse_args([*command, "--checkpoint-interval", "5"])
+        assert spawn_options(flagged).checkpoint_s == 5  # the flag wins
+    monkeypatch.setenv("SPECKIT_PODS_CHECKPOINT_INTERVAL", "often")
+    assert main(["spawn", "T002", "--tasks", str(EXAMPLE), "--dry-run"]) == ExitCode.USAGE
+    assert "SPECKIT_PODS_CHECKPOINT_INTERVAL" in capsys.readouterr().err
 
 
 def test_the_agent_image_is_configured_once_in_the_environment(

@@ -7,7 +7,7 @@ import pytest
 from kubernetes import client
 
 from runtime.contract.outcome import NO_VERDICT, Result, Status
-from runtime.follow.classify import classify
+from runtime.follow.classify import checkpoint_pushed, classify
 from runtime.kube import labels
 from runtime.kube.pod import as_plain, has_started, is_finished
 from tests.unit.fakes import exited, make_pod, running, waiting
@@ -186,3 +186,79 @@ def test_an_oom_killed_git_container_names_its_own_limit() -> None:
 def test_the_end_is_the_git_containers_exit_code() -> None:
     outcome = classify(spawned(exited(0), exited(6), phase="Succeeded"), None)
     assert outcome.status is Status.GIT_AUTH_FAILED  # the agent's 0 says nothing
+
+
+# --- a lost node -------------------------------------------------------------------------
+
+CHECKPOINT_LINE = (
+    "[git] checkpoint 3f2a1b4c5d6e (2 file(s)) pushed to refs/speckit-pods/wip/001-demo/T012"
+)
+
+
+def lost(reason: str = "DeletionByTaintManager", **kw: Any) -> dict[str, Any]:
+    """A pod the taint manager is deleting: its node went NotReady; nothing ended in it."""
+    condition = {
+        "type": "DisruptionTarget",
+        "status": "True",
+        "reason": reason,
+        "message": "Taint manager: deleting due to NoExecute taint",
+    }
+    pod = spawned(running(), running(), conditions=[condition], **kw)
+    pod["metadata"]["deletionTimestamp"] = "2025-01-01T00:02:00Z"
+    pod["spec"]["nodeName"] = "kind-worker2"
+    return pod
+
+
+def test_a_pod_on_a_lost_node_is_killed_naming_the_node_and_its_checkpoint() -> None:
+    outcome = classify(lost(), None, checkpoint=checkpoint_pushed(CHECKPOINT_LINE))
+
+    assert outcome.status is Status.KILLED
+    assert outcome.reason == (
+        "node kind-worker2 lost (not ready or unreachable); work since the last checkpoint "
+        "may be lost; rerun continues from refs/speckit-pods/wip/001-demo/T012 "
+        "(checkpoint 3f2a1b4c5d6e)"
+    )
+    assert is_finished(lost())  # it never ends by itself: its kubelet is gone
+
+
+def test_a_pod_on_a_lost_node_without_a_checkpoint_says_its_work_is_lost() -> None:
+    outcome = classify(lost(), None, deleted=True)
+
+    assert outcome.status is Status.KILLED
+    assert "node kind-worker2 lost" in outcome.reason
+    assert "no checkpoint of this run was pushed" in outcome.reason
+
+
+@pytest.mark.parametrize(
+    ("pod", "how"),
+    [
+        (lost("DeletionByPodGC"), "gone from the cluster"),
+        (spawned(running(), running(), reason="NodeLost"), "unreachable"),
+    ],
+)
+def test_other_signs_of_a_lost_node(pod: dict[str, Any], how: str) -> None:
+    pod["spec"]["nodeName"] = "kind-worker2"
+    assert classify(pod, None).reason.startswith(f"node kind-worker2 lost ({how}); ")
+
+
+def test_other_disruptions_are_not_a_lost_node() -> None:
+    condition = {"type": "DisruptionTarget", "status": "True", "reason": "PreemptionByScheduler"}
+    pod = spawned(running(), running(), conditions=[condition])
+    assert not is_finished(pod)
+    assert classify(pod, None).status is Status.UNKNOWN
+
+
+def test_a_result_line_still_wins_over_a_lost_node() -> None:
+    """The node came back in time: the kubelet stopped the pod and the WIP was pushed."""
+    result = Result("T012", Status.KILLED, BRANCH, "c" * 40, reason="terminated; WIP pushed")
+    assert classify(lost(), result).result == result
+
+
+def test_only_the_git_sides_checkpoint_line_names_a_checkpoint() -> None:
+    assert checkpoint_pushed(CHECKPOINT_LINE).endswith("(checkpoint 3f2a1b4c5d6e)")
+    for line in (
+        "[git] checkpoint stopped by SIGTERM: the work is committed now instead",
+        "[git] checkpoint 3f2a1b4c5d6e (2 file(s)) pushed to refs/heads/main",
+        "[tool] [git] checkpoint 3f2a1b4c5d6e (2 file(s)) pushed to refs/speckit-pods/wip/x/T1",
+    ):
+        assert checkpoint_pushed(line) == ""

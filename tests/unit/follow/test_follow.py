@@ -14,6 +14,7 @@ from runtime.follow.follow import (
     Target,
     first_failure,
     follow_all,
+    follow_pod,
     report_error,
     snapshot_all,
 )
@@ -257,3 +258,38 @@ def test_timeout_gives_still_running(timeout: float) -> None:
     )
     assert code == 27
     assert "gave up" in err.getvalue()
+
+
+def test_a_pod_whose_node_is_lost_ends_killed_at_once_naming_its_checkpoint() -> None:
+    """The taint manager deletes it; its kubelet is gone: no result, no end, no drain."""
+    core = FakeClusterCore()
+    core.add(make_pod("a", task="T012", container=running(), git=running()))
+    line = "[git] checkpoint 3f2a1b4c5d6e (1 file(s)) pushed to refs/speckit-pods/wip/f/T012"
+    core.logs["a"] = [(stamp_ns(0), "[git] ready"), (stamp_ns(1), line)]
+    gone = make_pod("a", task="T012", container=running(), git=running())
+    gone["metadata"]["deletionTimestamp"] = "2025-01-01T00:02:00Z"
+    gone["spec"]["nodeName"] = "kind-worker2"
+    gone["status"]["conditions"] = [
+        {"type": "DisruptionTarget", "status": "True", "reason": "DeletionByTaintManager"}
+    ]
+    core.final["a"] = gone  # once the log was delivered
+    kube = Kube(core=core, namespace="ns")
+    clock = FakeClock()
+    cluster = Cluster(
+        ClusterPods(kube, watch_factory=FakeWatch(core, clock, [])),
+        ClusterLogs(kube),
+        sleep=clock.sleep,
+    )
+    lines: list[str] = []
+
+    ended = follow_pod(
+        Target("a", "T012"), cluster, Deadline(None), lambda kind, text: lines.append(text)
+    )
+
+    assert ended.outcome.status is Status.KILLED
+    assert ended.outcome.reason.startswith("node kind-worker2 lost (not ready or unreachable)")
+    assert "rerun continues from refs/speckit-pods/wip/f/T012 (checkpoint 3f2a1b4c5d6e)" in (
+        ended.outcome.reason
+    )
+    assert [call.get("follow") for call in core.log_calls] == [True]  # no drain from it
+    assert lines == ["[git] ready", line]

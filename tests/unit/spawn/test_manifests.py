@@ -27,7 +27,7 @@ K8S_VERSION = "1.34.0"
 GIT_ENV = {
     "TASK_ID", "TASK_TITLE", "REPO_URL", "BASE_BRANCH", "TASK_BRANCH", "TASK_DIR", "WORKSPACE",
     "CLONE_GIT_DIR", "HANDOFF_DIR", "HOME", "GIT_CREDENTIALS_DIR", "GIT_AUTHOR_NAME",
-    "GIT_AUTHOR_EMAIL", "REQUESTED_BY", "LLM_USAGE_DIR", "FEATURE",
+    "GIT_AUTHOR_EMAIL", "REQUESTED_BY", "LLM_USAGE_DIR", "FEATURE", "CHECKPOINT_SECONDS",
 }  # fmt: skip
 AGENT_ENV = {
     "TASK_ID", "TASK_TITLE", "MODEL", "TASK_DIR", "WORKSPACE", "HANDOFF_DIR", "HOME",
@@ -289,6 +289,24 @@ def test_env_carries_the_whole_contract() -> None:
     assert (env["GIT_CONFIG_KEY_0"], env["GIT_CONFIG_VALUE_0"]) == ("safe.directory", "*")
     assert env["MODEL"] == "anthropic/claude-sonnet-4-5"
     assert git["REQUESTED_BY"] == "Ada Lovelace <ada@example.com>"
+
+
+def test_the_checkpoint_interval_is_the_git_sides_env_only() -> None:
+    assert git_env_of(manifests.render_pod(spec()))["CHECKPOINT_SECONDS"] == "180"
+    assert git_env_of(manifests.render_pod(spec(checkpoint_s=5)))["CHECKPOINT_SECONDS"] == "5"
+    assert git_env_of(manifests.render_pod(spec(checkpoint_s=0)))["CHECKPOINT_SECONDS"] == "0"
+    assert "CHECKPOINT_SECONDS" not in env_of(manifests.render_pod(spec(checkpoint_s=5)))
+    integration = git_env_of(manifests.render_pod(spec(integrate=True)))
+    assert "CHECKPOINT_SECONDS" not in integration  # nothing of its work tree is kept
+
+
+def test_a_lost_node_evicts_the_pod_in_seconds_not_five_minutes() -> None:
+    """Without these, DefaultTolerationSeconds adds 300 s for both taints."""
+    tolerations = manifests.render_pod(spec())["spec"]["tolerations"]
+    assert tolerations == [
+        {"key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 20}
+        for key in ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable")
+    ]
 
 
 def test_optional_env_is_left_out_when_empty() -> None:
