@@ -18,6 +18,7 @@ from runtime.contract.refs import branch_name_error, has_credentials
 from runtime.contract.start import StartPoint, StartPointError, decode
 
 DEFAULT_STALL_SECONDS = float(pod.DEFAULT_STALL_SECONDS)
+DEFAULT_SETUP_SECONDS = float(pod.DEFAULT_SETUP_SECONDS)
 
 
 class ConfigError(Exception):
@@ -46,6 +47,7 @@ class AgentConfig:
     model: str = ""
     deadline_s: float | None = None
     stall_s: float = DEFAULT_STALL_SECONDS
+    setup_s: float = DEFAULT_SETUP_SECONDS  # the agent side: the setup script's time limit
     opencode_bin: str = "opencode"
     llm_usage_dir: Path | None = None  # the git side: where the LLM proxy's counts are
     start_points: tuple[StartPoint, ...] = ()  # the git side: prerequisites' work to merge
@@ -69,6 +71,7 @@ def load(env: Mapping[str, str] | None = None, required: Sequence[str] = REQUIRE
     problems = [f"{name} is not set" for name in required if not env.get(name, "").strip()]
     deadline = _seconds(env, Env.AGENT_DEADLINE_SECONDS, None, problems)
     stall = _seconds(env, Env.AGENT_STALL_SECONDS, DEFAULT_STALL_SECONDS, problems)
+    setup = _seconds(env, Env.AGENT_SETUP_SECONDS, DEFAULT_SETUP_SECONDS, problems)
     repo_url = env.get(Env.REPO_URL, "").strip()
     if repo_url and has_credentials(repo_url):
         problems.append(f"{Env.REPO_URL} must not contain credentials (use the git Secret)")
@@ -102,6 +105,7 @@ def load(env: Mapping[str, str] | None = None, required: Sequence[str] = REQUIRE
         model=env.get(Env.MODEL, "").strip(),
         deadline_s=deadline,
         stall_s=stall if stall is not None else DEFAULT_STALL_SECONDS,
+        setup_s=setup if setup is not None else DEFAULT_SETUP_SECONDS,
         opencode_bin=env.get(Env.OPENCODE_BIN) or "opencode",
         llm_usage_dir=Path(env[Env.LLM_USAGE_DIR]) if env.get(Env.LLM_USAGE_DIR) else None,
         start_points=start_points,
