@@ -2,8 +2,10 @@
 
 Starts once the ``git`` side has cloned (the kubelet holds this container until
 ``ready`` is in the handoff directory); exits at once when the git side wrote
-``abort``.  It has no git credentials and the git dir is read-only for it: it can
-edit the work tree and read the history, nothing else.  Its output lines go to
+``abort``.  The repository's setup script, if it has one, runs first
+(:mod:`runtime.agent.setup_script`); its failure ends the run before opencode starts.
+It has no git credentials and the git dir is read-only for it: it can edit the work
+tree and read the history, nothing else.  Its output lines go to
 stdout and to ``agent.log`` in the handoff directory (the git side relays them into
 the pod's log); its last act is ``verdict.json``, the status it claims, which the git
 side weighs against the work tree.  Its exit code is that claimed status's.
@@ -23,7 +25,7 @@ import traceback
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from runtime.agent import feature_tests, handoff, opencode, session_export
+from runtime.agent import feature_tests, handoff, opencode, session_export, setup_script
 from runtime.agent.config import AgentConfig, ConfigError, load
 from runtime.agent.handoff import AgentLog, Ready, Verdict
 from runtime.agent.shutdown import Shutdown
@@ -63,11 +65,11 @@ def wait_ready(directory: Path, shutdown: Shutdown, timeout: float) -> Ready | N
     return None
 
 
-def _run_opencode(run: Run, prompt: Path) -> opencode.RunOutcome:
+def _run_opencode(run: Run, prompt: Path, base: Mapping[str, str]) -> opencode.RunOutcome:
     cfg = run.config
     # PWD too: opencode takes the project directory from it, and a shell that started us
     # (a container's `sh -c`, a test harness) leaves its own there
-    env = {**opencode.environment(os.environ, cfg.home), "PWD": str(cfg.clone_dir)}
+    env = {**opencode.environment(base, cfg.home), "PWD": str(cfg.clone_dir)}
     # the repository's .opencode/ is not read (OPENCODE_DISABLE_PROJECT_CONFIG): only HOME's
     opencode.seed_config_dirs([Path(env["XDG_CONFIG_HOME"]) / "opencode"])
     argv = opencode.command(cfg.opencode_bin, f"{cfg.task_id}: {cfg.task_title}", cfg.model)
@@ -118,23 +120,34 @@ def status_of(run: Run, outcome: opencode.RunOutcome) -> Verdict:
 
 
 def run_agent(run: Run) -> Verdict:
-    """Run opencode on the task (an integration: the tests); the verdict to hand over."""
+    """Run the setup script, then opencode on the task (an integration: the tests)."""
     cfg = run.config
+    env = setup_script.user_env(os.environ, cfg.home)
+    prompt = cfg.task_dir / "prompt.md"
+    if not cfg.integrate and not prompt.is_file():
+        return Verdict(Status.FAILED, f"prompt not found: {prompt} (check the task ConfigMap)")
+    if run.shutdown.requested.is_set():
+        return Verdict(Status.KILLED, "terminated before opencode started")
+    failed = setup_script.run_setup(
+        cfg.clone_dir,
+        env=env,
+        limit_s=cfg.setup_s,
+        deadline=run.deadline,
+        stop_requested=run.shutdown.requested,
+        emit=run.emit,
+    )
+    if failed is not None:
+        return failed
     if cfg.integrate:
         return feature_tests.run_tests(
             cfg.test_command,
             cwd=cfg.clone_dir,
-            env={**os.environ, "HOME": str(cfg.home)},
+            env=env,
             deadline=run.deadline,
             stop_requested=run.shutdown.requested,
             emit=run.emit,
         )
-    prompt = run.config.task_dir / "prompt.md"
-    if not prompt.is_file():
-        return Verdict(Status.FAILED, f"prompt not found: {prompt} (check the task ConfigMap)")
-    if run.shutdown.requested.is_set():
-        return Verdict(Status.KILLED, "terminated before opencode started")
-    return status_of(run, _run_opencode(run, prompt))
+    return status_of(run, _run_opencode(run, prompt, env))
 
 
 def _sink(log: AgentLog) -> Emit:

@@ -19,6 +19,7 @@ from runtime.contract.start import StartPoint, StartPointError, decode
 
 DEFAULT_STALL_SECONDS = float(pod.DEFAULT_STALL_SECONDS)
 DEFAULT_CHECKPOINT_SECONDS = float(pod.DEFAULT_CHECKPOINT_SECONDS)
+DEFAULT_SETUP_SECONDS = float(pod.DEFAULT_SETUP_SECONDS)
 
 
 class ConfigError(Exception):
@@ -47,6 +48,7 @@ class AgentConfig:
     model: str = ""
     deadline_s: float | None = None
     stall_s: float = DEFAULT_STALL_SECONDS
+    setup_s: float = DEFAULT_SETUP_SECONDS  # the agent side: the setup script's time limit
     opencode_bin: str = "opencode"
     llm_usage_dir: Path | None = None  # the git side: where the LLM proxy's counts are
     start_points: tuple[StartPoint, ...] = ()  # the git side: prerequisites' work to merge
@@ -74,6 +76,7 @@ def load(env: Mapping[str, str] | None = None, required: Sequence[str] = REQUIRE
     checkpoint = _seconds(
         env, Env.CHECKPOINT_SECONDS, DEFAULT_CHECKPOINT_SECONDS, problems, allow_zero=True
     )
+    setup = _seconds(env, Env.AGENT_SETUP_SECONDS, DEFAULT_SETUP_SECONDS, problems)
     repo_url = env.get(Env.REPO_URL, "").strip()
     if repo_url and has_credentials(repo_url):
         problems.append(f"{Env.REPO_URL} must not contain credentials (use the git Secret)")
@@ -107,6 +110,7 @@ def load(env: Mapping[str, str] | None = None, required: Sequence[str] = REQUIRE
         model=env.get(Env.MODEL, "").strip(),
         deadline_s=deadline,
         stall_s=stall if stall is not None else DEFAULT_STALL_SECONDS,
+        setup_s=setup if setup is not None else DEFAULT_SETUP_SECONDS,
         opencode_bin=env.get(Env.OPENCODE_BIN) or "opencode",
         llm_usage_dir=Path(env[Env.LLM_USAGE_DIR]) if env.get(Env.LLM_USAGE_DIR) else None,
         start_points=start_points,

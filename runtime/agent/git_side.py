@@ -226,6 +226,9 @@ def finish(run: Run, git: Git, checkout: Checkout, verdict: Verdict | None) -> R
     status, reason = decided(run, verdict)
     if status is not Status.SUCCEEDED:
         run.emit(f"[git] the agent ended {status.value}: {reason}")
+    if status is Status.SETUP_FAILED:  # no agent ran: what the script left is no task's work
+        run.emit("[git] nothing pushed: the setup script failed before the agent started")
+        return run.result(status, reason, start=checkout.start)
     wip = "" if status.ok else f"{status.value}: {reason}"
     message = gitops.commit_message(
         cfg.task_id, cfg.task_title, cfg.requested_by, wip, cfg.start_points

@@ -34,7 +34,8 @@ READ_CHUNK = 64 * 1024
 FORGED_PREFIX = "[agent:forged] "
 HANDOFF_MODE = 0o644  # files the other container (another user) reads
 # what the agent may claim; everything else (git-auth-failed, push-rejected...) is the
-# git side's to say
+# git side's to say. setup-failed too: the setup script runs in the agent's container, and
+# claiming it only ends the agent's own task, its work tree not pushed
 CLAIMABLE = (
     Status.SUCCEEDED,
     Status.FAILED,
@@ -42,6 +43,7 @@ CLAIMABLE = (
     Status.TIMEOUT,
     Status.KILLED,
     Status.NO_CHANGES,
+    Status.SETUP_FAILED,
 )
 # C0 and C1 controls (tab handled apart), DEL, and what str.splitlines() or a terminal
 # treats specially: line/paragraph separators, bidi overrides and isolates, BOM

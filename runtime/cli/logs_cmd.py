@@ -36,6 +36,7 @@ CODES = (
     ExitCode.PUSH_REJECTED,
     ExitCode.CONFLICT,
     ExitCode.OVER_BUDGET,
+    ExitCode.SETUP_FAILED,
     ExitCode.UNKNOWN,
     ExitCode.TIMEOUT,
     ExitCode.STILL_RUNNING,

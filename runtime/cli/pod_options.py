@@ -19,7 +19,7 @@ from runtime.contract.cost import PRICE_FORMAT, Price, parse_budget
 from runtime.contract.pod import DEFAULT_CHECKPOINT_SECONDS
 from runtime.errors import InvalidInputError
 from runtime.kube.client import DEFAULT_NAMESPACE
-from runtime.spawn import manifests
+from runtime.spawn import images, manifests
 
 if TYPE_CHECKING:
     from runtime.spawn.create import SpawnOptions
@@ -116,6 +116,22 @@ def add_pod_options(parser: argparse.ArgumentParser, title: str = "each pod") ->
         default=os.environ.get("SPECKIT_PODS_IMAGE") or manifests.DEFAULT_IMAGE,
         help="agent image, as your cluster pulls it (default: $SPECKIT_PODS_IMAGE, "
         f"else {manifests.DEFAULT_IMAGE})",
+    )
+    pod.add_argument(
+        "--toolchain-image",
+        default=os.environ.get("SPECKIT_PODS_TOOLCHAIN_IMAGE") or "",
+        metavar="IMAGE",
+        help="the repository's toolchain: an image FROM the agent image with its tools "
+        "(examples/toolchain/), for the agent container only; the git and llm-proxy "
+        "containers keep --image (default: $SPECKIT_PODS_TOOLCHAIN_IMAGE, else --image)",
+    )
+    pod.add_argument(
+        "--setup-timeout",
+        type=duration,
+        default="10m",
+        metavar="DUR",
+        help="time limit of the repository's .speckit-pods/setup.sh, run before the agent; "
+        "reaching it ends the task setup-failed (default %(default)s)",
     )
     pod.add_argument(
         "--timeout",
@@ -226,6 +242,15 @@ def _check_model(model: str) -> str:
     return _check_text(model, "--model")
 
 
+def _toolchain_image(args: argparse.Namespace) -> str:
+    """``--toolchain-image``, checked; "" when it is unset or the agent image itself."""
+    toolchain = getattr(args, "toolchain_image", "") or ""
+    if not toolchain:
+        return ""
+    images.check_image(toolchain, "--toolchain-image", "SPECKIT_PODS_TOOLCHAIN_IMAGE")
+    return "" if toolchain == args.image else toolchain
+
+
 def spawn_options(
     args: argparse.Namespace, *, task_id: str = "", tasks_file: Path | None = None, **extra: Any
 ) -> SpawnOptions:
@@ -246,11 +271,13 @@ def spawn_options(
         "base": args.base,
         "namespace": args.namespace,
         "kube_context": args.kube_context,
-        "image": _check_text(args.image, "--image"),
+        "image": images.check_image(args.image, "--image", "SPECKIT_PODS_IMAGE"),
+        "toolchain_image": _toolchain_image(args),
         "model": _check_model(args.model),
         "timeout_s": args.timeout,
         "stall_s": args.stall_timeout,
         "checkpoint_s": _checkpoint_s(args),
+        "setup_s": args.setup_timeout,
         "max_tokens": getattr(args, "max_tokens", None),
         "llm_price": getattr(args, "llm_price", None),
         "max_cost": getattr(args, "max_cost", None),

@@ -43,6 +43,7 @@ class ExitCode(enum.IntEnum):
     MISSING_DEPENDENCY = 29
     CONFLICT = 30
     OVER_BUDGET = 31
+    SETUP_FAILED = 32
     TIMEOUT = 124
     INTERRUPTED = 130
 
@@ -119,6 +120,11 @@ MEANINGS: dict[ExitCode, tuple[str, str]] = {
     ),
     ExitCode.OVER_BUDGET: (
         "over-budget: the LLM use counted reached `--max-tokens` or `--max-cost`; WIP pushed",
+        _POD,
+    ),
+    ExitCode.SETUP_FAILED: (
+        "setup-failed: the repository's `.speckit-pods/setup.sh` failed or ran out of "
+        "`--setup-timeout` (its last lines in the reason); the agent never ran",
         _POD,
     ),
     ExitCode.TIMEOUT: ("timeout: the run's deadline passed; WIP pushed", _POD),

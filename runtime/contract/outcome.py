@@ -43,6 +43,7 @@ class Status(enum.StrEnum):
     PUSH_REJECTED = "push-rejected"  # the push failed after retries
     CONFLICT = "conflict"  # the prerequisites' work does not merge; the agent never ran
     OVER_BUDGET = "over-budget"  # the LLM proxy counted a budget spent (--max-tokens, --max-cost)
+    SETUP_FAILED = "setup-failed"  # the repository's setup script failed; the agent never ran
     UNKNOWN = "unknown"  # the pod ended without a result line and no known reason
 
     @property

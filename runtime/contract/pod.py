@@ -61,6 +61,10 @@ DEFAULT_AUTHOR_NAME: Final = "speckit-pods agent"
 DEFAULT_AUTHOR_EMAIL: Final = "agent@speckit-pods.invalid"
 DEFAULT_STALL_SECONDS: Final = 600
 DEFAULT_CHECKPOINT_SECONDS: Final = 180  # the git side's checkpoint interval; 0 = none
+DEFAULT_SETUP_SECONDS: Final = 600  # the repository's setup script's own time limit
+# run by the agent side in the work tree before opencode (or an integration's tests); read
+# from the work tree the git side checked out, before anything of the agent has run
+SETUP_SCRIPT: Final = ".speckit-pods/setup.sh"
 SIGTERM_BUDGET_SECONDS: Final = 45  # the git side's commit + push after SIGTERM (grace is 60)
 CLONE_BUDGET_SECONDS: Final = 900  # the startupProbe holds the agent this long at most
 INTEGRATION_TASK: Final = "integration"  # TASK_ID of a feature's integration pod
@@ -99,6 +103,7 @@ class Env:
     REQUESTED_BY: Final = "REQUESTED_BY"
     AGENT_DEADLINE_SECONDS: Final = "AGENT_DEADLINE_SECONDS"
     AGENT_STALL_SECONDS: Final = "AGENT_STALL_SECONDS"
+    AGENT_SETUP_SECONDS: Final = "AGENT_SETUP_SECONDS"  # the setup script's time limit
     LLM_PROXY_URL: Final = "SPECKIT_LLM_PROXY_URL"  # agent: where its LLM requests go
     LLM_USAGE_DIR: Final = "LLM_USAGE_DIR"
     # llm-proxy only: input + output tokens after which it refuses every request (unset: no

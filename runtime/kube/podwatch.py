@@ -185,7 +185,8 @@ def _missing_object(text: str, namespace: str, policy: StuckPolicy) -> Diagnosis
 def _image_diagnosis(reason: str, message: str, image: str, policy: StuckPolicy) -> Diagnosis:
     hint = (
         "check the image name and that the cluster can pull it: push the agent image to "
-        "your registry (nox -s images -- --push REF) and set SPECKIT_PODS_IMAGE=REF; a "
+        "your registry (nox -s images -- --push REF) and set SPECKIT_PODS_IMAGE=REF (a "
+        "repository's toolchain image: push it too, SPECKIT_PODS_TOOLCHAIN_IMAGE); a "
         "private registry needs imagePullSecrets on the speckit-pods-agent service account"
     )
     if reason in NEVER_PULLABLE:

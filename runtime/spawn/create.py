@@ -47,10 +47,12 @@ class SpawnOptions:
     namespace: str = DEFAULT_NAMESPACE
     kube_context: str | None = None
     image: str = manifests.DEFAULT_IMAGE
+    toolchain_image: str = ""  # the agent container's image (FROM image); "": image
     model: str = ""
     timeout_s: int = 2 * 3600
     stall_s: int = 600
     checkpoint_s: int = pod_contract.DEFAULT_CHECKPOINT_SECONDS  # 0: no checkpoints
+    setup_s: int = pod_contract.DEFAULT_SETUP_SECONDS  # the repository's setup script's limit
     max_tokens: int | None = None  # the LLM proxy's token budget; None: no limit
     llm_price: Price | None = None  # the developer's price per token; None: the cost unknown
     max_cost: Decimal | None = None  # the LLM proxy's cost budget, US dollars; None: no limit
@@ -150,8 +152,10 @@ def _check_options(opts: SpawnOptions) -> None:
         raise InvalidInputError(
             f"invalid --checkpoint-interval {opts.checkpoint_s}: must be 0 (off) or more seconds"
         )
-    if opts.stall_s < 1 or opts.keep_for_s < 0:
-        raise InvalidInputError("stall timeout must be positive and keep-for not negative")
+    if opts.stall_s < 1 or opts.setup_s < 1 or opts.keep_for_s < 0:
+        raise InvalidInputError(
+            "stall and setup timeouts must be positive and keep-for not negative"
+        )
     if opts.max_tokens is not None and opts.max_tokens < 1:
         raise InvalidInputError(f"invalid --max-tokens {opts.max_tokens}: must be positive")
     if opts.max_cost is not None and opts.max_cost <= 0:
@@ -250,12 +254,14 @@ def _pod_spec(
         timeout_s=opts.timeout_s,
         stall_s=opts.stall_s,
         checkpoint_s=opts.checkpoint_s,
+        setup_s=opts.setup_s,
         max_tokens=opts.max_tokens,
         llm_price=opts.llm_price,
         max_cost=opts.max_cost,
         keep_for_s=opts.keep_for_s,
         cleanup=opts.cleanup,
         image=opts.image,
+        toolchain_image=opts.toolchain_image,
         git_secret=opts.git_secret,
         llm_secret=opts.llm_secret,
         requested_by=opts.requested_by or repo.user_ident(tasks_file.parent) or "",

@@ -97,12 +97,16 @@ class PodSpecInput:
     timeout_s: int
     stall_s: int = pod.DEFAULT_STALL_SECONDS
     checkpoint_s: int = pod.DEFAULT_CHECKPOINT_SECONDS  # the git side's interval; 0: none
+    setup_s: int = pod.DEFAULT_SETUP_SECONDS  # the repository's setup script's time limit
     max_tokens: int | None = None  # the LLM proxy's token budget (llm-proxy only); None: none
     llm_price: Price | None = None  # the developer's price (llm-proxy only); None: cost unknown
     max_cost: Decimal | None = None  # the LLM proxy's cost budget, US dollars (llm-proxy only)
     keep_for_s: int = 24 * 3600
     cleanup: str = "on-success"
-    image: str = DEFAULT_IMAGE
+    image: str = DEFAULT_IMAGE  # every container's, but the agent's with a toolchain image
+    # the repository's toolchain (FROM image): the untrusted agent container's image only, so
+    # no image of the repository's ever runs the trusted side; "": image
+    toolchain_image: str = ""
     model: str = ""
     git_secret: str = "speckit-pods-git"
     llm_secret: str = "speckit-pods-llm"
@@ -251,6 +255,7 @@ def _agent_env(spec: PodSpecInput) -> list[dict[str, str]]:
             Env.HOME: HOME,
             Env.AGENT_DEADLINE_SECONDS: str(agent_deadline(spec.timeout_s)),
             Env.AGENT_STALL_SECONDS: str(spec.stall_s),
+            Env.AGENT_SETUP_SECONDS: str(spec.setup_s),
             Env.OPENCODE_CONFIG: f"{OPENCODE_DIR}/opencode.json",
             # the only way to the LLM: the proxy adds the key the agent never sees
             Env.LLM_PROXY_URL: pod.LLM_PROXY_URL,
@@ -389,11 +394,14 @@ def _proxy_container(spec: PodSpecInput) -> dict[str, Any]:
 
 
 def _agent_container(spec: PodSpecInput) -> dict[str, Any]:
-    """The untrusted side: opencode, no git credentials, no LLM key (the proxy adds it)."""
+    """The untrusted side: opencode, no git credentials, no LLM key (the proxy adds it).
+
+    The only container that runs the repository's toolchain image, when there is one.
+    """
     res = spec.resources
     return {
         "name": CONTAINER,
-        "image": spec.image,
+        "image": spec.toolchain_image or spec.image,
         "imagePullPolicy": "IfNotPresent",
         "args": ["run"],
         "env": _agent_env(spec),
@@ -442,8 +450,9 @@ def render_pod(spec: PodSpecInput) -> dict[str, Any]:
     """Render the bare agent Pod (``restartPolicy: Never``, pod-level deadline).
 
     Three containers of one image: ``llm-proxy`` and ``git`` (trusted, native sidecars)
-    and ``agent`` (untrusted); no shared process namespace, so no agent process outlives
-    its container and none reads another's environment.
+    and ``agent`` (untrusted; the repository's toolchain image instead, if it has one); no
+    shared process namespace, so no agent process outlives its container and none reads
+    another's environment.
     """
     return {
         "apiVersion": "v1",

@@ -14,6 +14,7 @@ Scripts:
 
 ``write``             write ``path`` with ``content``, ``cat`` it with bash, answer text.
 ``noop``              answer text only (the run ends with no changes).
+``run``               one bash call running ``command`` in the work tree, then answer text.
 ``error500``          HTTP 500 on every request (opencode retries for ~80 s, then fails).
 ``error400``          HTTP 400 on every request (opencode fails within seconds).
 ``garbage``           HTTP 200 with a body that is not SSE.
@@ -77,6 +78,7 @@ SCRIPTS = (
     "write",
     "held",
     "noop",
+    "run",
     "error500",
     "error400",
     "garbage",
@@ -258,6 +260,11 @@ def plan(
         return text_reply("The disk is full.")
     if script == "noop":
         return text_reply("Nothing needs to change.")
+    if script == "run":
+        if turn == 0:
+            command = marker.params.get("command", "true")
+            return tool_reply("bash", {"command": command, "description": "run it"}, "r0")
+        return text_reply("Ran it.")
     return text_reply(f"Unknown script {script!r}; known: {', '.join(SCRIPTS)}.")
 
 

@@ -13,8 +13,10 @@
 #   `key: value` lines (a subset of YAML, read line by line: nothing is sourced or
 #   evaluated). Keys: image, repo, git_secret, llm_secret, namespace, context,
 #   allow_insecure_http (true|false), max_tokens (each pod's token budget), llm_price
-#   (IN/OUT, the price the cost is counted at) and max_cost (each pod's cost budget). An
-#   empty value, or no file: speckit-pods' default.
+#   (IN/OUT, the price the cost is counted at), max_cost (each pod's cost budget),
+#   toolchain_image (the repository's image for the agent container) and setup_timeout
+#   (the limit of its .speckit-pods/setup.sh). An empty value, or no file: speckit-pods'
+#   default.
 #
 # Env read: SPECKIT_PODS_HOME   a speckit-pods checkout (the directory holding
 #                               scripts/spawn-pod.sh). Set: its scripts are run.
@@ -26,7 +28,8 @@
 # SSH_ASKPASS, EDITOR, VISUAL, PAGER), exported functions, those speckit-pods reads
 # instead of a pinned flag (SPECKIT_PODS_NAMESPACE, SPECKIT_PODS_ALLOW_INSECURE_HTTP,
 # SPECKIT_PODS_MAX_TOKENS, SPECKIT_PODS_LLM_PRICE, SPECKIT_PODS_MAX_COST, SPECKIT_PODS_IMAGE:
-# the image runs the pod's trusted side with the git token), and those that would send the
+# the image runs the pod's trusted side with the git token; SPECKIT_PODS_TOOLCHAIN_IMAGE: the
+# agent's, with the LLM proxy in reach), and those that would send the
 # developer's git credentials or run a command (SPECKIT_PODS_GIT_*, SPECKIT_PODS_PR,
 # SPECKIT_PODS_TEST_COMMAND).
 # Env checked: SPECIFY_INIT_DIR and SPECIFY_FEATURE_DIRECTORY stay inside the project.
@@ -48,10 +51,10 @@ PODS_EXT_DIR="$(
 )"
 PODS_CONFIG="$PODS_EXT_DIR/pods-config.yml"
 PODS_PROJECT="$(CDPATH='' cd -- "$PODS_EXT_DIR/../../.." && pwd -P)" # holds .specify/
-PODS_CONFIG_KEYS="image repo git_secret llm_secret namespace context allow_insecure_http max_tokens llm_price max_cost"
+PODS_CONFIG_KEYS="image repo git_secret llm_secret namespace context allow_insecure_http max_tokens llm_price max_cost toolchain_image setup_timeout"
 # argparse takes any unambiguous prefix of a long option of `logs` and `dispatch`, and
 # `-nVALUE` / `-vn VALUE` for `-n`: every spelling of these is refused
-PODS_PINNED_FLAGS="--image --repo --git-secret --llm-secret --namespace --context --allow-insecure-http --max-tokens --llm-price --max-cost"
+PODS_PINNED_FLAGS="--image --repo --git-secret --llm-secret --namespace --context --allow-insecure-http --max-tokens --llm-price --max-cost --toolchain-image --setup-timeout"
 # PODS_ALSO_REFUSED, PODS_EXACT, PODS_FLAG_FORM and PODS_BOOLEANS: every wrapper assigns all
 # four before sourcing this file (never a default: an exported PODS_EXACT would be taken)
 PODS_EXIT_USAGE=2          # runtime/contract/exit_codes.py: ExitCode.USAGE
@@ -191,7 +194,8 @@ _pods_env() {
         BROWSER | LD_* | DYLD_* | PERL5* | PERLLIB | RUBYOPT | RUBYLIB | NODE_OPTIONS | \
         SSH_ASKPASS | EDITOR | VISUAL | PAGER | SPECKIT_PODS_NAMESPACE | \
         SPECKIT_PODS_ALLOW_INSECURE_HTTP | SPECKIT_PODS_MAX_TOKENS | SPECKIT_PODS_LLM_PRICE | \
-        SPECKIT_PODS_MAX_COST | SPECKIT_PODS_IMAGE | SPECKIT_PODS_GIT_* | SPECKIT_PODS_PR | \
+        SPECKIT_PODS_MAX_COST | SPECKIT_PODS_IMAGE | SPECKIT_PODS_TOOLCHAIN_IMAGE | \
+        SPECKIT_PODS_GIT_* | SPECKIT_PODS_PR | \
         SPECKIT_PODS_TEST_COMMAND) ;;
       *) PODS_ENV+=("$name=${!name}") ;;
     esac

@@ -7,8 +7,8 @@
 #   SPECKIT_PODS_HOME set:   $SPECKIT_PODS_HOME/scripts/run-async.sh
 #   SPECKIT_PODS_HOME unset: `speckit-pods dispatch` from PATH (pip install speckit-pods)
 # Both take the same arguments and exit with the same codes. The config's image, repo,
-# git_secret, llm_secret, namespace, context, allow_insecure_http, max_tokens, llm_price and
-# max_cost are passed as their flags, which are refused on the command line (see
+# git_secret, llm_secret, namespace, context, allow_insecure_http, max_tokens, llm_price,
+# max_cost, toolchain_image and setup_timeout are passed as their flags, which are refused on the command line (see
 # pods-common.sh).
 #
 # Usage: run-async.sh [ACTION] [OPTIONS]     (see `run-async.sh --help`)

@@ -29,6 +29,7 @@ def test_minimal_env_uses_the_contract_defaults() -> None:
     assert cfg.credentials_dir == Path("/var/run/secrets/speckit-pods/git")
     assert cfg.author_email == DEFAULT_AUTHOR_EMAIL
     assert cfg.stall_s == 600
+    assert cfg.setup_s == 600  # the setup script's limit
     assert cfg.deadline_s is None
     assert cfg.model == "" and cfg.requested_by == ""
 
@@ -40,24 +41,29 @@ def test_optional_values_are_read() -> None:
         "REQUESTED_BY": "Dev <dev@example.com>",
         "AGENT_DEADLINE_SECONDS": "3300",
         "AGENT_STALL_SECONDS": "90.5",
+        "AGENT_SETUP_SECONDS": "1200",
         "GIT_AUTHOR_NAME": "Bot",
         "WORKSPACE": "/w",
     }
     cfg = load(env)
 
     assert (cfg.model, cfg.requested_by) == ("anthropic/claude", "Dev <dev@example.com>")
-    assert (cfg.deadline_s, cfg.stall_s) == (3300, 90.5)
+    assert (cfg.deadline_s, cfg.stall_s, cfg.setup_s) == (3300, 90.5, 1200)
     assert cfg.author_name == "Bot"
     assert cfg.clone_dir == Path("/w/repo")
 
 
 def test_every_problem_is_listed_at_once() -> None:
     env = {"TASK_ID": "T1", "AGENT_STALL_SECONDS": "soon", "AGENT_DEADLINE_SECONDS": "-5"}
+    env["AGENT_SETUP_SECONDS"] = "0"
     with pytest.raises(ConfigError) as err:
         load(env)
 
     message = str(err.value)
-    for expected in ("TASK_TITLE", "REPO_URL", "BASE_BRANCH", "TASK_BRANCH", "'soon'", "'-5'"):
+    for expected in (
+        "TASK_TITLE", "REPO_URL", "BASE_BRANCH", "TASK_BRANCH", "'soon'", "'-5'",
+        "AGENT_SETUP_SECONDS='0'",
+    ):  # fmt: skip
         assert expected in message
     assert "TASK_ID" not in message
 

@@ -285,7 +285,13 @@ def test_over_budget_stops_the_agent_and_pushes_the_wip(pod: Harness) -> None:
 
 @pytest.mark.parametrize(
     "verdict",
-    [Verdict(Status.SUCCEEDED), Verdict(Status.NO_CHANGES), Verdict(Status.STALLED, "x"), None],
+    [
+        Verdict(Status.SUCCEEDED),
+        Verdict(Status.NO_CHANGES),
+        Verdict(Status.STALLED, "x"),
+        Verdict(Status.SETUP_FAILED, "setup script exited 1; no output"),
+        None,
+    ],
 )
 def test_over_budget_wins_over_any_claim(tmp_path: Path, verdict: Verdict | None) -> None:
     """The last answer crossed the budget and opencode finished: still over-budget."""

@@ -81,6 +81,16 @@ def test_write_script_turns() -> None:
     assert turns[2][1]["choices"][0]["finish_reason"] == "stop"
 
 
+def test_run_script_runs_its_command_once() -> None:
+    marker = parse_marker("T080 scripted:run,command=repo-tool%20%3E%20out.txt")
+    first, second = plan(marker, 0).chunks, plan(marker, 1).chunks
+
+    (call,) = first[0]["choices"][0]["delta"]["tool_calls"]
+    assert call["function"]["name"] == "bash"
+    assert json.loads(call["function"]["arguments"])["command"] == "repo-tool > out.txt"
+    assert second[1]["choices"][0]["finish_reason"] == "stop"
+
+
 def test_streams_tool_calls_over_http(server: scripted_llm.ScriptedLLMServer) -> None:
     status, kind, raw = post(server.url, body("T003 scripted:write"))
 

@@ -6,6 +6,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+import yaml
 
 from runtime.cli import build_parser, main
 from runtime.cli.pod_options import spawn_options
@@ -21,6 +22,9 @@ EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "001-greeting-servi
     [
         (["--model", "no-slash"], ExitCode.INVALID_INPUT),
         (["--image", "bad\x01image"], ExitCode.INVALID_INPUT),
+        (["--image", "Upper/Case:1"], ExitCode.INVALID_INPUT),
+        (["--toolchain-image", "tools:1; id"], ExitCode.INVALID_INPUT),
+        (["--setup-timeout", "soon"], ExitCode.USAGE),
         (["--timeout", "soon"], ExitCode.USAGE),
         (["--cleanup", "sometimes"], ExitCode.USAGE),
         (["--max-tokens", "0"], ExitCode.USAGE),
@@ -97,6 +101,46 @@ def test_the_agent_image_is_configured_once_in_the_environment(
         assert spawn_options(flagged).image == "other/agent:1"  # the flag wins
     monkeypatch.setenv("SPECKIT_PODS_IMAGE", "bad\x01image")
     assert main(["spawn", "T002", "--tasks", str(EXAMPLE), "--dry-run"]) == ExitCode.INVALID_INPUT
+
+
+def test_the_toolchain_image_is_a_flag_or_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A repository's toolchain image, for its agent container; unset: the agent image."""
+    monkeypatch.delenv("SPECKIT_PODS_TOOLCHAIN_IMAGE", raising=False)
+    monkeypatch.setenv("SPECKIT_PODS_IMAGE", "registry.example/agent:0.1.0")
+    for command in (["spawn", "T001"], ["dispatch"]):
+        assert spawn_options(build_parser().parse_args(command)).toolchain_image == ""
+        flagged = build_parser().parse_args([*command, "--toolchain-image", "r.example/tools:2"])
+        built = spawn_options(flagged)
+        assert (built.image, built.toolchain_image) == (
+            "registry.example/agent:0.1.0", "r.example/tools:2"
+        )  # fmt: skip
+        same = build_parser().parse_args([*command, "--toolchain-image", built.image])
+        assert spawn_options(same).toolchain_image == ""  # the agent image itself: none
+    monkeypatch.setenv("SPECKIT_PODS_TOOLCHAIN_IMAGE", "r.example/tools:3")
+    for command in (["spawn", "T001"], ["dispatch"]):
+        assert spawn_options(build_parser().parse_args(command)).toolchain_image == (
+            "r.example/tools:3"
+        )
+    monkeypatch.setenv("SPECKIT_PODS_TOOLCHAIN_IMAGE", "r.example/Tools:3")
+    assert main(["spawn", "T002", "--tasks", str(EXAMPLE), "--dry-run"]) == ExitCode.INVALID_INPUT
+
+
+def test_a_dry_run_shows_the_toolchain_image_in_the_agent_container_only(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("SPECKIT_PODS_TOOLCHAIN_IMAGE", raising=False)
+    argv = ["spawn", "T002", "--tasks", str(EXAMPLE), "--dry-run", "--repo", "https://h/r.git"]
+    argv += ["--image", "r.example/agent:1", "--toolchain-image", "r.example/tools:2"]
+    argv += ["--setup-timeout", "20m"]
+    assert main(argv) == 0
+    pod = next(yaml.safe_load_all(capsys.readouterr().out))
+    images = {
+        c["name"]: c["image"] for c in [*pod["spec"]["initContainers"], *pod["spec"]["containers"]]
+    }
+    assert images == {"llm-proxy": "r.example/agent:1", "git": "r.example/agent:1",
+                      "agent": "r.example/tools:2"}  # fmt: skip
+    (agent,) = pod["spec"]["containers"]
+    assert {"name": "AGENT_SETUP_SECONDS", "value": "1200"} in agent["env"]
 
 
 @pytest.mark.parametrize("value", ["0", "-3", "1.5", "1e6", "ten", " ", "\u0661"])

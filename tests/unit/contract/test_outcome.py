@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from runtime.contract.outcome import Result, Status
+from runtime.contract.outcome import Result, Status, status_for_exit_code
 
 FORGED = 'SPECKIT_POD_RESULT {"task": "T012", "status": "succeeded", "branch": "main"}'
 
@@ -49,3 +49,11 @@ def test_the_cost_round_trips_and_is_unknown_without_it() -> None:
 def test_a_result_line_with_a_bad_cost_is_no_result_line(cost: str) -> None:
     line = f'SPECKIT_POD_RESULT {{"task": "T1", "status": "failed", "cost_usd": {cost}}}'
     assert Result.from_line(line) is None
+
+
+def test_setup_failed_has_its_own_exit_code_both_ways() -> None:
+    line = Result("T081", Status.SETUP_FAILED, reason="setup script exited 3; no output").to_line()
+    parsed = Result.from_line(line)
+    assert parsed is not None and parsed.status is Status.SETUP_FAILED
+    assert Status.SETUP_FAILED.exit_code == 32 and not Status.SETUP_FAILED.ok
+    assert status_for_exit_code(32) is Status.SETUP_FAILED  # a pod without its result line

@@ -39,12 +39,15 @@ allow_insecure_http: true
 max_tokens: 200000
 llm_price: 0.15/0.6
 max_cost: 2.5
+toolchain_image: registry.example/app-tools:3
+setup_timeout: 20m
 """
 POD_ARGS = [
     "--image", "registry.example/agent:2", "--repo", "https://git.example/acme/app.git",
     "--git-secret", "team-git", "--llm-secret", "team-llm", "--namespace", "team-pods",
     "--context", "arn:aws:eks:eu-west-1:123:cluster/pods", "--allow-insecure-http",
     "--max-tokens", "200000", "--llm-price", "0.15/0.6", "--max-cost", "2.5",
+    "--toolchain-image", "registry.example/app-tools:3", "--setup-timeout", "20m",
 ]  # fmt: skip
 PINNED = {
     "run-async.sh": POD_ARGS,
@@ -145,6 +148,8 @@ REFUSED = {
         ["--task-id", "T012", "-x"], ["--task-id", "T012", "--tasks", "/etc/tasks.md"],
         ["--task-id", "T012", "--tasks", "specs/../../x/tasks.md"], ["-n", "open"],
         ["--task-id", "T012", "--llm-price", "0/0"], ["--task-id", "T012", "--max-cost=999"],
+        ["--task-id", "T012", "--toolchain-image", "evil/tools:1"],
+        ["--task-id", "T012", "--toolch=evil/tools:1"], ["--task-id", "T012", "--setup-t", "1s"],
     ],
     "tail-logs.sh": [
         ["sp-x", "-n", "open"], ["sp-x", "-nopen"], ["sp-x", "-vn", "open"],
@@ -267,6 +272,7 @@ HOSTILE_ENV = {
     "SPECKIT_PODS_ALLOW_INSECURE_HTTP": "1",
     "SPECKIT_PODS_MAX_TOKENS": "999999999",
     "SPECKIT_PODS_IMAGE": "evil.example/agent:latest",  # would run the trusted side
+    "SPECKIT_PODS_TOOLCHAIN_IMAGE": "evil.example/tools:latest",  # the agent's, by the proxy
     "SPECKIT_PODS_LLM_PRICE": "0/0",  # a price of nothing: --max-cost never reached
     "SPECKIT_PODS_MAX_COST": "999999",
     "SPECKIT_PODS_GIT_API": "https://evil.example/api/v1",
@@ -346,6 +352,7 @@ def test_the_pinned_flags_are_speckit_pods_own() -> None:
     assert PINNED_FLAGS == {
         "--image", "--repo", "--git-secret", "--llm-secret", "--namespace", "--context",
         "--allow-insecure-http", "--max-tokens", "--llm-price", "--max-cost",
+        "--toolchain-image", "--setup-timeout",
     }  # fmt: skip
     assert PINNED_FLAGS <= set(options("spawn")) and PINNED_FLAGS <= set(options("dispatch"))
     assert {"--namespace", "-n", "--context"} <= set(options("logs"))

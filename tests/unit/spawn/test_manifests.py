@@ -31,7 +31,8 @@ GIT_ENV = {
 }  # fmt: skip
 AGENT_ENV = {
     "TASK_ID", "TASK_TITLE", "MODEL", "TASK_DIR", "WORKSPACE", "HANDOFF_DIR", "HOME",
-    "AGENT_DEADLINE_SECONDS", "AGENT_STALL_SECONDS", "OPENCODE_CONFIG", "SPECKIT_LLM_PROXY_URL",
+    "AGENT_DEADLINE_SECONDS", "AGENT_STALL_SECONDS", "AGENT_SETUP_SECONDS", "OPENCODE_CONFIG",
+    "SPECKIT_LLM_PROXY_URL",
     "OPENCODE_DISABLE_PROJECT_CONFIG", "GIT_CONFIG_COUNT", "GIT_CONFIG_KEY_0", "GIT_CONFIG_VALUE_0",
 }  # fmt: skip
 
@@ -169,6 +170,26 @@ def test_git_is_a_native_sidecar_holding_the_agent_until_the_clone_is_ready() ->
     assert probe["periodSeconds"] * probe["failureThreshold"] >= 600  # the clone's own timeout
     assert "lifecycle" not in git  # a preStop hook would run at the agent's SIGTERM
     assert pod["metadata"]["annotations"]["kubectl.kubernetes.io/default-container"] == "git"
+
+
+def test_a_toolchain_image_is_the_agent_containers_only() -> None:
+    """A repository's image never runs the trusted side: git and llm-proxy keep ours."""
+    ours, theirs = "registry.example/speckit-pods-agent:0.1.0", "registry.example/app-tools:3"
+    pod = manifests.render_pod(spec(image=ours, toolchain_image=theirs))
+    assert agent_of(pod)["image"] == theirs
+    assert git_of(pod)["image"] == proxy_of(pod)["image"] == ours
+    assert theirs not in json.dumps([git_of(pod), proxy_of(pod)])
+    assert agent_of(pod)["args"] == ["run"]  # its entrypoint is ours: FROM the agent image
+    validate(pod)
+    plain = manifests.render_pod(spec(image=ours))
+    assert {c["image"] for c in [*plain["spec"]["initContainers"], agent_of(plain)]} == {ours}
+
+
+def test_the_setup_limit_is_the_agent_containers() -> None:
+    pod = manifests.render_pod(spec(setup_s=1200))
+    agent_env = {e["name"]: e["value"] for e in agent_of(pod)["env"]}
+    assert agent_env["AGENT_SETUP_SECONDS"] == "1200"
+    assert "AGENT_SETUP_SECONDS" not in json.dumps([git_of(pod), proxy_of(pod)])
 
 
 def test_the_sides_run_as_different_users() -> None:
