@@ -27,7 +27,9 @@ from runtime.kube.podwatch import ClusterPods, Deadline
 from runtime.spawn import create as spawn
 from runtime.spawn.names import label_value, repo_id
 
-__all__ = ["ClusterBackend", "feature_selector", "newest_per_task"]
+__all__ = ["CANCELLED_BY", "ClusterBackend", "feature_selector", "newest_per_task"]
+
+CANCELLED_BY = "run-async.sh cancel"  # the deleted-by annotation of the pods cancel deletes
 
 
 def feature_selector(feature: str, repo: str | None = None) -> str:
@@ -127,7 +129,8 @@ class ClusterBackend:
         names = [
             PodView(pod).name for pod in self.cluster.pods.select(self.selector) if is_active(pod)
         ]
-        return [name for name in sorted(names) if delete_pod(self.cluster.pods, name)]
+        pods = self.cluster.pods
+        return [name for name in sorted(names) if delete_pod(pods, name, by=CANCELLED_BY)]
 
 
 def _succeeded(pod: Pod) -> bool:

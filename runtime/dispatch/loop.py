@@ -21,8 +21,7 @@ task [X], clean up) one pod at a time.
   The integration pod takes no ``max_parallel`` slot (it is short; at most one runs).
   Each integration marks the succeeded tasks' rows: on the branch or not, and the task a
   conflict stopped at.  A conflict stops the integrations of this dispatch (the next would
-  stop at the same task); a failed test command does not (later work may mend it); a
-  killed integration pod (deleted, evicted) is run again once.
+  stop at the same task); a failed test command does not (later work may mend it).
 * A pod the namespace's ResourceQuota refuses (:class:`QuotaExceededError`) does not fail
   its task: the task is ``queued`` with the quota's reason, nothing new starts while any
   is queued (first come, first started), and the first queued task is tried again as soon
@@ -30,6 +29,13 @@ task [X], clean up) one pod at a time.
   :data:`QUOTA_RETRY_MAX_S`) in any case: another feature's pods may be the ones holding
   the quota.  With none of its own pods running for ``quota_give_up_s``
   (:data:`QUOTA_GIVE_UP_S`), the queued tasks fail, and the dispatch exits 19.
+* One rule for lost pods (:meth:`Dispatcher._rerun_once`), task and integration pods
+  alike: a pod that ended without a result line for a reason outside the run (its
+  ``git`` container killed by a signal, OOM or the node, the pod deleted or evicted by
+  someone other than us: ``Outcome.lost``) is run again once per dispatch, with one
+  WARNING line naming why; the new pod continues from the task branch like any rerun.
+  A second loss is reported as it ended.  A pod that printed a result is never rerun,
+  nor one we deleted on purpose (``run-async.sh cancel``, ``--replace``).
 """
 
 from __future__ import annotations
@@ -158,6 +164,7 @@ class Row:
     tokens: tuple[int, int] | None = None  # (input, output); None: no result line
     pull_request: str = ""  # the URL of its pull request (--pr)
     cost_usd: float | None = None  # US dollars at the developer's price; None: not known
+    attempts: int = 1  # pods run for it in this dispatch (2: a lost pod was run again)
 
 
 class Backend(Protocol):
@@ -297,7 +304,7 @@ class Dispatcher:
         self.integrating = False  # an integration pod is being spawned or followed
         self.integrated_upto: frozenset[str] = frozenset()  # succeeded when it was started
         self.integrations_stopped = False  # a conflict: the next would stop there too
-        self.integration_retried = False  # a killed integration is run again, once
+        self.reran: set[str] = set()  # the tasks (and INTEGRATION) whose lost pod was rerun
         self.waves_over: set[int] = set()
         self.index = {tid: i for i, tid in enumerate(plan.runnable)}
         self.rows: dict[str, Row] = {tid: Row(tid, RunState.WAITING) for tid in plan.runnable}
@@ -322,7 +329,9 @@ class Dispatcher:
     # --- workers ---------------------------------------------------------------------
 
     def _start(self, task_id: str, pod: str | None) -> None:
-        self._set(task_id, state=RunState.STARTING, pod=pod or "", started_at=self.clock())
+        started = self.rows[task_id].started_at  # a rerun's elapsed time counts from the first
+        started = self.clock() if started is None else started
+        self._set(task_id, state=RunState.STARTING, pod=pod or "", started_at=started)
         args = (task_id, pod)
         threading.Thread(target=self._work, args=args, name=f"task-{task_id}", daemon=True).start()
 
@@ -381,8 +390,12 @@ class Dispatcher:
             return
         self.integrating = True
         self.integrated_upto = frozenset(self._in(RunState.SUCCEEDED))
-        row = Row(INTEGRATION, RunState.STARTING, started_at=self.clock())
-        self.integration_row = row
+        previous = self.integration_row  # WAITING: its pod was lost, this is the rerun
+        lost = previous is not None and previous.state is RunState.WAITING
+        attempts = previous.attempts if previous is not None and lost else 1
+        self.integration_row = Row(
+            INTEGRATION, RunState.STARTING, started_at=self.clock(), attempts=attempts
+        )
         args = (self.integrator,)
         threading.Thread(
             target=self._integrate_work, args=args, name=INTEGRATION, daemon=True
@@ -466,6 +479,9 @@ class Dispatcher:
             self._set(task_id, state=RunState.RUNNING, pod=str(payload))
             verb = "started pod" if kind == "spawned" else "attached to running pod"
             self.view.note("INFO", task_id, f"{verb} {payload}")
+        elif kind == "ended" and self._rerun_once(task_id, payload):
+            self._set(task_id, attempts=self.rows[task_id].attempts + 1)
+            self._start(task_id, None)
         elif kind == "ended":
             verdict = self.backend.finish(payload)
             self._end(task_id, verdict.status.ok, verdict.reason, verdict.branch)
@@ -500,6 +516,14 @@ class Dispatcher:
         elif kind == "nothing":  # the done tasks have no branch on the remote (yet)
             self.integrating = False
             self._set_integration(state=RunState.SUCCEEDED, detail="nothing to integrate")
+        elif kind == "ended" and self._rerun_once(INTEGRATION, payload):
+            # merging again skips what is on the branch; started when it is due again
+            self.integrating, self.integrated_upto = False, frozenset()
+            row = self.integration_row
+            attempts = row.attempts + 1 if row is not None else 2
+            self._set_integration(
+                state=RunState.WAITING, detail="its pod was lost: to run again", attempts=attempts
+            )
         elif kind == "ended" and self.integrator is not None:
             self.integrating = False
             self._integration_ended(self.integrator.finish(payload))
@@ -528,11 +552,7 @@ class Dispatcher:
             on_branch, stopped = set(done.on_branch), done.stopped_at
             for tid in self._in(RunState.SUCCEEDED):
                 self._set(tid, integrated=tid in on_branch, conflict=tid == stopped)
-        if done.status is Status.KILLED and not self.integration_retried:
-            # deleted, evicted, drained: merging again skips what is on the branch
-            self.integration_retried, self.integrated_upto = True, frozenset()
-            self.view.note("WARNING", INTEGRATION, f"{done.reason}: integrating again")
-        elif done.status is Status.CONFLICT:
+        if done.status is Status.CONFLICT:
             self.integrations_stopped = True
             self.view.note("WARNING", INTEGRATION, f"no more integrations: {done.reason}")
             if done.stopped_at in self.rows:
@@ -540,6 +560,19 @@ class Dispatcher:
                     "WARNING", done.stopped_at,
                     f"not on {done.branch}: the integration stopped here (conflict)",
                 )  # fmt: skip
+
+    def _rerun_once(self, key: str, ended: Ended) -> bool:
+        """Whether to run a lost pod again (task ID or INTEGRATION): once per dispatch.
+
+        Lost (``Outcome.lost``, decided by ``runtime.follow.classify``): no result line,
+        and its result container killed (signal, OOM, the node) or the pod deleted or
+        evicted by someone other than us.  Says why in one WARNING line.
+        """
+        if not ended.outcome.lost or key in self.reran:
+            return False
+        self.reran.add(key)
+        self.view.note("WARNING", key, f"{ended.outcome.reason}; rerunning once")
+        return True
 
     def _end(self, task_id: str, ok: bool, reason: str, branch: str) -> None:
         if self.quota_wait is not None:  # its pod (if any) no longer counts against the quota

@@ -70,6 +70,8 @@ def elapsed(row: Row, now: float) -> str:
 def _cells(row: Row, now: float, width: int = 60) -> list[str]:
     detail = row.last_line if row.state is RunState.RUNNING and row.last_line else row.detail
     detail = " ".join(printable(detail).split())  # the agent's own text: no escapes
+    if row.attempts > 1:
+        detail = f"{detail or '-'} ({row.attempts} attempts)"
     if len(detail) > width:
         detail = detail[: width - 1] + "\u2026"
     started = "-" if row.started_from is None else "+".join(row.started_from) or "base"
@@ -142,11 +144,17 @@ def row_json(row: Row, now: float) -> dict[str, object]:
         "output_tokens": tokens[1],
         "cost_usd": row.cost_usd,
         "pull_request": row.pull_request,
+        "attempts": row.attempts,
     }
 
 
-def integration_json(done: Integrated | None, pull_request: str = "") -> dict[str, object] | None:
-    """The last integration of :func:`summary_json`; ``None`` when none ended."""
+def integration_json(
+    done: Integrated | None, pull_request: str = "", attempts: int = 1
+) -> dict[str, object] | None:
+    """The last integration of :func:`summary_json`; ``None`` when none ended.
+
+    ``attempts``: its pods (2: the first was lost and run again).
+    """
     if done is None:
         return None
     return {
@@ -157,6 +165,7 @@ def integration_json(done: Integrated | None, pull_request: str = "") -> dict[st
         "stopped_at": done.stopped_at,
         "reason": done.reason,
         "pull_request": pull_request,
+        "attempts": attempts,
     }
 
 
@@ -173,11 +182,13 @@ def summary_json(
     """
     tokens_in, tokens_out, counted = summary.tokens
     cost, priced = summary.cost
+    row = next((row for row in summary.rows if row.task == INTEGRATION), None)
+    attempts = row.attempts if row is not None else 1
     return {
         "exit_code": summary.exit_code,
         "interrupted": summary.interrupted,
         "tasks": [row_json(row, now) for row in summary.rows if row.task != INTEGRATION],
-        "integration": integration_json(summary.integration, integration_pull_request),
+        "integration": integration_json(summary.integration, integration_pull_request, attempts),
         "stale": stale or {},
         "total": {
             "tasks_reported": counted, "input_tokens": tokens_in, "output_tokens": tokens_out,

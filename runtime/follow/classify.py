@@ -4,11 +4,15 @@ The pod's own result line (``runtime.contract.outcome``), the last line of the `
 container's log, is the best evidence and wins when present -- if it is about this
 pod: its task and branch must match the pod's task label and branch annotation, else
 it is ignored as forged.  Without it the pod status is read: the pod-level reason
-(``DeadlineExceeded``, ``Evicted``), then the ``git`` container's terminated state
-(``OOMKilled``, signal exit codes, our own exit codes).  When the result says the agent
-ended without a verdict and the ``agent`` container was OOM-killed, that is said.  A pod
-whose node was lost (``PodView.node_lost``) is ``killed`` naming the node and its last
-checkpoint, the moment the taint manager deletes it (tolerated for 20 s, not 300).
+(``DeadlineExceeded``, ``Evicted``), then how the ``git`` container ended (its
+terminated state, else its ``lastState``: ``OOMKilled``, signal exit codes, our own exit
+codes), each message naming the container, its exit code and the kubelet's reason, with
+a hint.  An end outside the run (a signal, OOM, the pod deleted or evicted by someone
+other than us) is marked ``lost``: the dispatcher runs such a task again, once.  When
+the result says the agent ended without a verdict and the ``agent`` container was
+OOM-killed, that is said.  A pod whose node was lost (``PodView.node_lost``) is ``killed``
+naming the node and its last checkpoint, the moment the taint manager deletes it
+(tolerated for 20 s, not 300).
 
 Pods are read through :class:`runtime.kube.pod.PodView`.
 """
@@ -22,9 +26,18 @@ from typing import Any
 
 from runtime.contract.outcome import NO_VERDICT, Result, Status, status_for_exit_code
 from runtime.kube import labels
-from runtime.kube.pod import ENDED_PHASES, RESULT_CONTAINER, Pod, PodView, as_plain
+from runtime.kube.pod import (
+    AGENT_CONTAINER,
+    ENDED_PHASES,
+    RESULT_CONTAINER,
+    Pod,
+    PodView,
+    as_plain,
+)
 
 SIGNAL_EXIT_CODES = {137: "SIGKILL", 143: "SIGTERM"}
+# the kubelet's reasons for a container it killed (memory) or lost track of (node trouble)
+KILL_REASONS = ("OOMKilled", "ContainerStatusUnknown")
 LAST_LINES = 5
 # the git side's line for each checkpoint it pushed (runtime.agent.checkpoint.Checkpoints.take)
 _CHECKPOINT_LINE = re.compile(
@@ -45,16 +58,33 @@ def checkpoint_pushed(line: str) -> str:
 
 @dataclasses.dataclass(frozen=True)
 class Outcome:
-    """The verdict on one pod: a status, a human reason, and the result line if any."""
+    """The verdict on one pod: a status, a human reason, and the result line if any.
+
+    ``lost``: it ended without a result line for a reason outside the run -- its
+    result container killed by a signal, OOM or the node, or the pod deleted or evicted
+    by someone other than us -- so running it again may well succeed (the dispatcher
+    does, once).  ``hint``: the next step for the user when the pod could not say.
+    """
 
     status: Status
     reason: str
     result: Result | None = None
+    lost: bool = False
+    hint: str = ""
 
 
 def _tail(last_lines: Sequence[str]) -> str:
     lines = [line.strip() for line in last_lines if line.strip()][-LAST_LINES:]
     return "; last lines: " + " | ".join(lines) if lines else "; no log output"
+
+
+def _hint(view: PodView) -> str:
+    namespace = f"-n {view.namespace} " if view.namespace else ""
+    return (
+        f"`kubectl {namespace}describe pod {view.name or '<pod>'}` shows how each container "
+        "ended; a kill under load is node pressure (`kubectl describe node`): run fewer pods "
+        "at once (--max-parallel) or raise the limits (--cpu, --memory)"
+    )
 
 
 def _label_value(text: str) -> str:
@@ -104,26 +134,52 @@ def _from_pod_reason(pod: Pod) -> Outcome | None:
         limit = f" ({deadline}s)" if deadline else ""
         return Outcome(Status.TIMEOUT, f"the pod's deadline{limit} passed before a result")
     if reason == "Evicted":
-        return Outcome(Status.KILLED, f"evicted: {message}".rstrip(": "))
+        text = f"evicted: {message}".rstrip(": ") + " before it printed a result"
+        return Outcome(Status.KILLED, text, lost=True, hint=_hint(view))
     return None
 
 
 def _from_container(pod: Pod, last_lines: Sequence[str]) -> Outcome | None:
+    """How the result container ended, when it printed no result line."""
     view = PodView(pod)
-    state = view.terminated
+    state = view.result_end
     if state is None:
         return None
-    code = int(state.get("exitCode", -1))
-    if state.get("reason") == "OOMKilled":
-        name = RESULT_CONTAINER if view.has_git_side else "agent"
-        return Outcome(Status.FAILED, f"out of memory (limit {view.limit_of(name)})")
-    if code in SIGNAL_EXIT_CODES:
-        signal = SIGNAL_EXIT_CODES[code]
-        return Outcome(Status.KILLED, f"killed by {signal} (exit {code}) before a result")
+    name = RESULT_CONTAINER if view.has_git_side else AGENT_CONTAINER
+    code, why = int(state.get("exitCode", -1)), str(state.get("reason") or "")
+    ended = f"exit {code}" + (f", {why}" if why else "")
+    killed = f"the {name} container was killed ({ended}) before it printed a result"
+    if why == "OOMKilled":
+        text = f"out of memory (limit {view.limit_of(name)}): {killed}"
+        return Outcome(Status.FAILED, text, lost=True, hint=_hint(view))
+    if code in SIGNAL_EXIT_CODES or why in KILL_REASONS:
+        return Outcome(Status.UNKNOWN, killed, lost=True, hint=_hint(view))
     status = status_for_exit_code(code)
     if status is not None and not status.ok:  # success needs the result line (its commit)
-        return Outcome(status, f"exited {code} ({status.value}) without a result line")
-    return Outcome(Status.UNKNOWN, f"exited {code}{_tail(last_lines)}")
+        text = f"the {name} container exited {code} ({status.value}) without a result line"
+        return Outcome(status, text)
+    text = f"the {name} container exited {code}" + (f" ({why})" if why else "")
+    return Outcome(Status.UNKNOWN, text + _tail(last_lines), hint=_hint(view))
+
+
+def _states(view: PodView) -> str:
+    """``git running, agent exited 0``: what the pod's status says of each container."""
+    parts = []
+    for status in view.statuses:
+        state = status.get("state") or {}
+        if isinstance(state.get("terminated"), dict):
+            parts.append(f"{status.get('name')} exited {state['terminated'].get('exitCode')}")
+        else:
+            parts.append(f"{status.get('name')} {next(iter(state), 'unknown')}")
+    return ", ".join(parts) or "no container status"
+
+
+def _by_us(outcome: Outcome, view: PodView) -> Outcome:
+    """A lost pod that we deleted on purpose (cancel, --replace) is not lost: it says so."""
+    by = view.annotation(labels.DELETED_BY)
+    if not (outcome.lost and by):
+        return outcome
+    return dataclasses.replace(outcome, reason=f"{outcome.reason} (deleted by {by})", lost=False)
 
 
 def classify(
@@ -154,16 +210,19 @@ def classify(
         return _from_result(result, plain)
     lost = _node_lost(plain, checkpoint) if plain else None
     if lost is not None:  # deleted too, by the taint manager or the pod GC
+        # not ``lost`` (no rerun by the dispatcher): the pod stays Terminating on the
+        # dead node until the node is back or removed, and holds the task's pod name
         return lost
+    view = PodView(plain)
     if deleted or not plain:
-        return Outcome(Status.KILLED, "the pod was deleted before it finished")
+        text = "the pod was deleted before it printed a result"
+        return _by_us(Outcome(Status.KILLED, text, lost=True, hint=_hint(view)), view)
     for outcome in (_from_pod_reason(plain), _from_container(plain, last_lines)):
         if outcome is not None:
-            return outcome
-    view = PodView(plain)
+            return _by_us(outcome, view)
     phase = view.phase or "Unknown"
     if phase not in ENDED_PHASES:
         return Outcome(Status.UNKNOWN, f"the pod has not ended (phase {phase})")
     detail = view.message or view.reason
-    reason = f"pod {phase}" + (f": {detail}" if detail else "")
-    return Outcome(Status.UNKNOWN, reason + _tail(last_lines))
+    reason = f"pod {phase}" + (f": {detail}" if detail else "") + f" ({_states(view)})"
+    return Outcome(Status.UNKNOWN, reason + _tail(last_lines), hint=_hint(view))

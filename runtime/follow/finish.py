@@ -133,6 +133,8 @@ class Finisher:
         self.printer.line(target.task, target.index, summary_line(outcome, pod, target.pod))
         if not outcome.status.ok:
             self._note(target, "WARNING", f"{outcome.status.value}: {outcome.reason}")
+            if outcome.hint:
+                self._note(target, "Hint", outcome.hint)
         task_id = outcome.result.task if outcome.result and outcome.result.task else target.task
         tasks_file = self.options.tasks_file or _annotation(pod, labels.TASKS_FILE)
         steps: list[Callable[[], None]] = [

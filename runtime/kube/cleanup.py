@@ -20,6 +20,7 @@ from runtime.contract.outcome import Status
 from runtime.kube import labels
 from runtime.kube.client import Kube, api_error
 from runtime.kube.pod import Pod, PodView
+from runtime.kube.pods import mark_deleted_by
 from runtime.kube.podwatch import ClusterPods
 
 log = logging.getLogger(__name__)
@@ -75,9 +76,15 @@ def _name(pod: Pod) -> str:
     return PodView(pod).name
 
 
-def delete_pod(pods: ClusterPods, name: str) -> bool:
-    """Delete pod ``name``; ``False`` when it was already gone."""
+def delete_pod(pods: ClusterPods, name: str, *, by: str = "") -> bool:
+    """Delete pod ``name``; ``False`` when it was already gone.
+
+    ``by``: who of ours deletes a pod that may still run (``run-async.sh cancel``),
+    annotated first so that no dispatcher following it takes its end for a loss.
+    """
     try:
+        if by:
+            mark_deleted_by(pods.core, name, pods.namespace, by)
         pods.core.delete_namespaced_pod(name, pods.namespace)
     except ApiException as err:
         if err.status == 404:

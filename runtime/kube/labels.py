@@ -26,5 +26,8 @@ CLEANUP = f"{DOMAIN}/cleanup"  # always | on-success | never
 EXPIRES_AT = f"{DOMAIN}/expires-at"  # RFC 3339; kept pods are swept after this
 TASKS_FILE = f"{DOMAIN}/tasks-file"  # local path of tasks.md, informational
 STARTED_FROM = f"{DOMAIN}/started-from"  # runtime.contract.start.encode(): prerequisites' work
+# set just before we delete a pod that may still run (cancel, --replace): the dispatcher
+# then never reruns it as lost; the value says who (``run-async.sh cancel``)
+DELETED_BY = f"{DOMAIN}/deleted-by"
 
 SELECTOR = f"{MANAGED_BY}={TOOL_NAME}"

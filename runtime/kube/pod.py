@@ -217,6 +217,20 @@ class PodView:
         return dict(state) if isinstance(state, Mapping) else None
 
     @property
+    def result_end(self) -> dict[str, Any] | None:
+        """How the result container last ended: its terminated state, else its ``lastState``'s.
+
+        A sidecar killed while the pod still ran shows ``waiting`` (being restarted) with
+        the kill in ``lastState``; once the pod has ended, that is how it ended.
+        """
+        status = self.result_status
+        for key in ("state", "lastState"):
+            state = _dig(status, key, "terminated")
+            if isinstance(state, Mapping):
+                return dict(state)
+        return None
+
+    @property
     def agent_terminated(self) -> dict[str, Any] | None:
         """The ``agent`` container's terminated state (e.g. ``OOMKilled``), if any."""
         state = _dig(self.agent, "state", "terminated")

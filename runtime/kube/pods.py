@@ -38,6 +38,7 @@ class CoreApi(Protocol):
     def read_namespaced_pod(self, name: str, namespace: str, **kwargs: Any) -> Any: ...  # noqa: D102
     def create_namespaced_pod(self, namespace: str, body: Any, **kwargs: Any) -> Any: ...  # noqa: D102
     def delete_namespaced_pod(self, name: str, namespace: str, **kwargs: Any) -> Any: ...  # noqa: D102
+    def patch_namespaced_pod(self, name: str, namespace: str, body: Any, **kwargs: Any) -> Any: ...  # noqa: D102
     def read_namespaced_config_map(self, name: str, namespace: str, **kwargs: Any) -> Any: ...  # noqa: D102
     def create_namespaced_config_map(self, namespace: str, body: Any, **kwargs: Any) -> Any: ...  # noqa: D102
     def delete_namespaced_config_map(self, name: str, namespace: str, **kwargs: Any) -> Any: ...  # noqa: D102
@@ -139,6 +140,23 @@ def _delete_pod(core: CoreApi, name: str, namespace: str, grace: int | None = No
             raise _api_error(err, f"deleting pod {name}") from err
 
 
+def mark_deleted_by(core: CoreApi, name: str, namespace: str, by: str) -> None:
+    """Annotate pod ``name`` as deleted by us (``by``), just before we delete it.
+
+    A pod deleted while it runs may end without a result line; the annotation tells
+    the dispatcher following it that this was on purpose, not a loss to run again.
+    A pod already gone is fine.
+    """
+    from kubernetes.client.exceptions import ApiException
+
+    patch = {"metadata": {"annotations": {labels.DELETED_BY: by}}}
+    try:
+        core.patch_namespaced_pod(name, namespace, patch)
+    except ApiException as err:
+        if status_of(err) != 404:
+            raise _api_error(err, f"annotating pod {name}") from err
+
+
 def wait_gone(core: CoreApi, names: Iterable[str], namespace: str, clock: Clock) -> None:
     """Wait until none of the pods ``names`` exists any more (bounded by ``GONE_TIMEOUT_S``)."""
     pending = set(names)
@@ -189,6 +207,7 @@ def free_slot(core: CoreApi, pod: dict[str, Any], *, replace: bool, clock: Clock
         )
     for other in sorted(active):
         log.info("deleting pod %s (--replace); waiting for it to stop", other)
+        mark_deleted_by(core, other, namespace, "--replace")
         _delete_pod(core, other, namespace)
     if same is not None and name not in active and not _terminating(same):
         log.info("deleting pod %s of an earlier run (%s)", name, _phase(same))

@@ -216,6 +216,8 @@ class FakeClusterCore:
         self.deleted.append(name)
 
     def patch_namespaced_pod(self, name: str, namespace: str, body: dict[str, Any]) -> None:
+        if name not in self.pods:
+            raise ApiException(status=404, reason="Not Found")
         self.patches.append((name, body))
         meta = self.pods[name]["metadata"]
         meta.setdefault("annotations", {}).update(body["metadata"]["annotations"])
@@ -403,6 +405,14 @@ class SpawnCore:
             self.pods[name]["metadata"]["deletionTimestamp"] = "2026-11-25T12:00:00Z"
             self._countdown.setdefault(name, self.graceful_reads)
         return {"kind": "Status"}
+
+    def patch_namespaced_pod(self, name: str, namespace: str, body: Pod, **kw: Any) -> Pod:
+        self._enter("patch_namespaced_pod", name, namespace)
+        if name not in self.pods:
+            raise api_exception(404, "Not Found", f'pods "{name}" not found')
+        meta = self.pods[name]["metadata"]
+        meta.setdefault("annotations", {}).update(body["metadata"]["annotations"])
+        return copy.deepcopy(self.pods[name])
 
     def _remove_pod(self, name: str) -> None:
         gone = self.pods.pop(name, None)

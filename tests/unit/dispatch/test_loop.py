@@ -289,6 +289,9 @@ def test_cluster_backend_reattaches_active_and_unreported_pods_and_cancels() -> 
     core.add(make_pod("q2", task="T002", feature="002-other", container=running()))
     import sys
 
+    from runtime.dispatch.backend import CANCELLED_BY
+    from runtime.kube.labels import DELETED_BY
+
     backend = ClusterBackend(
         Kube(core=core, namespace="ns"),
         SpawnOptions(task_id=""),
@@ -301,6 +304,8 @@ def test_cluster_backend_reattaches_active_and_unreported_pods_and_cancels() -> 
     assert backend.find("T006") is None
     assert backend.cancel() == ["p2"]
     assert "q2" in core.pods and "p3" in core.pods
+    # marked before the delete: a dispatcher following p2 must not take its end for a loss
+    assert core.patches == [("p2", {"metadata": {"annotations": {DELETED_BY: CANCELLED_BY}}})]
 
 
 def test_the_backend_sees_only_its_own_repositorys_pods_of_a_feature() -> None:

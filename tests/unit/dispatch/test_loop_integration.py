@@ -251,43 +251,6 @@ def test_the_table_shows_what_each_task_started_from_and_whether_it_is_integrate
 
 
 @pytest.mark.timeout(30)
-def test_a_killed_integration_is_run_again_once_and_keeps_what_was_known() -> None:
-    class Killed(FakeIntegrator):
-        def finish(self, ended: Ended) -> Integrated:
-            done = super().finish(ended)
-            if len(self.asked) > 1:
-                return done
-            return Integrated(Status.KILLED, BRANCH, "killed by SIGKILL (exit 137) before a result")
-
-    integrator = Killed()
-    summary, view = dispatch(FakeBackend(), integrator)
-
-    assert len(integrator.asked) >= 2
-    assert integrator.asked[1] >= integrator.asked[0]  # the retry asks for all again
-    assert summary.exit_code == 0 and summary.integration is not None
-    assert summary.integration.status is Status.SUCCEEDED
-    assert (
-        "WARNING",
-        INTEGRATION,
-        "killed by SIGKILL (exit 137) before a result: integrating again",
-    ) in view.notes
-
-
-@pytest.mark.timeout(30)
-def test_an_integration_killed_twice_fails_the_dispatch() -> None:
-    class Killed(FakeIntegrator):
-        def finish(self, ended: Ended) -> Integrated:
-            super().finish(ended)
-            return Integrated(Status.KILLED, BRANCH, "killed")
-
-    integrator = Killed()
-    summary, view = dispatch(FakeBackend(), integrator)
-    retries = [n for n in view.notes if n[2].endswith("integrating again")]
-    assert len(retries) == 1
-    assert summary.exit_code == 1
-
-
-@pytest.mark.timeout(30)
 def test_the_live_rows_show_what_is_integrated_while_the_next_wave_runs() -> None:
     first_done = threading.Event()
     seen: list[list[Row]] = []

@@ -76,12 +76,13 @@ def test_the_json_summary_carries_from_integrated_and_the_conflict_per_task() ->
         "id": "T002", "state": "succeeded", "detail": "", "pod": "", "branch": "",
         "elapsed_s": 3.0, "started_from": [], "integrated": True, "conflict": False,
         "input_tokens": 10, "output_tokens": 2, "cost_usd": None, "pull_request": "",
+        "attempts": 1,
     }  # fmt: skip
     assert tasks["T003"]["started_from"] == ["T002"] and tasks["T003"]["conflict"] is True
     assert tasks["T004"]["started_from"] is None and tasks["T004"]["integrated"] is None
     assert data["integration"] == {
         "status": "conflict", "branch": branch, "commit": "c" * 40, "on_branch": ["T002"],
-        "stopped_at": "T003", "reason": "stopped at T003", "pull_request": "",
+        "stopped_at": "T003", "reason": "stopped at T003", "pull_request": "", "attempts": 1,
     }  # fmt: skip
     assert data["exit_code"] == 1 and data["total"]["input_tokens"] == 10
     table = {ln.split()[0]: ln.split() for ln in render_summary(list(rows), 9.0).splitlines()}

@@ -53,8 +53,9 @@ OK = Result(task="T012", status=Status.SUCCEEDED, branch="b", commit="c" * 40, r
             Status.FAILED,
             "out of memory (limit 2Gi)",
         ),
-        (make_pod("p", phase="Failed", container=exited(137)), None, Status.KILLED, "SIGKILL"),
-        (make_pod("p", phase="Failed", container=exited(143)), None, Status.KILLED, "SIGTERM"),
+        # killed before a result line: no WIP was pushed, the end is not known (exit 9)
+        (make_pod("p", phase="Failed", container=exited(137)), None, Status.UNKNOWN, "(exit 137)"),
+        (make_pod("p", phase="Failed", container=exited(143)), None, Status.UNKNOWN, "(exit 143)"),
         (make_pod("p", phase="Failed", container=exited(6)), None, Status.GIT_AUTH_FAILED, "6"),
         (make_pod("p", phase="Failed", container=exited(124)), None, Status.TIMEOUT, "124"),
         (make_pod("p", phase="Failed", container=exited(3)), None, Status.NO_CHANGES, "3"),
@@ -180,7 +181,11 @@ def test_no_verdict_from_an_oom_killed_agent_says_out_of_memory() -> None:
 
 def test_an_oom_killed_git_container_names_its_own_limit() -> None:
     outcome = classify(spawned(exited(0), exited(137, "OOMKilled"), phase="Failed"), None)
-    assert outcome.reason == "out of memory (limit 1Gi)"
+    assert outcome.status is Status.FAILED and outcome.lost
+    assert outcome.reason == (
+        "out of memory (limit 1Gi): the git container was killed (exit 137, OOMKilled) "
+        "before it printed a result"
+    )
 
 
 def test_the_end_is_the_git_containers_exit_code() -> None:
@@ -262,3 +267,90 @@ def test_only_the_git_sides_checkpoint_line_names_a_checkpoint() -> None:
         "[tool] [git] checkpoint 3f2a1b4c5d6e (2 file(s)) pushed to refs/speckit-pods/wip/x/T1",
     ):
         assert checkpoint_pushed(line) == ""
+
+
+# --- a pod that ended without a result line: which container, how, and whether it was lost
+
+
+def with_last_state(state: dict[str, Any], last: dict[str, Any]) -> dict[str, Any]:
+    """The git sidecar as the kubelet shows one killed mid-pod: being restarted, the kill last."""
+    pod = spawned(exited(0), state, phase="Succeeded")
+    pod["status"]["initContainerStatuses"][0]["lastState"] = last
+    return pod
+
+
+@pytest.mark.parametrize(
+    ("git", "expected"),
+    [
+        (exited(137, "Error"), "the git container was killed (exit 137, Error)"),
+        (exited(143), "the git container was killed (exit 143)"),
+        (exited(1, "ContainerStatusUnknown"), "the git container was killed (exit 1, Container"),
+    ],
+)
+def test_a_git_container_killed_before_its_result_is_lost_and_named(
+    git: dict[str, Any], expected: str
+) -> None:
+    outcome = classify(spawned(exited(0), git, phase="Succeeded"), None, last_lines=["[git] x"])
+    assert outcome.status is Status.UNKNOWN and outcome.status.exit_code == 9
+    assert outcome.lost
+    assert outcome.reason.startswith(expected)
+    assert outcome.reason.endswith("before it printed a result")
+    assert "kubectl -n ns describe pod p" in outcome.hint
+    assert "--max-parallel" in outcome.hint and "--memory" in outcome.hint
+
+
+def test_a_kill_shown_only_in_the_last_state_is_read_from_there() -> None:
+    # the kubelet restarted the killed sidecar (waiting) while the agent exited: phase
+    # Succeeded without a terminated git; the kill is in lastState
+    pod = with_last_state(waiting("PodInitializing"), exited(137, "Error"))
+    outcome = classify(pod, None)
+    assert outcome.lost
+    assert outcome.reason == (
+        "the git container was killed (exit 137, Error) before it printed a result"
+    )
+
+
+def test_a_pod_ended_without_any_end_of_its_git_container_names_every_container() -> None:
+    outcome = classify(spawned(exited(0), running(), phase="Succeeded"), None)
+    assert outcome.status is Status.UNKNOWN and not outcome.lost
+    assert outcome.reason.startswith("pod Succeeded (git running, agent exited 0)")
+    assert "describe pod p" in outcome.hint
+
+
+def test_an_ordinary_exit_without_a_result_is_not_lost() -> None:
+    for code in (0, 1, 6, 42):
+        outcome = classify(spawned(exited(0), exited(code), phase="Failed"), None)
+        assert not outcome.lost, code
+        assert outcome.reason.startswith(f"the git container exited {code}")
+
+
+def test_a_result_line_is_never_lost_whatever_the_container_says() -> None:
+    killed = Result(task="T012", status=Status.KILLED, branch=BRANCH, reason="terminated")
+    for result in (killed, dataclasses.replace(killed, status=Status.FAILED)):
+        outcome = classify(spawned(exited(137), exited(137, "Error"), phase="Failed"), result)
+        assert outcome.result is result and not outcome.lost
+
+
+def test_deleted_or_evicted_by_someone_else_before_a_result_is_lost() -> None:
+    gone = classify(make_pod("p", container=running()), None, deleted=True)
+    assert gone.status is Status.KILLED and gone.lost
+    assert gone.reason == "the pod was deleted before it printed a result"
+    evicted = classify(make_pod("p", phase="Failed", reason="Evicted", message="low memory"), None)
+    assert evicted.lost and evicted.reason == "evicted: low memory before it printed a result"
+
+
+def test_a_deadline_is_the_runs_own_limit_not_a_loss() -> None:
+    pod = spawned(exited(143), exited(137), phase="Failed", reason="DeadlineExceeded")
+    outcome = classify(pod, None)
+    assert outcome.status is Status.TIMEOUT and not outcome.lost
+
+
+@pytest.mark.parametrize("deleted", [True, False])
+def test_a_pod_we_deleted_on_purpose_is_not_lost(deleted: bool) -> None:
+    # run-async.sh cancel / --replace annotate the pod before deleting it
+    pod = spawned(exited(143), exited(137, "Error"), phase="Failed")
+    pod["metadata"]["annotations"][labels.DELETED_BY] = "run-async.sh cancel"
+    pod["metadata"]["deletionTimestamp"] = "2025-01-01T00:01:00Z"
+    outcome = classify(pod, None, deleted=deleted)
+    assert not outcome.lost
+    assert outcome.reason.endswith("(deleted by run-async.sh cancel)")

@@ -12,7 +12,7 @@ import pytest
 
 from runtime.contract.outcome import Result, Status
 from runtime.contract.start import StartPoint, encode
-from runtime.follow.classify import Outcome
+from runtime.follow.classify import Outcome, classify
 from runtime.follow.finish import Finisher, Options, summary_line, verify_push
 from runtime.follow.follow import Ended, Target
 from runtime.kube import labels
@@ -190,6 +190,25 @@ def test_failure_is_not_marked_and_the_pod_is_kept(tmp_path: Path) -> None:
     assert (feature / ".async_state" / "delegation_errors" / "T012.txt").is_file()
     assert core.deleted == [] and core.patches  # kept, with an expiry
     assert "WARNING: [T012] failed: why" in err.getvalue()
+
+
+def test_a_pod_ended_without_a_result_names_the_dead_container_and_hints(
+    tmp_path: Path,
+) -> None:
+    pod = make_pod(
+        "pod-1", phase="Succeeded", container=exited(0), git=exited(137, "Error"),
+        annotations={labels.BRANCH: OK.branch},
+    )  # fmt: skip
+    ended = Ended(Target("pod-1", "T012"), pod, classify(pod, None))
+    fin, core, out, err = finisher(tmp_path, Options(), pod)
+    assert fin(ended) == 9
+    assert out.getvalue().startswith("[T012] RESULT status=unknown exit=9 ")
+    reason = "the git container was killed (exit 137, Error) before it printed a result"
+    assert f'reason="{reason}"' in out.getvalue()
+    lines = err.getvalue().splitlines()
+    assert f"WARNING: [T012] unknown: {reason}" in lines
+    hint = next(line for line in lines if line.startswith("Hint: [T012] "))
+    assert "kubectl -n ns describe pod pod-1" in hint and "--max-parallel" in hint
 
 
 def test_over_budget_is_a_failure_like_a_timeout(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ import pytest
 
 from runtime.contract.outcome import Status
 from runtime.kube import labels
-from runtime.kube.cleanup import Policy, apply_policy, is_expired, sweep_expired
+from runtime.kube.cleanup import Policy, apply_policy, delete_pod, is_expired, sweep_expired
 from runtime.kube.client import Kube
 from runtime.kube.podwatch import ClusterPods
 from tests.unit.fakes import FakeClusterCore, exited, make_pod, running
@@ -112,3 +112,14 @@ def test_is_expired_handles_offsets() -> None:
         "p", phase="Failed", annotations={labels.EXPIRES_AT: "2025-01-02T13:30:00+02:00"}
     )
     assert is_expired(pod, NOW)
+
+
+def test_a_deletion_of_ours_is_marked_on_the_pod_first() -> None:
+    core, pods = cluster(make_pod("p", container=running()), make_pod("q", container=running()))
+    assert delete_pod(pods, "p", by="run-async.sh cancel") is True
+    assert core.patches == [
+        ("p", {"metadata": {"annotations": {labels.DELETED_BY: "run-async.sh cancel"}}})
+    ]
+    assert core.deleted == ["p"]
+    assert delete_pod(pods, "q") is True and len(core.patches) == 1  # no mark without ``by``
+    assert delete_pod(pods, "gone", by="run-async.sh cancel") is False  # already gone: fine

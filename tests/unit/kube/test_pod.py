@@ -105,3 +105,12 @@ def test_a_deleted_pod_ends_when_git_has_even_if_the_agent_never_ran() -> None:
 
 def test_a_final_phase_is_the_end_whatever_the_containers_say() -> None:
     assert two(running(), running(), phase="Failed").finished
+
+
+def test_result_end_reads_the_last_state_of_a_restarted_sidecar() -> None:
+    pod = make_pod("p", container=exited(0), git=waiting("PodInitializing"))
+    assert PodView(pod).terminated is None  # still "being restarted" for finished()
+    pod["status"]["initContainerStatuses"][0]["lastState"] = exited(137, "Error")
+    assert PodView(pod).result_end == exited(137, "Error")["terminated"]
+    pod["status"]["initContainerStatuses"][0]["state"] = exited(143)
+    assert PodView(pod).result_end == exited(143)["terminated"]  # the current end first

@@ -314,6 +314,8 @@ def test_replace_deletes_the_running_pod_and_waits_for_it(repo: Path, clock: Spa
     assert clock.slept, "waited for the old pod to terminate"
     delete = core.calls.index(("delete_namespaced_pod", POD))
     assert delete < core.calls.index(("create_namespaced_pod", POD))
+    # marked as ours first: whoever follows the old pod must not rerun it as lost
+    assert core.calls.index(("patch_namespaced_pod", POD)) < delete
 
 
 def test_replace_gives_up_when_the_old_pod_never_goes(repo: Path, clock: SpawnClock) -> None:
