@@ -212,6 +212,11 @@ def free_slot(core: CoreApi, pod: dict[str, Any], *, replace: bool, clock: Clock
     if same is not None and name not in active and not _terminating(same):
         log.info("deleting pod %s of an earlier run (%s)", name, _phase(same))
         _delete_pod(core, name, namespace, grace=0)
+    elif same is not None and name not in active and PodView(same).node_lost:
+        # its kubelet is gone: the pod would stay Terminating until the node comes back
+        node = PodView(same).node_name or "?"
+        log.warning("pod %s is stuck on lost node %s: deleting it at once", name, node)
+        _delete_pod(core, name, namespace, grace=0)
     wait_gone(core, [*active, *([name] if same is not None else [])], namespace, clock)
 
 

@@ -24,7 +24,7 @@ from urllib.parse import quote
 import pytest
 from pytest_kind import KindCluster
 
-from tests.e2e.cluster import NAMESPACE, Kubectl, node_names, wait_for
+from tests.e2e.cluster import NAMESPACE, Kubectl, node_names, route_pod_subnets, wait_for
 from tests.e2e.conftest import TAIL, Feature, create_secret, run_script, spawn
 from tests.e2e.follower import Follower
 from tests.e2e.gitea import GiteaServer, git
@@ -87,12 +87,26 @@ def pod_field(kubectl: Kubectl, pod: str, path: str) -> str:
 FREEZE = """
 set -eu
 uid="$1"; under=$(printf %s "$uid" | tr - _)
-dir=$(find /sys/fs/cgroup -type d \\( -name "*pod$uid" -o -name "*pod$uid.slice" \\
-      -o -name "*pod$under.slice" \\) | awk '{ print length, $0 }' | sort -n | head -1 \\
-      | cut -d' ' -f2)
-[ -n "$dir" ] || { echo "no cgroup for pod $uid" >&2; exit 1; }
-echo 1 > "$dir/cgroup.freeze"
-i=0; until grep -q '^frozen 1' "$dir/cgroup.events"; do i=$((i+1)); [ $i -lt 100 ]; sleep 0.1; done
+pod_dir() {  # the pod's cgroup under $1: the shortest path naming its uid
+  find "$1" -type d \\( -name "*pod$uid" -o -name "*pod$uid.slice" \\
+       -o -name "*pod$under.slice" \\) | awk '{ print length, $0 }' | sort -n | head -1 \\
+       | cut -d' ' -f2
+}
+if [ -d /sys/fs/cgroup/freezer ]; then  # cgroup v1: the freezer controller
+  dir=$(pod_dir /sys/fs/cgroup/freezer)
+  [ -n "$dir" ] || { echo "no freezer cgroup for pod $uid" >&2; exit 1; }
+  echo FROZEN > "$dir/freezer.state"
+  i=0; until grep -qx FROZEN "$dir/freezer.state"; do
+    i=$((i+1)); [ $i -lt 100 ]; sleep 0.1
+  done
+else  # cgroup v2
+  dir=$(pod_dir /sys/fs/cgroup)
+  [ -n "$dir" ] || { echo "no cgroup for pod $uid" >&2; exit 1; }
+  echo 1 > "$dir/cgroup.freeze"
+  i=0; until grep -q '^frozen 1' "$dir/cgroup.events"; do
+    i=$((i+1)); [ $i -lt 100 ]; sleep 0.1
+  done
+fi
 echo "$dir"
 """
 
@@ -188,6 +202,7 @@ def test_a_lost_node_is_reported_killed_fast_and_the_rerun_continues_elsewhere(
     finally:
         if node:
             subprocess.run(["docker", "start", node], check=False, capture_output=True)
+            route_pod_subnets(node_names(e2e_cluster))  # a restarted node lost its routes
             ready = ["wait", "--for=condition=Ready", f"node/{node}", "--timeout=300s"]
             installed.run(*ready, check=False)
         installed.run("delete", "pod", pod, "-n", NAMESPACE, "--wait=false", check=False)

@@ -334,6 +334,30 @@ def test_a_finished_pod_of_an_earlier_run_is_replaced(repo: Path, clock: SpawnCl
     assert core.pods[POD]["status"]["phase"] == "Pending"
 
 
+def test_a_pod_stuck_on_a_lost_node_is_deleted_at_once(repo: Path, clock: SpawnClock) -> None:
+    """The taint manager deleted it, but its kubelet is gone: it would never go by itself."""
+    core = SpawnCore(graceful_reads=10_000)  # a graceful delete would never finish
+    stuck = spawn_pod(POD, "Running", TASK_LABELS)
+    stuck["metadata"]["deletionTimestamp"] = "2026-11-25T12:00:00Z"
+    stuck["spec"] = {"nodeName": "kind-worker2"}
+    stuck["status"]["conditions"] = [
+        {"type": "DisruptionTarget", "status": "True", "reason": "DeletionByTaintManager"}
+    ]
+    core.add(stuck)
+    assert run(repo, core, clock) == (0, [POD])
+    assert core.pods[POD]["metadata"]["uid"] == "uid-1"  # the new pod, on another node
+
+
+def test_a_terminating_pod_on_a_live_node_is_waited_for(repo: Path, clock: SpawnClock) -> None:
+    core = SpawnCore(graceful_reads=10_000)
+    going = spawn_pod(POD, "Running", TASK_LABELS)
+    going["metadata"]["deletionTimestamp"] = "2026-11-25T12:00:00Z"
+    core.add(going)
+    with pytest.raises(KubeApiError, match="still terminating"):
+        run(repo, core, clock)
+    assert ("delete_namespaced_pod", POD) not in core.calls  # its kubelet stops it
+
+
 def test_a_stale_configmap_left_by_a_late_gc_is_replaced(repo: Path, clock: SpawnClock) -> None:
     core = SpawnCore()
     core.configmaps[f"{POD}-task"] = {
