@@ -121,6 +121,48 @@ def freeze_pod(node: str, uid: str) -> str:
     return done.stdout.strip()
 
 
+def thaw(node: str, cgroup: str) -> None:
+    """Undo :func:`freeze_pod` (cgroup v1 or v2): pending signals are then acted on."""
+    v1 = f"{cgroup}/freezer.state"
+    script = (
+        f'if [ -e "{v1}" ]; then echo THAWED > "{v1}"; else echo 0 > "{cgroup}/cgroup.freeze"; fi'
+    )
+    subprocess.run(["docker", "exec", node, "sh", "-c", script], capture_output=True, check=False)
+
+
+SIGKILL_BIT = 1 << (9 - 1)  # in /proc/<pid>/status's signal masks
+
+
+def container_pid(node: str, container_id: str) -> int:
+    """The node's pid of a container's first process (``crictl inspect``)."""
+    done = subprocess.run(
+        ["docker", "exec", node, "crictl", "inspect", "--output", "go-template",
+         "--template", "{{.info.pid}}", container_id],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return int(done.stdout.strip())
+
+
+def sigkill_pending(node: str, pid: int) -> bool:
+    """Whether the (frozen) process has a SIGKILL waiting: it dies the moment it thaws."""
+    done = subprocess.run(
+        ["docker", "exec", node, "cat", f"/proc/{pid}/status"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    masks = [
+        int(line.split()[1], 16)
+        for line in done.stdout.splitlines()
+        if line.startswith(("SigPnd:", "ShdPnd:"))
+    ]
+    return any(mask & SIGKILL_BIT for mask in masks)
+
+
+def git_container_id(kubectl: Kubectl, pod: str) -> str:
+    statuses = kubectl.json("get", "pod", pod, "-n", NAMESPACE)["status"]["initContainerStatuses"]
+    found = next(s for s in statuses if s["name"] == "git")
+    return str(found["containerID"]).partition("://")[2]
+
+
 def rerun_continues_from_the_checkpoint(
     feature: Feature, gitea: GiteaServer, git_secret: str, task_id: str, path: str, content: str
 ) -> None:
@@ -151,9 +193,16 @@ def test_a_hard_fault_loses_nothing_since_the_last_checkpoint(
             pod_field(installed, pod, ".spec.nodeName"),
             pod_field(installed, pod, ".metadata.uid"),
         )
+        git_pid = container_pid(node, git_container_id(installed, pod))
         cgroup = freeze_pod(node, uid)
-        installed.run("delete", "pod", pod, "-n", NAMESPACE, "--grace-period=0", "--force")
-        # the kubelet SIGKILLs the frozen processes after the grace period: the cgroup goes
+        try:
+            installed.run("delete", "pod", pod, "-n", NAMESPACE, "--grace-period=0", "--force")
+            # the kubelet stops the containers: SIGTERM, then SIGKILL; frozen, the git side
+            # acts on neither until it thaws, and then SIGKILL ends it before any code runs
+            wait_for("the kubelet's SIGKILL of the frozen git side",
+                     lambda: sigkill_pending(node, git_pid), timeout=120, interval=1)  # fmt: skip
+        finally:
+            thaw(node, cgroup)  # never leave a frozen pod: the node could not be stopped
         gone = ["docker", "exec", node, "test", "!", "-e", cgroup]
         wait_for("the pod's processes to be gone", lambda: subprocess.run(gone).returncode == 0,
                  timeout=180, interval=1)  # fmt: skip
