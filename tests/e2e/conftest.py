@@ -52,6 +52,9 @@ PROXIED_LLM_URL = "{env:SPECKIT_LLM_PROXY_URL}/llm"
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         item.add_marker(pytest.mark.e2e)
+    # a drained or restarted node is back for the next test, but nothing else should
+    # depend on how well: the node faults run last (stable sort keeps their order)
+    items.sort(key=lambda item: item.get_closest_marker("node_fault") is not None)
 
 
 @pytest.fixture(scope="session")

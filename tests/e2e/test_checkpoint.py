@@ -218,6 +218,7 @@ def _workers(cluster: KindCluster) -> list[str]:
     return [n for n in node_names(cluster) if "control-plane" not in n]
 
 
+@pytest.mark.node_fault
 @pytest.mark.timeout(1500)
 def test_a_lost_node_is_reported_killed_fast_and_the_rerun_continues_elsewhere(
     make_feature: Callable[[list[str]], Feature],

@@ -66,6 +66,7 @@ def test_agent_pods_spread_over_the_workers(
         )  # fmt: skip
 
 
+@pytest.mark.node_fault
 def test_drained_worker_ends_the_agent_killed_and_a_rerun_continues_elsewhere(
     make_feature: Callable[[list[str]], Feature],
     gitea: GiteaServer,
