@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 
 import pytest
 
 from tests.bench.figures import Recorder
-from tests.e2e.cluster import NAMESPACE, Kubectl
 from tests.e2e.conftest import (  # noqa: F401 - fixtures shared with the e2e
     agent_image,
     cluster_lock,
@@ -16,6 +14,7 @@ from tests.e2e.conftest import (  # noqa: F401 - fixtures shared with the e2e
     developer_git,
     e2e_cluster,
     e2e_registry,
+    git_secret,
     gitea,
     insecure_http_to_gitea,  # autouse: Gitea speaks http://
     installed,
@@ -28,7 +27,6 @@ from tests.e2e.conftest import (  # noqa: F401 - fixtures shared with the e2e
     make_feature,
     network_policy_enforcer,
 )
-from tests.e2e.gitea import GiteaServer
 
 _RECORDER = Recorder()
 
@@ -39,15 +37,6 @@ def bench() -> Iterator[Recorder]:
     yield _RECORDER
     if _RECORDER.figures:
         _RECORDER.write()
-
-
-@pytest.fixture
-def git_secret(installed: Kubectl, gitea: GiteaServer) -> Iterator[str]:  # noqa: F811
-    """Our own git Secret: the shared cluster's default one may hold another run's token."""
-    name = f"bench-git-{uuid.uuid4().hex[:8]}"
-    create_secret(installed, name, "token", gitea.auth.token)
-    yield name
-    installed.run("delete", "secret", name, "-n", NAMESPACE, "--ignore-not-found")
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -262,6 +262,15 @@ def create_secret(
     )  # fmt: skip
 
 
+@pytest.fixture
+def git_secret(installed: Kubectl, gitea: GiteaServer) -> Iterator[str]:
+    """Our own git Secret: the shared cluster's default one may hold another run's token."""
+    name = f"e2e-git-{uuid.uuid4().hex[:8]}"
+    create_secret(installed, name, "token", gitea.auth.token)
+    yield name
+    installed.run("delete", "secret", name, "-n", NAMESPACE, "--ignore-not-found")
+
+
 TASKS_TEMPLATE = """\
 # Tasks: {feature}
 

@@ -17,15 +17,14 @@ from __future__ import annotations
 
 import subprocess
 import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from urllib.parse import quote
 
 import pytest
 from pytest_kind import KindCluster
 
 from tests.e2e.cluster import NAMESPACE, Kubectl, node_names, route_pod_subnets, wait_for
-from tests.e2e.conftest import TAIL, Feature, create_secret, run_script, spawn
+from tests.e2e.conftest import TAIL, Feature, run_script, spawn
 from tests.e2e.follower import Follower
 from tests.e2e.gitea import GiteaServer, git
 from tests.support.scripted_llm import Marker, write_target
@@ -33,14 +32,6 @@ from tests.support.scripted_llm import Marker, write_target
 HANG = "Write then hang scripted:write-then-stall"
 NOOP = "Nothing more to do scripted:noop"
 NODE_LOST_REPORT_S = 150  # node controller grace (40-50 s) + toleration (20 s) + follower
-
-
-@pytest.fixture
-def git_secret(installed: Kubectl, gitea: GiteaServer) -> Iterator[str]:
-    name = f"e2e-git-{uuid.uuid4().hex[:8]}"
-    create_secret(installed, name, "token", gitea.auth.token)
-    yield name
-    installed.run("delete", "secret", name, "-n", NAMESPACE, "--ignore-not-found")
 
 
 def wip_ref(feature: Feature, task_id: str) -> str:

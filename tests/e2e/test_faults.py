@@ -2,25 +2,13 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Callable, Iterator
-
-import pytest
+from collections.abc import Callable
 
 from tests.e2e.cluster import NAMESPACE, Kubectl, wait_for
-from tests.e2e.conftest import SPAWN, TAIL, Feature, create_secret, run_script
+from tests.e2e.conftest import SPAWN, TAIL, Feature, run_script
 from tests.e2e.follower import Follower
 from tests.e2e.gitea import GiteaServer
 from tests.support.scripted_llm import Marker, write_target
-
-
-@pytest.fixture
-def git_secret(installed: Kubectl, gitea: GiteaServer) -> Iterator[str]:
-    """Our own git Secret: the shared cluster's default one may hold another run's token."""
-    name = f"e2e-git-{uuid.uuid4().hex[:8]}"
-    create_secret(installed, name, "token", gitea.auth.token)
-    yield name
-    installed.run("delete", "secret", name, "-n", NAMESPACE, "--ignore-not-found")
 
 
 def spawn(feature: Feature, task_id: str, *extra: str) -> str:

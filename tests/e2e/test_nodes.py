@@ -6,14 +6,13 @@ these tests skip on a one-node cluster.
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 from pytest_kind import KindCluster
 
 from tests.e2e.cluster import NAMESPACE, REPO_ROOT, Kubectl, agent_nodes, wait_for
-from tests.e2e.conftest import SPAWN, TAIL, Feature, create_secret, run_script
+from tests.e2e.conftest import SPAWN, TAIL, Feature, run_script
 from tests.e2e.follower import Follower
 from tests.e2e.gitea import GiteaServer
 from tests.support.scripted_llm import Marker, write_target
@@ -28,14 +27,6 @@ def workers(e2e_cluster: KindCluster) -> list[str]:
     if len(nodes) < 2:
         pytest.skip("needs a cluster with two worker nodes (SPECKIT_PODS_E2E_WORKERS=2)")
     return nodes
-
-
-@pytest.fixture
-def git_secret(installed: Kubectl, gitea: GiteaServer) -> Iterator[str]:
-    name = f"e2e-git-{uuid.uuid4().hex[:8]}"
-    create_secret(installed, name, "token", gitea.auth.token)
-    yield name
-    installed.run("delete", "secret", name, "-n", NAMESPACE, "--ignore-not-found")
 
 
 def _node_of(kubectl: Kubectl, pod: str) -> str:
