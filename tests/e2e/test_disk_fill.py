@@ -18,9 +18,13 @@ from tests.e2e.gitea import GiteaServer, git
 FILLER, NEXT = "T080", "T081"
 
 
-def _node_conditions(kubectl: Kubectl) -> dict[str, str]:
-    (node,) = json.loads(kubectl.run("get", "nodes", "-o", "json").stdout)["items"]
-    return {c["type"]: c["status"] for c in node["status"]["conditions"]}
+def _node_conditions(kubectl: Kubectl) -> dict[str, dict[str, str]]:
+    """Node name -> its conditions (type -> status), for every node of the cluster."""
+    nodes = json.loads(kubectl.run("get", "nodes", "-o", "json").stdout)["items"]
+    return {
+        node["metadata"]["name"]: {c["type"]: c["status"] for c in node["status"]["conditions"]}
+        for node in nodes
+    }
 
 
 def test_a_disk_filling_agent_is_evicted_and_harms_nothing_else(
@@ -42,9 +46,9 @@ def test_a_disk_filling_agent_is_evicted_and_harms_nothing_else(
     refs = git(["ls-remote", gitea.clone_url(feature.repo)], cwd=feature.clone, auth=gitea.auth)
     assert feature.branch(FILLER) not in refs  # the killed pod pushed nothing
 
-    conditions = _node_conditions(installed)
-    assert conditions["Ready"] == "True"
-    assert conditions.get("DiskPressure") == "False"
+    for node, conditions in _node_conditions(installed).items():
+        assert conditions["Ready"] == "True", node
+        assert conditions.get("DiskPressure") == "False", node
     follower = spawn(feature, NEXT)
     after = tail_all({follower: ["--timeout", "5m"]}, cwd=feature.clone)[follower]
     assert "status=succeeded" in result_line(after)
