@@ -23,7 +23,14 @@ from urllib.parse import quote
 import pytest
 from pytest_kind import KindCluster
 
-from tests.e2e.cluster import NAMESPACE, Kubectl, node_names, route_pod_subnets, wait_for
+from tests.e2e.cluster import (
+    NAMESPACE,
+    Kubectl,
+    agent_nodes,
+    node_names,
+    route_pod_subnets,
+    wait_for,
+)
 from tests.e2e.conftest import TAIL, Feature, run_script, spawn
 from tests.e2e.follower import Follower
 from tests.e2e.gitea import GiteaServer, git
@@ -205,10 +212,6 @@ def test_a_hard_fault_loses_nothing_since_the_last_checkpoint(
     rerun_continues_from_the_checkpoint(feature, gitea, git_secret, "T530", path, content)
 
 
-def _workers(cluster: KindCluster) -> list[str]:
-    return [n for n in node_names(cluster) if "control-plane" not in n]
-
-
 @pytest.mark.node_fault
 @pytest.mark.timeout(1500)
 def test_a_lost_node_is_reported_killed_fast_and_the_rerun_continues_elsewhere(
@@ -218,7 +221,7 @@ def test_a_lost_node_is_reported_killed_fast_and_the_rerun_continues_elsewhere(
     git_secret: str,
     e2e_cluster: KindCluster,
 ) -> None:
-    if len(_workers(e2e_cluster)) < 2:
+    if len(agent_nodes(e2e_cluster)) < 2:
         pytest.skip("needs a kind cluster with two or more worker nodes")
     feature = make_feature([f"- [ ] T531 [ASYNC] {HANG}"])
     path, content = write_target(Marker("write", {}, "T531"))
