@@ -268,21 +268,45 @@ def create(core: CoreApi, pod: dict[str, Any], configmap: Callable[[str], dict[s
 
     name, namespace = str(pod["metadata"]["name"]), str(pod["metadata"]["namespace"])
     try:
-        created = core.create_namespaced_pod(namespace, pod)
+        created = as_plain(core.create_namespaced_pod(namespace, pod))
     except ApiException as err:
-        if status_of(err) == 409:
+        if status_of(err) != 409:
+            raise _api_error(err, f"creating pod {name}", namespace) from err
+        existing = _read_pod(core, name, namespace)
+        if existing is None or not _ours(existing, pod):
             raise AlreadyRunningError(
-                f"pod {name} already exists (another spawn of this task?)",
+                f"pod {name} already exists{_state(existing)} (another spawn of this task?)",
                 hint=f"check `kubectl -n {namespace} get pod {name}`",
             ) from err
-        raise _api_error(err, f"creating pod {name}", namespace) from err
-    uid = str(as_plain(created)["metadata"]["uid"])
+        log.info("pod %s was created by this spawn already (a request sent twice)", name)
+        created = existing
+    uid = str(created["metadata"]["uid"])
     try:
         _create_configmap(core, configmap(uid), uid)
     except BaseException:
         _rollback(core, name, namespace)
         raise
     return name
+
+
+def _ours(existing: Pod, pod: dict[str, Any]) -> bool:
+    """Whether ``existing`` is the pod this very spawn creates (the same run id).
+
+    A create refused 409 may be our own request sent again by the HTTP client after its
+    answer was lost: the pod is then ours to use.
+    """
+    run = (existing["metadata"].get("labels") or {}).get(labels.RUN)
+    return run is not None and run == pod["metadata"]["labels"].get(labels.RUN)
+
+
+def _state(existing: Pod | None) -> str:
+    """`` (Running on node-1, deleting)``: what stands in the way, for the message."""
+    if existing is None:
+        return " (gone again)"
+    view = PodView(existing)
+    where = f" on {view.node_name}" if view.node_name else ""
+    deleting = ", deleting" if view.deleting else ""
+    return f" ({_phase(existing)}{where}{deleting})"
 
 
 def _rollback(core: CoreApi, name: str, namespace: str) -> None:

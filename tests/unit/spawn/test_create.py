@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import copy
 import dataclasses
 import datetime
 import logging
@@ -346,6 +347,33 @@ def test_a_pod_stuck_on_a_lost_node_is_deleted_at_once(repo: Path, clock: SpawnC
     core.add(stuck)
     assert run(repo, core, clock) == (0, [POD])
     assert core.pods[POD]["metadata"]["uid"] == "uid-1"  # the new pod, on another node
+
+
+class TwiceSentCore(SpawnCore):
+    """The API server created the pod, but the client sent the request again: 409."""
+
+    def create_namespaced_pod(self, namespace: str, body: Any, **kw: Any) -> Any:
+        super().create_namespaced_pod(namespace, body, **kw)
+        return super().create_namespaced_pod(namespace, body, **kw)
+
+
+def test_a_create_sent_twice_uses_the_pod_it_made(repo: Path, clock: SpawnClock) -> None:
+    core = TwiceSentCore()
+    assert run(repo, core, clock) == (0, [POD])
+    uid = core.pods[POD]["metadata"]["uid"]
+    assert core.configmaps[f"{POD}-task"]["metadata"]["ownerReferences"][0]["uid"] == uid
+
+
+def test_a_pod_of_another_spawn_is_still_refused(repo: Path, clock: SpawnClock) -> None:
+    class Raced(SpawnCore):
+        def create_namespaced_pod(self, namespace: str, body: Any, **kw: Any) -> Any:
+            other = copy.deepcopy(body)
+            other["metadata"]["labels"][labels.RUN] = "another-run"
+            super().create_namespaced_pod(namespace, other, **kw)
+            return super().create_namespaced_pod(namespace, body, **kw)
+
+    with pytest.raises(AlreadyRunningError, match="already exists"):
+        run(repo, Raced(), clock)
 
 
 def test_a_terminating_pod_on_a_live_node_is_waited_for(repo: Path, clock: SpawnClock) -> None:
