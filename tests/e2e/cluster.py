@@ -128,10 +128,15 @@ def multi_node_config(directory: Path, workers: int) -> Path:
     return path
 
 
-def _node_exec(node: str, *args: str) -> str:
+NODE_EXEC_TIMEOUT_S = 30
+
+
+def node_exec(node: str, *args: str, check: bool = True) -> str:
+    """Run a command in the kind node container (bounded); its stdout."""
     done = subprocess.run(
-        ["docker", "exec", node, *args], capture_output=True, text=True, check=True
-    )
+        ["docker", "exec", node, *args],
+        capture_output=True, text=True, timeout=NODE_EXEC_TIMEOUT_S, check=check,
+    )  # fmt: skip
     return done.stdout
 
 
@@ -144,7 +149,7 @@ def _node_ip(node: str) -> str:
 
 
 def _mounted_subnet(node: str) -> str:
-    conflist = json.loads(_node_exec(node, "cat", "/etc/cni/net.d/10-bridge.conflist"))
+    conflist = json.loads(node_exec(node, "cat", "/etc/cni/net.d/10-bridge.conflist"))
     return str(conflist["plugins"][0]["ipam"]["ranges"][0][0]["subnet"])
 
 
@@ -155,17 +160,14 @@ def route_pod_subnets(nodes: list[str]) -> None:
     """
     subnets = {node: _mounted_subnet(node) for node in nodes}
     addresses = {node: _node_ip(node) for node in nodes}
-    masquerade = ["-s", POD_SUBNET, "!", "-d", POD_SUBNET, "-j", "MASQUERADE"]
+    masquerade = ["-s", POD_SUBNET, "'!'", "-d", POD_SUBNET, "-j", "MASQUERADE"]
     for node in nodes:
         for other in nodes:
             if other != node:
-                _node_exec(node, "ip", "route", "replace", subnets[other], "via", addresses[other])
-        check = subprocess.run(
-            ["docker", "exec", node, "iptables", "-t", "nat", "-C", "POSTROUTING", *masquerade],
-            capture_output=True, check=False,
-        )  # fmt: skip
-        if check.returncode != 0:
-            _node_exec(node, "iptables", "-t", "nat", "-A", "POSTROUTING", *masquerade)
+                node_exec(node, "ip", "route", "replace", subnets[other], "via", addresses[other])
+        rule = " ".join(masquerade)
+        node_exec(node, "sh", "-c", f"iptables -t nat -C POSTROUTING {rule} 2>/dev/null"
+                  f" || iptables -t nat -A POSTROUTING {rule}")  # fmt: skip
 
 
 def cluster_exists(kind: Path, name: str) -> bool:

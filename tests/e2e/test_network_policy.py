@@ -21,7 +21,6 @@ assertion (the fixture waits for the agent pod to be blocked while the control p
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -30,7 +29,15 @@ import pytest
 import yaml
 from pytest_kind import KindCluster
 
-from tests.e2e.cluster import NAMESPACE, REPO_ROOT, Kubectl, node_names, wait_for
+from tests.e2e.cluster import (
+    NAMESPACE,
+    REPO_ROOT,
+    Kubectl,
+    node_exec,
+    node_name,
+    node_names,
+    wait_for,
+)
 from tests.e2e.network_policy import (
     AGENT_LABELS,
     ENFORCE_TIMEOUT_S,
@@ -52,7 +59,6 @@ AGENT_POD = "netpol-agent"
 CONTROL_POD = "netpol-control"
 DECOY_ADDRESS = "100.64.7.7"
 DECOY_GUARD = "100.64.0.0/10"  # blackholed in the node while the test runs
-DOCKER_TIMEOUT_S = 30
 
 
 @dataclass(frozen=True)
@@ -85,15 +91,6 @@ def shipped_policy_objects(kubectl: Kubectl) -> list[Any]:
     wanted = [doc for doc in docs if doc["kind"] in ("Namespace", "NetworkPolicy")]
     assert {doc["kind"] for doc in wanted} == {"Namespace", "NetworkPolicy"}, rendered
     return wanted
-
-
-def node_exec(node: str, *args: str, check: bool = True) -> str:
-    """Run a command in the kind node container (bounded); its stdout."""
-    done = subprocess.run(
-        ["docker", "exec", node, *args],
-        capture_output=True, text=True, timeout=DOCKER_TIMEOUT_S, check=check,
-    )  # fmt: skip
-    return done.stdout
 
 
 def place_decoy_address(node: str) -> None:
@@ -159,8 +156,10 @@ def lab(
             client_pod(AGENT_POD, NAMESPACE, AGENT_LABELS),
             client_pod(CONTROL_POD, NAMESPACE, {}),
         ]  # fmt: skip
-        for pod in pods:  # one node (the last, a worker if any): the decoy is the node's own
-            pod["spec"]["nodeName"] = nodes[-1]
+        # all on the control plane (nodeName passes its NoSchedule taint): the decoy is
+        # the node's own address, and the API server listens on that node's IP
+        for pod in pods:
+            pod["spec"]["nodeName"] = node_name(e2e_cluster.name)
         apply(kubectl, target_service, *pods)
         wait_ready(kubectl, TARGET_NS, "target", "decoy")
         wait_ready(kubectl, NAMESPACE, AGENT_POD, CONTROL_POD)
