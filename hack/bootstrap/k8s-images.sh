@@ -14,7 +14,7 @@
 # Idempotent: skips every image whose tag exists.
 #
 # Env vars read:
-#   KUBE_VERSION (default v1.34.4), BASE_IMAGE (default debian:bookworm-slim)
+#   KUBE_VERSION (default v1.34.11), BASE_IMAGE (default debian:bookworm-slim)
 #   BOOTSTRAP_NO_CACHE=1   docker build --no-cache
 #
 # OUTPUTS: stdout: the image references, one per line (what node-image.sh imports).

@@ -14,7 +14,7 @@
 # Idempotent: each group (pause, etcd, crictl, kube, coredns) is skipped when its binaries exist.
 #
 # Env vars read:
-#   KUBE_VERSION   (default v1.34.4)    ETCD_VERSION (default v3.6.16)
+#   KUBE_VERSION   (default v1.34.11)    ETCD_VERSION (default v3.6.16)
 #   CRICTL_VERSION (default v1.34.0; sigs.k8s.io/cri-tools, kind calls crictl)
 #   (CoreDNS: the version `kubeadm config images list` names)
 #   GOFLAGS, GOCACHE, GOMODCACHE, GOPROXY   as usual for go

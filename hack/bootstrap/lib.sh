@@ -8,7 +8,7 @@
 # try_pull, apt_install, apt_private (host sources + trixie + bookworm-backports), ensure_go.
 #
 # Env vars read (all optional):
-#   KUBE_VERSION   Kubernetes version to build (default v1.34.4)
+#   KUBE_VERSION   Kubernetes version to build (default v1.34.11)
 #   ETCD_VERSION   etcd version to build (default v3.6.16)
 #   KIND_VERSION   kind version to install (default v0.33.0)
 #   BOOTSTRAP_CACHE_DIR  cache root (default $REPO_ROOT/.cache)

@@ -17,7 +17,7 @@
 # Idempotent: skips when NODE_IMAGE exists; docker's build cache makes rebuilds quick.
 #
 # Env vars read:
-#   KUBE_VERSION (default v1.34.4), KIND_VERSION (default v0.33.0),
+#   KUBE_VERSION (default v1.34.11), KIND_VERSION (default v0.33.0),
 #   BASE_IMAGE (default debian:bookworm-slim), NODE_IMAGE (default kindest/node:KUBE_VERSION)
 #   BOOTSTRAP_NO_CACHE=1     docker build --no-cache (fresh Debian packages)
 #   BOOTSTRAP_SAVE_IMAGES=1  also `docker save` the node image to .cache/images/; a saved
@@ -26,7 +26,7 @@
 # OUTPUTS: the docker image NODE_IMAGE (and the k8s-images.sh images).
 #
 # EXAMPLES:
-#   hack/bootstrap/node-image.sh && kind create cluster --image kindest/node:v1.34.4 \
+#   hack/bootstrap/node-image.sh && kind create cluster --image kindest/node:v1.34.11 \
 #     --config hack/kind-config.yaml
 set -o errexit -o nounset -o pipefail
 # shellcheck source=hack/bootstrap/lib.sh
