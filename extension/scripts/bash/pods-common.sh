@@ -14,9 +14,9 @@
 #   evaluated). Keys: image, repo, git_secret, llm_secret, namespace, context,
 #   allow_insecure_http (true|false), max_tokens (each pod's token budget), llm_price
 #   (IN/OUT, the price the cost is counted at), max_cost (each pod's cost budget),
-#   toolchain_image (the repository's image for the agent container) and setup_timeout
-#   (the limit of its .speckit-pods/setup.sh). An empty value, or no file: speckit-pods'
-#   default.
+#   toolchain_image (the repository's image for the agent container), setup_timeout
+#   (the limit of its .speckit-pods/setup.sh) and checkpoint_interval (seconds between the
+#   pod's checkpoints, 0 = none). An empty value, or no file: speckit-pods' default.
 #
 # Env read: SPECKIT_PODS_HOME   a speckit-pods checkout (the directory holding
 #                               scripts/spawn-pod.sh). Set: its scripts are run.
@@ -29,9 +29,9 @@
 # instead of a pinned flag (SPECKIT_PODS_NAMESPACE, SPECKIT_PODS_ALLOW_INSECURE_HTTP,
 # SPECKIT_PODS_MAX_TOKENS, SPECKIT_PODS_LLM_PRICE, SPECKIT_PODS_MAX_COST, SPECKIT_PODS_IMAGE:
 # the image runs the pod's trusted side with the git token; SPECKIT_PODS_TOOLCHAIN_IMAGE: the
-# agent's, with the LLM proxy in reach), and those that would send the
-# developer's git credentials or run a command (SPECKIT_PODS_GIT_*, SPECKIT_PODS_PR,
-# SPECKIT_PODS_TEST_COMMAND).
+# agent's, with the LLM proxy in reach; SPECKIT_PODS_CHECKPOINT_INTERVAL: 0 would lose a hard
+# fault's work), and those that would send the developer's git credentials or run a command
+# (SPECKIT_PODS_GIT_*, SPECKIT_PODS_PR, SPECKIT_PODS_TEST_COMMAND).
 # Env checked: SPECIFY_INIT_DIR and SPECIFY_FEATURE_DIRECTORY stay inside the project.
 # Defines:  pods_main SCRIPT SUBCOMMAND KEYS ARGS...
 #             refuse the pinned flags in ARGS (exit 2), read PODS_CONFIG (exit 26 when
@@ -51,10 +51,10 @@ PODS_EXT_DIR="$(
 )"
 PODS_CONFIG="$PODS_EXT_DIR/pods-config.yml"
 PODS_PROJECT="$(CDPATH='' cd -- "$PODS_EXT_DIR/../../.." && pwd -P)" # holds .specify/
-PODS_CONFIG_KEYS="image repo git_secret llm_secret namespace context allow_insecure_http max_tokens llm_price max_cost toolchain_image setup_timeout"
+PODS_CONFIG_KEYS="image repo git_secret llm_secret namespace context allow_insecure_http max_tokens llm_price max_cost toolchain_image setup_timeout checkpoint_interval"
 # argparse takes any unambiguous prefix of a long option of `logs` and `dispatch`, and
 # `-nVALUE` / `-vn VALUE` for `-n`: every spelling of these is refused
-PODS_PINNED_FLAGS="--image --repo --git-secret --llm-secret --namespace --context --allow-insecure-http --max-tokens --llm-price --max-cost --toolchain-image --setup-timeout"
+PODS_PINNED_FLAGS="--image --repo --git-secret --llm-secret --namespace --context --allow-insecure-http --max-tokens --llm-price --max-cost --toolchain-image --setup-timeout --checkpoint-interval"
 # PODS_ALSO_REFUSED, PODS_EXACT, PODS_FLAG_FORM and PODS_BOOLEANS: every wrapper assigns all
 # four before sourcing this file (never a default: an exported PODS_EXACT would be taken)
 PODS_EXIT_USAGE=2          # runtime/contract/exit_codes.py: ExitCode.USAGE
@@ -195,7 +195,7 @@ _pods_env() {
         SSH_ASKPASS | EDITOR | VISUAL | PAGER | SPECKIT_PODS_NAMESPACE | \
         SPECKIT_PODS_ALLOW_INSECURE_HTTP | SPECKIT_PODS_MAX_TOKENS | SPECKIT_PODS_LLM_PRICE | \
         SPECKIT_PODS_MAX_COST | SPECKIT_PODS_IMAGE | SPECKIT_PODS_TOOLCHAIN_IMAGE | \
-        SPECKIT_PODS_GIT_* | SPECKIT_PODS_PR | \
+        SPECKIT_PODS_CHECKPOINT_INTERVAL | SPECKIT_PODS_GIT_* | SPECKIT_PODS_PR | \
         SPECKIT_PODS_TEST_COMMAND) ;;
       *) PODS_ENV+=("$name=${!name}") ;;
     esac

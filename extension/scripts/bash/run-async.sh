@@ -8,8 +8,8 @@
 #   SPECKIT_PODS_HOME unset: `speckit-pods dispatch` from PATH (pip install speckit-pods)
 # Both take the same arguments and exit with the same codes. The config's image, repo,
 # git_secret, llm_secret, namespace, context, allow_insecure_http, max_tokens, llm_price,
-# max_cost, toolchain_image and setup_timeout are passed as their flags, which are refused on the command line (see
-# pods-common.sh).
+# max_cost, toolchain_image, setup_timeout and checkpoint_interval are passed as their
+# flags, which are refused on the command line (see pods-common.sh).
 #
 # Usage: run-async.sh [ACTION] [OPTIONS]     (see `run-async.sh --help`)
 # Env read: SPECKIT_PODS_HOME (optional), PATH, and what speckit-pods reads but those

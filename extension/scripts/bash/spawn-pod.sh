@@ -8,11 +8,11 @@
 #   SPECKIT_PODS_HOME unset: `speckit-pods spawn` from PATH (pip install speckit-pods)
 # Both take the same arguments and exit with the same codes. The config's image, repo,
 # git_secret, llm_secret, namespace, context, allow_insecure_http, max_tokens, llm_price,
-# max_cost, toolchain_image and setup_timeout are passed as their flags; on the command line those flags are refused, and so are
-# --branch, --context-dir and the positional form (TID BRANCH REPO_URL CONTEXT_DIR): the
-# OpenCode subagent runs this script, and the text it reads must not choose where the code
-# goes or which Secret the pod gets. `bash -p`: a BASH_ENV, SHELLOPTS or exported
-# function is not taken up.
+# max_cost, toolchain_image, setup_timeout and checkpoint_interval are passed as their
+# flags; on the command line those flags are refused, and so are --branch, --context-dir
+# and the positional form (TID BRANCH REPO_URL CONTEXT_DIR): the OpenCode subagent runs
+# this script, and the text it reads must not choose where the code goes or which Secret
+# the pod gets. `bash -p`: a BASH_ENV, SHELLOPTS or exported function is not taken up.
 #
 # Usage: spawn-pod.sh --task-id TID [--tasks FILE] [OPTIONS]   (see `spawn-pod.sh --help`)
 # Env read: SPECKIT_PODS_HOME (optional), PATH, and what speckit-pods reads but those

@@ -41,6 +41,7 @@ llm_price: 0.15/0.6
 max_cost: 2.5
 toolchain_image: registry.example/app-tools:3
 setup_timeout: 20m
+checkpoint_interval: 120
 """
 POD_ARGS = [
     "--image", "registry.example/agent:2", "--repo", "https://git.example/acme/app.git",
@@ -48,6 +49,7 @@ POD_ARGS = [
     "--context", "arn:aws:eks:eu-west-1:123:cluster/pods", "--allow-insecure-http",
     "--max-tokens", "200000", "--llm-price", "0.15/0.6", "--max-cost", "2.5",
     "--toolchain-image", "registry.example/app-tools:3", "--setup-timeout", "20m",
+    "--checkpoint-interval", "120",
 ]  # fmt: skip
 PINNED = {
     "run-async.sh": POD_ARGS,
@@ -150,6 +152,8 @@ REFUSED = {
         ["--task-id", "T012", "--llm-price", "0/0"], ["--task-id", "T012", "--max-cost=999"],
         ["--task-id", "T012", "--toolchain-image", "evil/tools:1"],
         ["--task-id", "T012", "--toolch=evil/tools:1"], ["--task-id", "T012", "--setup-t", "1s"],
+        ["--task-id", "T012", "--checkpoint-interval", "0"],
+        ["--task-id", "T012", "--checkpoint-interval=0"], ["--task-id", "T012", "--check=0"],
     ],
     "tail-logs.sh": [
         ["sp-x", "-n", "open"], ["sp-x", "-nopen"], ["sp-x", "-vn", "open"],
@@ -162,6 +166,7 @@ REFUSED = {
         ["--namespace=open"], ["--task", "/etc"], ["plan", "--tasks", "/etc"],
         ["--max-tokens", "999999999"], ["--llm-price", "0/0"], ["--llm-price=0/0"],
         ["--llm-p", "0/0"], ["--max-cost", "999"], ["--max-c=999"], ["--max", "999"],
+        ["--checkpoint-interval", "0"], ["--checkpoint-interval=0"], ["--checkp", "0"],
     ],
 }  # fmt: skip
 
@@ -275,6 +280,7 @@ HOSTILE_ENV = {
     "SPECKIT_PODS_TOOLCHAIN_IMAGE": "evil.example/tools:latest",  # the agent's, by the proxy
     "SPECKIT_PODS_LLM_PRICE": "0/0",  # a price of nothing: --max-cost never reached
     "SPECKIT_PODS_MAX_COST": "999999",
+    "SPECKIT_PODS_CHECKPOINT_INTERVAL": "0",  # no checkpoints: a lost node loses the work
     "SPECKIT_PODS_GIT_API": "https://evil.example/api/v1",
     "SPECKIT_PODS_GIT_API_TOKEN": "planted",
     "SPECKIT_PODS_GIT_HOST": "gitea",
@@ -352,7 +358,7 @@ def test_the_pinned_flags_are_speckit_pods_own() -> None:
     assert PINNED_FLAGS == {
         "--image", "--repo", "--git-secret", "--llm-secret", "--namespace", "--context",
         "--allow-insecure-http", "--max-tokens", "--llm-price", "--max-cost",
-        "--toolchain-image", "--setup-timeout",
+        "--toolchain-image", "--setup-timeout", "--checkpoint-interval",
     }  # fmt: skip
     assert PINNED_FLAGS <= set(options("spawn")) and PINNED_FLAGS <= set(options("dispatch"))
     assert {"--namespace", "-n", "--context"} <= set(options("logs"))
