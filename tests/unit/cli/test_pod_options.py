@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+import os
 from decimal import Decimal
 from pathlib import Path
 
@@ -9,12 +11,29 @@ import pytest
 import yaml
 
 from runtime.cli import build_parser, main
-from runtime.cli.pod_options import spawn_options
+from runtime.cli.pod_options import add_pod_options, spawn_options
 from runtime.contract.cost import Price
 from runtime.contract.exit_codes import ExitCode
+from runtime.spawn import manifests
 from runtime.spawn.manifests import DEFAULT_IMAGE
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "001-greeting-service" / "tasks.md"
+GOLDEN_HELP = Path(__file__).parent / "golden" / "pod-options-help.txt"
+
+
+def test_the_pod_options_help_is_pinned_word_for_word(monkeypatch: pytest.MonkeyPatch) -> None:
+    """spawn's and dispatch's --help for the pod options, with no SPECKIT_PODS_* set."""
+    for name in [name for name in os.environ if name.startswith("SPECKIT_PODS_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("COLUMNS", "100")
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.setattr(manifests, "DEFAULT_IMAGE", "registry.example/agent:1")  # not a release
+    parser = argparse.ArgumentParser(prog="speckit-pods spawn", add_help=False)
+    add_pod_options(parser)
+    text = parser.format_help()
+    if os.environ.get("UPDATE_GOLDEN"):
+        GOLDEN_HELP.write_text(text, encoding="utf-8")
+    assert text == GOLDEN_HELP.read_text(encoding="utf-8"), "run with UPDATE_GOLDEN=1 and review"
 
 
 @pytest.mark.parametrize(
