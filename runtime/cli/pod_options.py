@@ -22,6 +22,8 @@ from runtime.kube.client import DEFAULT_NAMESPACE
 from runtime.spawn import images, manifests
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from runtime.spawn.create import SpawnOptions
 
 
@@ -33,47 +35,91 @@ def duration(text: str) -> int:
         raise argparse.ArgumentTypeError(str(err)) from None
 
 
-def positive_int(text: str) -> int:
-    """``argparse`` type for ``--max-tokens``: a whole number above zero."""
+def _tokens(text: str) -> int:
     value = text.strip()
     if not value.isascii() or not value.isdigit() or int(value) < 1:
-        raise argparse.ArgumentTypeError(
-            f"expected a positive whole number of tokens, got {text!r} "
-            "(from --max-tokens or SPECKIT_PODS_MAX_TOKENS)"
-        )
+        raise ValueError(f"expected a positive whole number of tokens, got {text!r}")
     return int(value)
 
 
-def checkpoint_interval(text: str) -> int:
-    """``argparse`` type for ``--checkpoint-interval``: whole seconds, 0 (off) or more."""
+def _seconds(text: str) -> int:
     value = text.strip()
     if not value.isascii() or not value.isdigit():
-        raise argparse.ArgumentTypeError(
-            f"expected a whole number of seconds (0 = no checkpoints), got {text!r} "
-            "(from --checkpoint-interval or SPECKIT_PODS_CHECKPOINT_INTERVAL)"
-        )
+        raise ValueError(f"expected a whole number of seconds (0 = no checkpoints), got {text!r}")
     return int(value)
 
 
-def llm_price(text: str) -> Price:
-    """``argparse`` type for ``--llm-price``: ``IN/OUT`` US dollars per million tokens."""
-    try:
-        return Price.parse(text)
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(
-            f"{err} (from --llm-price or SPECKIT_PODS_LLM_PRICE)"
-        ) from None
-
-
-def cost_budget(text: str) -> Decimal:
-    """``argparse`` type for ``--max-cost``: US dollars above zero (``0.50``, ``5``)."""
+def _dollars(text: str) -> Decimal:
     try:
         return parse_budget(text)
     except ValueError as err:
-        raise argparse.ArgumentTypeError(
-            f"expected an amount of US dollars above zero such as 0.50 or 5: {err} "
-            "(from --max-cost or SPECKIT_PODS_MAX_COST)"
+        raise ValueError(
+            f"expected an amount of US dollars above zero such as 0.50 or 5: {err}"
         ) from None
+
+
+@dataclasses.dataclass(frozen=True)
+class EnvOption:
+    """A pod option whose default is an environment variable, checked like the flag.
+
+    The extension pins each of them in pods-config.yml and drops its variable
+    (tests/unit/extension/test_pinned_config.py holds it to that).
+    """
+
+    flag: str
+    env: str
+    metavar: str
+    parse: Callable[[str], object]  # raises ValueError saying what it expected
+    help: str  # --help adds " (default: $ENV, else FALLBACK)"
+    fallback: str  # what applies when neither the flag nor the variable is given
+
+    def type(self, text: str) -> object:
+        """``argparse`` type: the parsed value; an error naming both sources if it fails."""
+        try:
+            return self.parse(text)
+        except ValueError as err:
+            raise argparse.ArgumentTypeError(f"{err} (from {self.flag} or {self.env})") from None
+
+
+# argparse parses a string default too: a bad variable is refused like a bad flag (exit 2)
+ENV_OPTIONS: tuple[EnvOption, ...] = (
+    EnvOption(
+        flag="--checkpoint-interval",
+        env="SPECKIT_PODS_CHECKPOINT_INTERVAL",
+        metavar="SECONDS",
+        parse=_seconds,
+        help="the pod pushes a checkpoint of the work tree this often, which a rerun after a "
+        "hard fault (node lost) continues from; 0 = off",
+        fallback=str(DEFAULT_CHECKPOINT_SECONDS),
+    ),
+    EnvOption(
+        flag="--max-tokens",
+        env="SPECKIT_PODS_MAX_TOKENS",
+        metavar="N",
+        parse=_tokens,
+        help="LLM token budget (input + output, counted by the pod's LLM proxy): reaching it "
+        "ends the run as over-budget, WIP pushed",
+        fallback="none",
+    ),
+    EnvOption(
+        flag="--llm-price",
+        env="SPECKIT_PODS_LLM_PRICE",
+        metavar="IN/OUT",
+        parse=Price.parse,
+        help=f"your price, {PRICE_FORMAT}: the cost of a task is the tokens the pod's LLM "
+        "proxy counted at this price, not opencode's own figure (the agent can change that)",
+        fallback="the cost is not known",
+    ),
+    EnvOption(
+        flag="--max-cost",
+        env="SPECKIT_PODS_MAX_COST",
+        metavar="USD",
+        parse=_dollars,
+        help="LLM cost budget in US dollars (the counted tokens at --llm-price, which it "
+        "needs): reaching it ends the run as over-budget, WIP pushed",
+        fallback="none",
+    ),
+)
 
 
 def add_pod_options(parser: argparse.ArgumentParser, title: str = "each pod") -> None:
@@ -147,42 +193,14 @@ def add_pod_options(parser: argparse.ArgumentParser, title: str = "each pod") ->
         metavar="DUR",
         help="stop after this long without agent output (default %(default)s)",
     )
-    pod.add_argument(
-        "--checkpoint-interval",
-        type=checkpoint_interval,
-        default=os.environ.get("SPECKIT_PODS_CHECKPOINT_INTERVAL") or None,
-        metavar="SECONDS",
-        help="the pod pushes a checkpoint of the work tree this often, which a rerun after a "
-        "hard fault (node lost) continues from; 0 = off (default: "
-        f"$SPECKIT_PODS_CHECKPOINT_INTERVAL, else {DEFAULT_CHECKPOINT_SECONDS})",
-    )
-    pod.add_argument(
-        "--max-tokens",
-        type=positive_int,
-        default=os.environ.get("SPECKIT_PODS_MAX_TOKENS") or None,  # parsed by argparse too
-        metavar="N",
-        help="LLM token budget (input + output, counted by the pod's LLM proxy): reaching it "
-        "ends the run as over-budget, WIP pushed (default: $SPECKIT_PODS_MAX_TOKENS, "
-        "else none)",
-    )
-    pod.add_argument(
-        "--llm-price",
-        type=llm_price,
-        default=os.environ.get("SPECKIT_PODS_LLM_PRICE") or None,
-        metavar="IN/OUT",
-        help=f"your price, {PRICE_FORMAT}: the cost of a task is the tokens the pod's LLM "
-        "proxy counted at this price, not opencode's own figure (the agent can change that) "
-        "(default: $SPECKIT_PODS_LLM_PRICE, else the cost is not known)",
-    )
-    pod.add_argument(
-        "--max-cost",
-        type=cost_budget,
-        default=os.environ.get("SPECKIT_PODS_MAX_COST") or None,
-        metavar="USD",
-        help="LLM cost budget in US dollars (the counted tokens at --llm-price, which it "
-        "needs): reaching it ends the run as over-budget, WIP pushed "
-        "(default: $SPECKIT_PODS_MAX_COST, else none)",
-    )
+    for option in ENV_OPTIONS:  # --checkpoint-interval, --max-tokens, --llm-price, --max-cost
+        pod.add_argument(
+            option.flag,
+            type=option.type,
+            default=os.environ.get(option.env) or None,
+            metavar=option.metavar,
+            help=f"{option.help} (default: ${option.env}, else {option.fallback})",
+        )
     pod.add_argument(
         "--cleanup",
         choices=("always", "on-success", "never"),

@@ -21,6 +21,7 @@ import pytest
 import yaml
 
 from runtime.cli import build_parser
+from runtime.cli.pod_options import ENV_OPTIONS, EnvOption
 
 ROOT = Path(__file__).resolve().parents[3]
 EXT = ROOT / "extension"
@@ -311,6 +312,17 @@ def test_a_hostile_environment_runs_nothing_and_reaches_nothing(project: Project
     env = records[0]["env"]
     assert not set(HOSTILE_ENV) & set(env), sorted(env)
     assert not list(project.root.rglob("pwned-*"))
+
+
+@pytest.mark.parametrize("option", ENV_OPTIONS, ids=lambda option: option.flag)
+def test_every_pod_option_the_environment_sets_is_pinned_and_dropped(
+    project: Project, option: EnvOption
+) -> None:
+    """A pod option with a variable (a budget, the price, the checkpoints) is pinned too."""
+    assert option.flag in PINNED_FLAGS and option.env in HOSTILE_ENV
+    done, records = project.run("spawn-pod.sh", "--task-id", "T012", **{option.env: "0"})
+    assert done.returncode == 0, done.stderr
+    assert option.env not in records[0]["env"]
 
 
 def test_a_checkouts_bash_script_gets_the_clean_environment(
