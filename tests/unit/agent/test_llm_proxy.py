@@ -20,7 +20,6 @@ import stat
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -716,12 +715,13 @@ def test_a_stream_in_flight_when_the_budget_is_crossed_is_not_cut(
     proxy = start_proxy(routes, budget=10)
     first = sse({"choices": [{"delta": {"content": "Hel"}}], "usage": None})
     last = sse({"choices": [], "usage": {"prompt_tokens": 4, "completion_tokens": 2}})
-    release = threading.Event()
+    streaming, release = threading.Event(), threading.Event()
 
     def reply(handler: UpstreamHandler) -> None:
         if handler.path.endswith("/completions") and b"stream" in handler.server.seen[-1].body:
             handler.start_chunked()
             handler.chunk(first)
+            streaming.set()  # only now the other request: seen[-1] above is this one's
             release.wait(WAIT)
             handler.chunk(last)
             handler.end_chunks()
@@ -737,10 +737,9 @@ def test_a_stream_in_flight_when_the_budget_is_crossed_is_not_cut(
         daemon=True,
     )
     client.start()
-    end = time.monotonic() + WAIT
-    while not upstream.seen and time.monotonic() < end:
-        time.sleep(0.01)
+    assert streaming.wait(WAIT)
     assert call(proxy.server_port, "/llm/chat/completions").status == 200  # 12 of 10
+    assert proxy.wait_handled(1, WAIT)  # counted once answered: the client may be first
     assert call(proxy.server_port, "/llm/chat/completions").status == 402
     release.set()
     answer = streamed.get(timeout=WAIT)
@@ -828,6 +827,7 @@ def test_with_both_budgets_the_first_reached_ends_it(
     )
     for _ in range(2):  # 8 tokens, $0.008 an answer: the second reaches 16 tokens, $0.016
         assert call(proxy.server_port, "/llm/chat/completions").status == 200
+    assert proxy.wait_handled(2, WAIT)  # counted once answered: the client may be first
     refused = call(proxy.server_port, "/llm/chat/completions")
     assert refused.status == 402
     code = {"tokens": "token_budget_exceeded", "cost": "cost_budget_exceeded"}[kind]
@@ -843,12 +843,13 @@ def test_the_budget_reached_first_stays_it_when_a_request_in_flight_reaches_the_
     """The cost budget is reached first; a stream in flight then crosses the token budget."""
     proxy = start_proxy(routes, budget=30, price=Price.parse("1000/1000"), cost_budget=0.01)
     last = sse({"choices": [], "usage": {"prompt_tokens": 20, "completion_tokens": 5}})
-    release = threading.Event()
+    streaming, release = threading.Event(), threading.Event()
 
     def reply(handler: UpstreamHandler) -> None:
         if b"stream" in handler.server.seen[-1].body:
             handler.start_chunked()
             handler.chunk(sse({"choices": [{"delta": {"content": "Hel"}}], "usage": None}))
+            streaming.set()  # only now the other request: seen[-1] above is this one's
             release.wait(WAIT)
             handler.chunk(last)
             handler.end_chunks()
@@ -864,10 +865,9 @@ def test_the_budget_reached_first_stays_it_when_a_request_in_flight_reaches_the_
         daemon=True,
     )
     client.start()
-    end = time.monotonic() + WAIT
-    while not upstream.seen and time.monotonic() < end:
-        time.sleep(0.01)
+    assert streaming.wait(WAIT)
     assert call(proxy.server_port, "/llm/chat/completions").status == 200  # the cost crosses
+    assert proxy.wait_handled(1, WAIT)  # counted before the stream ends: the cost is first
     release.set()
     assert streamed.get(timeout=WAIT).status == 200  # 37 tokens in all now: over both
     usage = totals(proxy, usage_dir, handled=2)
