@@ -2,9 +2,9 @@
 
 ``plan()`` reads the local side only (tasks.md, context files, git defaults) and
 renders the manifests; it never touches the cluster, so ``--dry-run`` works without
-a kubeconfig.  ``apply()`` sweeps expired pods, frees the task's slot (refusing a
-duplicate unless ``--replace``) and creates the Pod and its ConfigMap, deleting
-what it created if a step fails.
+a kubeconfig.  ``apply()`` sweeps expired pods, frees the task's
+slot (refusing a duplicate unless ``--replace``) and creates the ConfigMap, the Pod and
+the Pod's ownership of the ConfigMap, deleting what it created if a step fails.
 """
 
 from __future__ import annotations
@@ -88,8 +88,8 @@ class Plan:
         return manifests.render_configmap(self.spec, owner_uid)
 
     def to_yaml(self) -> str:
-        """Both manifests as one YAML stream (Pod first, as they are created)."""
-        return manifests.to_yaml([self.pod, self.configmap()])
+        """Both manifests as one YAML stream, ConfigMap first, as they are created."""
+        return manifests.to_yaml([self.configmap(), self.pod])
 
 
 def default_branch(feature: str, task_id: str) -> str:
@@ -344,7 +344,7 @@ def _sweep(kube: Kube, clock: pods.Clock) -> None:
 def apply(
     the_plan: Plan, kube: Kube, *, replace: bool, clock: pods.Clock = pods.SYSTEM_CLOCK
 ) -> str:
-    """Create the planned Pod and ConfigMap; return the pod name."""
+    """Create the planned ConfigMap and Pod; return the pod name."""
     core: pods.CoreApi = kube.core
     _sweep(kube, clock)
     pods.free_slot(core, the_plan.pod, replace=replace, clock=clock)

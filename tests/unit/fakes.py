@@ -356,6 +356,7 @@ class SpawnCore:
     calls: list[tuple[str, str]] = dataclasses.field(default_factory=list)
     _countdown: dict[str, int] = dataclasses.field(default_factory=dict)
     _next_uid: int = 0
+    _next_cm_uid: int = 0
 
     def add(self, obj: Pod) -> Pod:
         self.pods[obj["metadata"]["name"]] = obj
@@ -435,13 +436,35 @@ class SpawnCore:
         self._enter("create_namespaced_config_map", name, namespace)
         if name in self.configmaps:
             raise api_exception(409, "Conflict", f'configmaps "{name}" already exists')
-        self.configmaps[name] = copy.deepcopy(body)
-        return copy.deepcopy(body)
+        self._next_cm_uid += 1
+        obj = copy.deepcopy(body)
+        obj["metadata"].update(uid=f"cm-uid-{self._next_cm_uid}", resourceVersion="1")
+        obj["metadata"].setdefault("creationTimestamp", "2026-11-25T12:00:00Z")
+        self.configmaps[name] = obj
+        return copy.deepcopy(obj)
+
+    def patch_namespaced_config_map(self, name: str, namespace: str, body: Pod, **kw: Any) -> Pod:
+        """A JSON merge patch of ``metadata``; its ``resourceVersion`` is a precondition."""
+        self._enter("patch_namespaced_config_map", name, namespace)
+        if name not in self.configmaps:
+            raise api_exception(404, "Not Found", f'configmaps "{name}" not found')
+        meta = self.configmaps[name]["metadata"]
+        changes = dict(body["metadata"])
+        version = changes.pop("resourceVersion", None)
+        if version is not None and version != meta.get("resourceVersion"):
+            raise api_exception(409, "Conflict", "the object has been modified")
+        meta.update(changes)
+        meta["resourceVersion"] = str(int(meta.get("resourceVersion") or 0) + 1)
+        return copy.deepcopy(self.configmaps[name])
 
     def delete_namespaced_config_map(self, name: str, namespace: str, **kw: Any) -> Any:
         self._enter("delete_namespaced_config_map", name, namespace)
-        if self.configmaps.pop(name, None) is None:
+        if name not in self.configmaps:
             raise api_exception(404, "Not Found", f'configmaps "{name}" not found')
+        uid = ((kw.get("body") or {}).get("preconditions") or {}).get("uid")
+        if uid is not None and uid != self.configmaps[name]["metadata"].get("uid"):
+            raise api_exception(409, "Conflict", "Precondition failed: UID in precondition")
+        del self.configmaps[name]
         return {"kind": "Status"}
 
     def connector(self) -> Callable[[str | None, str | None], Kube]:
