@@ -8,7 +8,8 @@ Creation order: the ConfigMap first (no owner yet), then the Pod, then the Confi
 at once (created after the Pod, its mount failed and was retried with a backoff), and
 from the patch on the garbage collector deletes it with the Pod.  A step that fails
 deletes what the earlier ones made; a spawn killed between the creates leaves an unowned
-ConfigMap, which the next spawn of the task replaces.
+ConfigMap, which the next spawn of the task replaces and
+:func:`runtime.kube.cleanup.sweep_orphans` deletes once it is old.
 """
 
 from __future__ import annotations
@@ -31,6 +32,10 @@ log = logging.getLogger(__name__)
 ACTIVE_PHASES = ("Pending", "Running")
 GONE_TIMEOUT_S = 120.0  # > terminationGracePeriodSeconds (60) plus API latency
 POLL_S = 1.0
+# an unowned task ConfigMap this old is an orphan (its spawn was killed before it made the
+# pod its owner, which takes a second or two): runtime.kube.cleanup.sweep_orphans deletes it
+ORPHAN_AGE = datetime.timedelta(minutes=10)
+
 Manifest = dict[str, Any]
 ConfigMapRenderer = Callable[[str | None], Manifest]  # owner pod uid (None: no owner) -> ConfigMap
 
@@ -394,6 +399,10 @@ def _rollback_configmap(core: CoreApi, made: Manifest, namespace: str) -> None:
             return
         error = _api_error(err, f"deleting configmap {name}")
         log.error("could not delete configmap %s after a failed spawn: %s", name, error.message)
-        log.error("delete it by hand: kubectl -n %s delete configmap %s", namespace, name)
+        log.error(
+            "delete it by hand: kubectl -n %s delete configmap %s (spawn and status delete "
+            "it once it is %d minutes old)",
+            namespace, name, ORPHAN_AGE // datetime.timedelta(minutes=1),
+        )  # fmt: skip
     else:
         log.info("deleted configmap %s: the spawn did not complete", name)

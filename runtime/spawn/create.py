@@ -2,7 +2,7 @@
 
 ``plan()`` reads the local side only (tasks.md, context files, git defaults) and
 renders the manifests; it never touches the cluster, so ``--dry-run`` works without
-a kubeconfig.  ``apply()`` sweeps expired pods, frees the task's
+a kubeconfig.  ``apply()`` sweeps expired pods and orphaned ConfigMaps, frees the task's
 slot (refusing a duplicate unless ``--replace``) and creates the ConfigMap, the Pod and
 the Pod's ownership of the ConfigMap, deleting what it created if a step fails.
 """
@@ -332,13 +332,14 @@ def plan_integration(
 
 
 def _sweep(kube: Kube, clock: pods.Clock) -> None:
-    """Delete expired kept pods; a failure here never stops the spawn."""
-    from runtime.kube.cleanup import sweep_expired
+    """Delete expired kept pods and orphaned ConfigMaps; a failure never stops the spawn."""
+    from runtime.kube.cleanup import sweep_expired, sweep_orphans
 
-    try:
-        sweep_expired(kube, now=clock.now())
-    except SpeckitPodsError as err:
-        log.warning("could not sweep expired pods: %s", err.message)
+    for what, sweep in (("expired pods", sweep_expired), ("orphaned configmaps", sweep_orphans)):
+        try:
+            sweep(kube, now=clock.now())
+        except SpeckitPodsError as err:
+            log.warning("could not sweep %s: %s", what, err.message)
 
 
 def apply(

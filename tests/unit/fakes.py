@@ -181,6 +181,8 @@ class FakeClusterCore:
         self.delivered: dict[str, int] = {}  # name -> lines sent on follow connections
         self.chunk = 7
         self.quotas: list[dict[str, Any]] = []  # ResourceQuota objects of the namespace
+        self.configmaps: dict[str, dict[str, Any]] = {}  # name -> metadata
+        self.deleted_configmaps: list[str] = []
 
     def list_namespaced_resource_quota(self, namespace: str, **_: Any) -> dict[str, Any]:
         return {"items": copy.deepcopy(self.quotas)}
@@ -221,6 +223,26 @@ class FakeClusterCore:
         self.patches.append((name, body))
         meta = self.pods[name]["metadata"]
         meta.setdefault("annotations", {}).update(body["metadata"]["annotations"])
+
+    # task ConfigMaps (the orphan sweep): metadata dicts by name
+    def list_namespaced_config_map_metadata(self, namespace: str, **kw: Any) -> dict[str, Any]:
+        selector = str(kw.get("label_selector") or "")
+        wanted = dict(part.split("=", 1) for part in selector.split(",") if part)
+        items = [
+            {"metadata": copy.deepcopy(meta)}
+            for meta in self.configmaps.values()
+            if all((meta.get("labels") or {}).get(k) == v for k, v in wanted.items())
+        ]
+        return {"items": items}
+
+    def delete_namespaced_config_map(self, name: str, namespace: str, **kw: Any) -> None:
+        if name not in self.configmaps:
+            raise ApiException(status=404, reason="Not Found")
+        uid = ((kw.get("body") or {}).get("preconditions") or {}).get("uid")
+        if uid is not None and uid != self.configmaps[name].get("uid"):
+            raise ApiException(status=409, reason="Conflict")
+        del self.configmaps[name]
+        self.deleted_configmaps.append(name)
 
     # logs
     def _since(self, name: str, since_seconds: int | None) -> int:
@@ -430,6 +452,12 @@ class SpawnCore:
         if name not in self.configmaps:
             raise api_exception(404, "Not Found", f'configmaps "{name}" not found')
         return copy.deepcopy(self.configmaps[name])
+
+    def list_namespaced_config_map_metadata(self, namespace: str, **kw: Any) -> dict[str, Any]:
+        selector = str(kw.get("label_selector") or "")
+        self._enter("list_namespaced_config_map_metadata", selector, namespace)
+        found = [cm for cm in self.configmaps.values() if _selected(cm, selector)]
+        return {"items": [{"metadata": copy.deepcopy(cm["metadata"])} for cm in found]}
 
     def create_namespaced_config_map(self, namespace: str, body: Pod, **kw: Any) -> Pod:
         name = body["metadata"]["name"]

@@ -24,6 +24,7 @@ from runtime.errors import (
     UsageError,
 )
 from runtime.kube import labels
+from runtime.kube.cleanup import TASK_CONFIGMAPS
 from runtime.kube.client import Kube
 from runtime.spawn import create as spawn
 from runtime.spawn import names
@@ -691,8 +692,26 @@ def test_a_failing_sweep_does_not_stop_the_spawn(
 ) -> None:
     core = SpawnCore()
     core.fail["list_namespaced_pod"] = api_exception(500, "Internal")
+    core.fail["list_namespaced_config_map_metadata"] = api_exception(403, "Forbidden")
     assert run(repo, core, clock) == (0, [POD])
-    assert "could not sweep" in caplog.text
+    assert "could not sweep expired pods" in caplog.text
+    assert "could not sweep orphaned configmaps" in caplog.text
+
+
+def test_an_orphaned_configmap_of_another_task_is_swept_first(
+    repo: Path, clock: SpawnClock
+) -> None:
+    core = SpawnCore()
+    old = (clock.at - datetime.timedelta(minutes=11)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    young = (clock.at - datetime.timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    other = {**TASK_LABELS, labels.COMPONENT: "agent", labels.TASK: "T099"}
+    for name, created in (("sp-orphan-task", old), ("sp-in-flight-task", young)):
+        meta = {"name": name, "uid": f"cm-{name}", "labels": other, "creationTimestamp": created}
+        core.configmaps[name] = {"metadata": meta}
+    assert run(repo, core, clock)[0] == 0
+    assert set(core.configmaps) == {"sp-in-flight-task", CM}
+    listed = core.calls.index(("list_namespaced_config_map_metadata", TASK_CONFIGMAPS))
+    assert listed < core.calls.index(("create_namespaced_config_map", CM))
 
 
 def test_a_terminating_pod_of_the_same_name_is_waited_for(repo: Path, clock: SpawnClock) -> None:
