@@ -12,8 +12,8 @@
 # Env read: SPECKIT_PODS_PYTHON (interpreter, default python3), SPECKIT_PODS_NAMESPACE,
 #           KUBECONFIG, SPECIFY_FEATURE_DIRECTORY / SPECIFY_FEATURE (feature discovery).
 #
-# OUTPUTS: stdout = the pod name (one line), or with --dry-run the Pod and ConfigMap as
-#          multi-document YAML. stderr = INFO:/WARNING:/ERROR: lines.
+# OUTPUTS: stdout = the pod name (one line), or with --dry-run the ConfigMap and Pod as
+#          multi-document YAML (in the order spawn creates them). stderr = INFO:/WARNING:/ERROR: lines.
 # Exit codes: see --help.
 
 set -o errexit -o nounset -o pipefail

@@ -1,7 +1,7 @@
 """``status``: one row per agent pod: task, feature, state, age, result, branch.
 
-Expired kept pods are deleted first (the TTL sweep).  ``--json`` prints one JSON
-array with stable snake_case keys::
+Expired kept pods and orphaned task ConfigMaps are deleted first (the sweeps).
+``--json`` prints one JSON array with stable snake_case keys::
 
     [{"task": "T012", "feature": "001-x", "pod": "...", "phase": "Succeeded",
       "state": "terminated (exit 0)", "age_s": 300, "elapsed_s": 42,
@@ -177,7 +177,7 @@ def run(
     now: datetime.datetime | None = None,
 ) -> int:
     """List the agent pods; return 0 (cluster errors raise)."""
-    from runtime.kube.cleanup import sweep_expired
+    from runtime.kube.cleanup import sweep_expired, sweep_orphans
     from runtime.kube.logs import ClusterLogs
     from runtime.kube.podwatch import ClusterPods
 
@@ -187,10 +187,11 @@ def run(
         kube = connect(args.namespace, args.context)
         pods, logs = ClusterPods(kube), ClusterLogs(kube)
     moment = now or datetime.datetime.now(datetime.UTC)
-    try:
-        sweep_expired(pods, now=moment)
-    except SpeckitPodsError as err:
-        print(f"WARNING: could not sweep expired pods: {err.message}", file=sys.stderr)
+    for what, sweep in (("expired pods", sweep_expired), ("orphaned configmaps", sweep_orphans)):
+        try:
+            sweep(pods, now=moment)
+        except SpeckitPodsError as err:
+            print(f"WARNING: could not sweep {what}: {err.message}", file=sys.stderr)
     selector = labels.SELECTOR
     if args.feature:
         from runtime.spawn.names import label_value

@@ -3,7 +3,9 @@
 The pod's ``cleanup`` annotation says: ``always`` (delete), ``on-success`` (delete
 when it succeeded, the default) or ``never``.  A kept pod carries an ``expires-at``
 annotation (RFC 3339); :func:`sweep_expired` deletes ended pods past it.  Deleting
-the pod also garbage-collects its task ConfigMap (ownerReference).
+the pod also garbage-collects its task ConfigMap (ownerReference).  A task ConfigMap
+with no owner, left by a spawn killed before its pod owned it, is deleted by
+:func:`sweep_orphans` once it is ``ORPHAN_AGE`` old.
 """
 
 from __future__ import annotations
@@ -19,13 +21,15 @@ from runtime.common.timestamps import parse_rfc3339, rfc3339
 from runtime.contract.outcome import Status
 from runtime.kube import labels
 from runtime.kube.client import Kube, api_error
-from runtime.kube.pod import Pod, PodView
-from runtime.kube.pods import mark_deleted_by
+from runtime.kube.pod import Pod, PodView, as_plain
+from runtime.kube.pods import ORPHAN_AGE, mark_deleted_by
 from runtime.kube.podwatch import ClusterPods
 
 log = logging.getLogger(__name__)
 
 DEFAULT_KEEP = datetime.timedelta(hours=24)
+# the task ConfigMaps spawn creates (the agent config of manifests/ is not managed-by us)
+TASK_CONFIGMAPS = f"{labels.SELECTOR},{labels.COMPONENT}=agent"
 
 
 class Policy(enum.StrEnum):
@@ -138,4 +142,65 @@ def sweep_expired(kube: Kube | ClusterPods, *, now: datetime.datetime | None = N
         if is_expired(pod, moment) and delete_pod(pods, _name(pod)):
             log.info("deleted expired pod %s", _name(pod))
             swept.append(_name(pod))
+    return swept
+
+
+def _minutes(age: datetime.timedelta) -> str:
+    return f"{age.total_seconds() / 60:g} minutes"
+
+
+def _mounted(pods: ClusterPods) -> set[str]:
+    """The ConfigMaps the volumes of our pods name."""
+    return {
+        str(volume["configMap"].get("name"))
+        for pod in pods.select(labels.SELECTOR)
+        for volume in (pod.get("spec") or {}).get("volumes") or []
+        if volume.get("configMap")
+    }
+
+
+def _orphaned(meta: dict[str, object], before: datetime.datetime) -> bool:
+    """Whether a ConfigMap's ``meta`` says: no owner, created before ``before``."""
+    created = parse_rfc3339(str(meta.get("creationTimestamp") or ""))
+    return not meta.get("ownerReferences") and created is not None and created < before
+
+
+def sweep_orphans(
+    kube: Kube | ClusterPods,
+    *,
+    now: datetime.datetime | None = None,
+    age: datetime.timedelta = ORPHAN_AGE,
+) -> list[str]:
+    """Delete the task ConfigMaps no pod owns or mounts, older than ``age``; return their names.
+
+    A spawn creates the ConfigMap, then the pod, then makes the pod its owner
+    (:func:`runtime.kube.pods.create`); one killed in between leaves it unowned.  A spawn
+    in progress has an unowned one for a second or two, hence ``age``.  Only the
+    ConfigMaps' metadata is listed, not their data.
+    """
+    pods = kube if isinstance(kube, ClusterPods) else ClusterPods(kube)
+    before = (now or datetime.datetime.now(datetime.UTC)) - age
+    try:
+        found = pods.core.list_namespaced_config_map_metadata(
+            pods.namespace, label_selector=TASK_CONFIGMAPS
+        )
+    except ApiException as err:
+        raise api_error(err, f"listing configmaps in {pods.namespace}") from err
+    metas = [as_plain(item).get("metadata") or {} for item in as_plain(found).get("items") or []]
+    old = {
+        str(meta["name"]): str(meta.get("uid") or "") for meta in metas if _orphaned(meta, before)
+    }
+    if not old:
+        return []
+    swept = []
+    for name in sorted(set(old) - _mounted(pods)):
+        precondition = {"preconditions": {"uid": old[name]}} if old[name] else None
+        try:  # that very object: not one a spawn made again since under the same name
+            pods.core.delete_namespaced_config_map(name, pods.namespace, body=precondition)
+        except ApiException as err:
+            if err.status in (404, 409):
+                continue
+            raise api_error(err, f"deleting configmap {name}") from err
+        log.info("deleted configmap %s: no pod has owned it for %s", name, _minutes(age))
+        swept.append(name)
     return swept

@@ -20,6 +20,8 @@ from kubernetes.client.exceptions import ApiException
 
 JSON = "application/json"
 MERGE_PATCH = "application/merge-patch+json"
+# a list of the objects' metadata only (PartialObjectMetadataList), not their data
+METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
 _OPTIONS = ("_preload_content", "_request_timeout")
 
 
@@ -52,8 +54,9 @@ class JsonCoreApi:
         body: Any = None,
         content_type: str = JSON,
         text: bool = False,
+        accept: str = JSON,
     ) -> Any:
-        headers = {"Accept": JSON}  # also for logs: the API server refuses text/plain (406)
+        headers = {"Accept": accept}  # JSON for logs too: the API server refuses text/plain (406)
         if body is not None:
             headers["Content-Type"] = content_type
         _, url, headers, body, _ = self.api_client.param_serialize(
@@ -124,9 +127,25 @@ class JsonCoreApi:
         """GET one ConfigMap."""
         return self._call("GET", self._configmaps(namespace, name), params)
 
-    def delete_namespaced_config_map(self, name: str, namespace: str, **params: Any) -> Any:
-        """DELETE a ConfigMap."""
-        return self._call("DELETE", self._configmaps(namespace, name), params)
+    def list_namespaced_config_map_metadata(self, namespace: str, **params: Any) -> Any:
+        """GET the ConfigMaps' metadata only (``label_selector``): none of their data.
+
+        Not a ``CoreV1Api`` call: a PartialObjectMetadataList, ``{"items": [{"metadata":
+        …}]}``, so that a sweep does not download every task's prompt and context files.
+        """
+        return self._call("GET", self._configmaps(namespace), params, accept=METADATA_LIST)
+
+    def patch_namespaced_config_map(
+        self, name: str, namespace: str, body: Any, **params: Any
+    ) -> Any:
+        """JSON merge-patch a ConfigMap (a ``metadata.resourceVersion`` in it is a precondition)."""
+        return self._call("PATCH", self._configmaps(namespace, name), params, body, MERGE_PATCH)
+
+    def delete_namespaced_config_map(
+        self, name: str, namespace: str, body: Any = None, **params: Any
+    ) -> Any:
+        """DELETE a ConfigMap (``body``: DeleteOptions, e.g. ``{"preconditions": {"uid": …}}``)."""
+        return self._call("DELETE", self._configmaps(namespace, name), params, body)
 
     def list_namespaced_resource_quota(self, namespace: str, **params: Any) -> Any:
         """GET the ResourceQuotas (hard and used: how many more pods fit)."""

@@ -3,10 +3,13 @@
 Everything goes through ``CoreApi``, the subset of ``kubernetes.client.CoreV1Api``
 used here, so unit tests drive it with a fake.  Every wait is bounded.
 
-Creation order: the Pod first, then its ConfigMap with an ``ownerReference`` to the
-Pod's uid.  The ConfigMap is never without an owner (no orphans even if we are
-killed), and the Pod, if we die before the ConfigMap exists, waits for its volume
-until its ``activeDeadlineSeconds`` and is then swept like any other.
+Creation order: the ConfigMap first (no owner yet), then the Pod, then the ConfigMap's
+``ownerReference`` to the Pod's uid (a patch).  The kubelet finds the volume's ConfigMap
+at once (created after the Pod, its mount failed and was retried with a backoff), and
+from the patch on the garbage collector deletes it with the Pod.  A step that fails
+deletes what the earlier ones made; a spawn killed between the creates leaves an unowned
+ConfigMap, which the next spawn of the task replaces and
+:func:`runtime.kube.cleanup.sweep_orphans` deletes once it is old.
 """
 
 from __future__ import annotations
@@ -29,6 +32,12 @@ log = logging.getLogger(__name__)
 ACTIVE_PHASES = ("Pending", "Running")
 GONE_TIMEOUT_S = 120.0  # > terminationGracePeriodSeconds (60) plus API latency
 POLL_S = 1.0
+# an unowned task ConfigMap this old is an orphan (its spawn was killed before it made the
+# pod its owner, which takes a second or two): runtime.kube.cleanup.sweep_orphans deletes it
+ORPHAN_AGE = datetime.timedelta(minutes=10)
+
+Manifest = dict[str, Any]
+ConfigMapRenderer = Callable[[str | None], Manifest]  # owner pod uid (None: no owner) -> ConfigMap
 
 
 class CoreApi(Protocol):
@@ -41,6 +50,9 @@ class CoreApi(Protocol):
     def patch_namespaced_pod(self, name: str, namespace: str, body: Any, **kwargs: Any) -> Any: ...  # noqa: D102
     def read_namespaced_config_map(self, name: str, namespace: str, **kwargs: Any) -> Any: ...  # noqa: D102
     def create_namespaced_config_map(self, namespace: str, body: Any, **kwargs: Any) -> Any: ...  # noqa: D102
+    def patch_namespaced_config_map(  # noqa: D102
+        self, name: str, namespace: str, body: Any, **kwargs: Any
+    ) -> Any: ...
     def delete_namespaced_config_map(self, name: str, namespace: str, **kwargs: Any) -> Any: ...  # noqa: D102
 
 
@@ -220,55 +232,65 @@ def free_slot(core: CoreApi, pod: dict[str, Any], *, replace: bool, clock: Clock
     wait_gone(core, [*active, *([name] if same is not None else [])], namespace, clock)
 
 
-def _create_configmap(core: CoreApi, body: dict[str, Any], owner_uid: str) -> None:
-    """Create the ConfigMap; a stale one of the same name (another owner) is replaced once."""
+def _create_configmap(core: CoreApi, body: Manifest) -> Manifest:
+    """Create the ConfigMap ``body``; return it as stored (its uid and resourceVersion).
+
+    One of the same name in the way is left by an earlier run (a late garbage collector,
+    or a spawn killed before its pod existed): it is used when this very spawn made it
+    (the same run id: a request sent twice), else replaced once.
+    """
     from kubernetes.client.exceptions import ApiException
 
     name, namespace = body["metadata"]["name"], body["metadata"]["namespace"]
     try:
-        core.create_namespaced_config_map(namespace, body)
-        return
+        return as_plain(core.create_namespaced_config_map(namespace, body))
     except ApiException as err:
         if status_of(err) != 409:
             raise _api_error(err, f"creating configmap {name}", namespace) from err
-    try:  # left over from an earlier run whose pod is gone; the garbage collector is late
+    try:
         stale = as_plain(core.read_namespaced_config_map(name, namespace))
-        owners = [ref.get("uid") for ref in stale["metadata"].get("ownerReferences") or []]
-        if owner_uid not in owners:
-            log.info("replacing configmap %s left by an earlier run", name)
-            _delete_configmap(core, name, namespace)
-            core.create_namespaced_config_map(namespace, body)
+        if _ours(stale, body):
+            log.info("configmap %s was created by this spawn already (a request sent twice)", name)
+            return stale
+        log.info("replacing configmap %s left by an earlier run", name)
+        _delete_configmap(core, name, namespace, uid=_uid(stale))
+        return as_plain(core.create_namespaced_config_map(namespace, body))
     except ApiException as err:
-        if status_of(err) != 404:  # the garbage collector removed it between our calls
-            raise _api_error(err, f"replacing stale configmap {name}") from err
-        try:
-            core.create_namespaced_config_map(namespace, body)
-        except ApiException as again:
-            raise _api_error(again, f"creating configmap {name}") from again
+        if status_of(err) != 404:  # 404: the garbage collector removed it between our calls
+            raise _api_error(err, f"replacing stale configmap {name}", namespace) from err
+    try:
+        return as_plain(core.create_namespaced_config_map(namespace, body))
+    except ApiException as again:
+        raise _api_error(again, f"creating configmap {name}", namespace) from again
 
 
-def _delete_configmap(core: CoreApi, name: str, namespace: str) -> None:
-    """Delete a ConfigMap; one already gone (garbage-collected meanwhile) is fine."""
+def _uid(obj: Manifest) -> str:
+    return str(obj["metadata"].get("uid") or "")
+
+
+def _delete_configmap(core: CoreApi, name: str, namespace: str, uid: str = "") -> None:
+    """Delete a ConfigMap; one already gone (garbage-collected meanwhile) is fine.
+
+    With ``uid``, only that very object: one made again since under the same name (by
+    another spawn of the task) is refused by the API server (409), not deleted.
+    """
     from kubernetes.client.exceptions import ApiException
 
+    kwargs = {"body": {"preconditions": {"uid": uid}}} if uid else {}
     try:
-        core.delete_namespaced_config_map(name, namespace)
+        core.delete_namespaced_config_map(name, namespace, **kwargs)
     except ApiException as err:
         if status_of(err) != 404:
             raise
 
 
-def create(core: CoreApi, pod: dict[str, Any], configmap: Callable[[str], dict[str, Any]]) -> str:
-    """Create ``pod``, then ``configmap(pod_uid)``; roll the pod back if the second step fails.
-
-    Returns the pod name.  Raises ``AlreadyRunningError`` if a pod of that name
-    appeared meanwhile (a concurrent spawn of the same task).
-    """
+def _create_pod(core: CoreApi, pod: Manifest) -> Manifest:
+    """Create ``pod``; return it as stored.  409 from our own pod (the same run id) uses it."""
     from kubernetes.client.exceptions import ApiException
 
     name, namespace = str(pod["metadata"]["name"]), str(pod["metadata"]["namespace"])
     try:
-        created = as_plain(core.create_namespaced_pod(namespace, pod))
+        return as_plain(core.create_namespaced_pod(namespace, pod))
     except ApiException as err:
         if status_of(err) != 409:
             raise _api_error(err, f"creating pod {name}", namespace) from err
@@ -279,24 +301,68 @@ def create(core: CoreApi, pod: dict[str, Any], configmap: Callable[[str], dict[s
                 hint=f"check `kubectl -n {namespace} get pod {name}`",
             ) from err
         log.info("pod %s was created by this spawn already (a request sent twice)", name)
-        created = existing
-    uid = str(created["metadata"]["uid"])
+        return existing
+
+
+def _adopt(core: CoreApi, configmap: Manifest, owned: Manifest) -> None:
+    """Patch ``configmap`` to the ``ownerReferences`` of ``owned`` (the same, owned by the pod).
+
+    The patch carries the resourceVersion we created: a ConfigMap replaced since (by
+    another spawn of the task) is refused (409), never adopted by our pod.
+    """
+    from kubernetes.client.exceptions import ApiException
+
+    meta = configmap["metadata"]
+    name, namespace = owned["metadata"]["name"], owned["metadata"]["namespace"]
+    patch: Manifest = {"metadata": {"ownerReferences": owned["metadata"]["ownerReferences"]}}
+    if meta.get("resourceVersion"):
+        patch["metadata"]["resourceVersion"] = meta["resourceVersion"]
     try:
-        _create_configmap(core, configmap(uid), uid)
+        core.patch_namespaced_config_map(name, namespace, patch)
+    except ApiException as err:
+        error = _api_error(err, f"setting the owner of configmap {name}")
+        if status_of(err) == 403:
+            error.hint = (
+                "the speckit-pods-operator Role needs patch on configmaps: re-apply it "
+                "(kubectl apply -k manifests/)"
+            )
+        elif status_of(err) in (404, 409):
+            error.hint = f"another spawn of this task? check `kubectl -n {namespace} get pods`"
+        raise error from err
+
+
+def create(core: CoreApi, pod: Manifest, configmap: ConfigMapRenderer) -> str:
+    """Create ``configmap(None)``, then ``pod``, then make the pod the ConfigMap's owner.
+
+    ``configmap(uid)`` renders the ConfigMap owned by the pod ``uid``: its
+    ``ownerReferences`` are what the patch sets.  A failed step deletes what the earlier
+    ones created.  Returns the pod name.  Raises ``AlreadyRunningError`` if a pod of
+    that name appeared meanwhile (a concurrent spawn of the same task).
+    """
+    name, namespace = str(pod["metadata"]["name"]), str(pod["metadata"]["namespace"])
+    made = _create_configmap(core, configmap(None))
+    try:
+        created = _create_pod(core, pod)
+    except BaseException:
+        _rollback_configmap(core, made, namespace)
+        raise
+    try:
+        _adopt(core, made, configmap(_uid(created)))
     except BaseException:
         _rollback(core, name, namespace)
+        _rollback_configmap(core, made, namespace)
         raise
     return name
 
 
-def _ours(existing: Pod, pod: dict[str, Any]) -> bool:
-    """Whether ``existing`` is the pod this very spawn creates (the same run id).
+def _ours(existing: Manifest, made: Manifest) -> bool:
+    """Whether ``existing`` is the object (pod, ConfigMap) this very spawn creates.
 
-    A create refused 409 may be our own request sent again by the HTTP client after its
-    answer was lost: the pod is then ours to use.
+    Both carry the spawn's run id.  A create refused 409 may be our own request sent
+    again by the HTTP client after its answer was lost: the object is then ours to use.
     """
     run = (existing["metadata"].get("labels") or {}).get(labels.RUN)
-    return run is not None and run == pod["metadata"]["labels"].get(labels.RUN)
+    return run is not None and run == made["metadata"]["labels"].get(labels.RUN)
 
 
 def _state(existing: Pod | None) -> str:
@@ -310,7 +376,7 @@ def _state(existing: Pod | None) -> str:
 
 
 def _rollback(core: CoreApi, name: str, namespace: str) -> None:
-    """Delete the half-created pod (its ConfigMap, if any, follows through its owner)."""
+    """Delete the half-created pod at once (grace 0: its agent has not done anything)."""
     try:
         _delete_pod(core, name, namespace, grace=0)
     except KubeApiError as err:
@@ -318,3 +384,25 @@ def _rollback(core: CoreApi, name: str, namespace: str) -> None:
         log.error("delete it by hand: kubectl -n %s delete pod %s", namespace, name)
     else:
         log.info("deleted pod %s: the spawn did not complete", name)
+
+
+def _rollback_configmap(core: CoreApi, made: Manifest, namespace: str) -> None:
+    """Delete the ConfigMap this spawn made: that very object, not one made again since."""
+    from kubernetes.client.exceptions import ApiException
+
+    name = str(made["metadata"]["name"])
+    try:
+        _delete_configmap(core, name, namespace, uid=_uid(made))
+    except ApiException as err:
+        if status_of(err) == 409:  # replaced since by another spawn of the task: its own
+            log.info("configmap %s is another spawn's now: left to it", name)
+            return
+        error = _api_error(err, f"deleting configmap {name}")
+        log.error("could not delete configmap %s after a failed spawn: %s", name, error.message)
+        log.error(
+            "delete it by hand: kubectl -n %s delete configmap %s (spawn and status delete "
+            "it once it is %d minutes old)",
+            namespace, name, ORPHAN_AGE // datetime.timedelta(minutes=1),
+        )  # fmt: skip
+    else:
+        log.info("deleted configmap %s: the spawn did not complete", name)

@@ -2,9 +2,9 @@
 
 ``plan()`` reads the local side only (tasks.md, context files, git defaults) and
 renders the manifests; it never touches the cluster, so ``--dry-run`` works without
-a kubeconfig.  ``apply()`` sweeps expired pods, frees the task's slot (refusing a
-duplicate unless ``--replace``) and creates the Pod and its ConfigMap, deleting
-what it created if a step fails.
+a kubeconfig.  ``apply()`` sweeps expired pods and orphaned ConfigMaps, frees the task's
+slot (refusing a duplicate unless ``--replace``) and creates the ConfigMap, the Pod and
+the Pod's ownership of the ConfigMap, deleting what it created if a step fails.
 """
 
 from __future__ import annotations
@@ -88,8 +88,8 @@ class Plan:
         return manifests.render_configmap(self.spec, owner_uid)
 
     def to_yaml(self) -> str:
-        """Both manifests as one YAML stream (Pod first, as they are created)."""
-        return manifests.to_yaml([self.pod, self.configmap()])
+        """Both manifests as one YAML stream, ConfigMap first, as they are created."""
+        return manifests.to_yaml([self.configmap(), self.pod])
 
 
 def default_branch(feature: str, task_id: str) -> str:
@@ -332,19 +332,20 @@ def plan_integration(
 
 
 def _sweep(kube: Kube, clock: pods.Clock) -> None:
-    """Delete expired kept pods; a failure here never stops the spawn."""
-    from runtime.kube.cleanup import sweep_expired
+    """Delete expired kept pods and orphaned ConfigMaps; a failure never stops the spawn."""
+    from runtime.kube.cleanup import sweep_expired, sweep_orphans
 
-    try:
-        sweep_expired(kube, now=clock.now())
-    except SpeckitPodsError as err:
-        log.warning("could not sweep expired pods: %s", err.message)
+    for what, sweep in (("expired pods", sweep_expired), ("orphaned configmaps", sweep_orphans)):
+        try:
+            sweep(kube, now=clock.now())
+        except SpeckitPodsError as err:
+            log.warning("could not sweep %s: %s", what, err.message)
 
 
 def apply(
     the_plan: Plan, kube: Kube, *, replace: bool, clock: pods.Clock = pods.SYSTEM_CLOCK
 ) -> str:
-    """Create the planned Pod and ConfigMap; return the pod name."""
+    """Create the planned ConfigMap and Pod; return the pod name."""
     core: pods.CoreApi = kube.core
     _sweep(kube, clock)
     pods.free_slot(core, the_plan.pod, replace=replace, clock=clock)

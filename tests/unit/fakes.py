@@ -181,6 +181,8 @@ class FakeClusterCore:
         self.delivered: dict[str, int] = {}  # name -> lines sent on follow connections
         self.chunk = 7
         self.quotas: list[dict[str, Any]] = []  # ResourceQuota objects of the namespace
+        self.configmaps: dict[str, dict[str, Any]] = {}  # name -> metadata
+        self.deleted_configmaps: list[str] = []
 
     def list_namespaced_resource_quota(self, namespace: str, **_: Any) -> dict[str, Any]:
         return {"items": copy.deepcopy(self.quotas)}
@@ -221,6 +223,26 @@ class FakeClusterCore:
         self.patches.append((name, body))
         meta = self.pods[name]["metadata"]
         meta.setdefault("annotations", {}).update(body["metadata"]["annotations"])
+
+    # task ConfigMaps (the orphan sweep): metadata dicts by name
+    def list_namespaced_config_map_metadata(self, namespace: str, **kw: Any) -> dict[str, Any]:
+        selector = str(kw.get("label_selector") or "")
+        wanted = dict(part.split("=", 1) for part in selector.split(",") if part)
+        items = [
+            {"metadata": copy.deepcopy(meta)}
+            for meta in self.configmaps.values()
+            if all((meta.get("labels") or {}).get(k) == v for k, v in wanted.items())
+        ]
+        return {"items": items}
+
+    def delete_namespaced_config_map(self, name: str, namespace: str, **kw: Any) -> None:
+        if name not in self.configmaps:
+            raise ApiException(status=404, reason="Not Found")
+        uid = ((kw.get("body") or {}).get("preconditions") or {}).get("uid")
+        if uid is not None and uid != self.configmaps[name].get("uid"):
+            raise ApiException(status=409, reason="Conflict")
+        del self.configmaps[name]
+        self.deleted_configmaps.append(name)
 
     # logs
     def _since(self, name: str, since_seconds: int | None) -> int:
@@ -356,6 +378,7 @@ class SpawnCore:
     calls: list[tuple[str, str]] = dataclasses.field(default_factory=list)
     _countdown: dict[str, int] = dataclasses.field(default_factory=dict)
     _next_uid: int = 0
+    _next_cm_uid: int = 0
 
     def add(self, obj: Pod) -> Pod:
         self.pods[obj["metadata"]["name"]] = obj
@@ -430,18 +453,46 @@ class SpawnCore:
             raise api_exception(404, "Not Found", f'configmaps "{name}" not found')
         return copy.deepcopy(self.configmaps[name])
 
+    def list_namespaced_config_map_metadata(self, namespace: str, **kw: Any) -> dict[str, Any]:
+        selector = str(kw.get("label_selector") or "")
+        self._enter("list_namespaced_config_map_metadata", selector, namespace)
+        found = [cm for cm in self.configmaps.values() if _selected(cm, selector)]
+        return {"items": [{"metadata": copy.deepcopy(cm["metadata"])} for cm in found]}
+
     def create_namespaced_config_map(self, namespace: str, body: Pod, **kw: Any) -> Pod:
         name = body["metadata"]["name"]
         self._enter("create_namespaced_config_map", name, namespace)
         if name in self.configmaps:
             raise api_exception(409, "Conflict", f'configmaps "{name}" already exists')
-        self.configmaps[name] = copy.deepcopy(body)
-        return copy.deepcopy(body)
+        self._next_cm_uid += 1
+        obj = copy.deepcopy(body)
+        obj["metadata"].update(uid=f"cm-uid-{self._next_cm_uid}", resourceVersion="1")
+        obj["metadata"].setdefault("creationTimestamp", "2026-11-25T12:00:00Z")
+        self.configmaps[name] = obj
+        return copy.deepcopy(obj)
+
+    def patch_namespaced_config_map(self, name: str, namespace: str, body: Pod, **kw: Any) -> Pod:
+        """A JSON merge patch of ``metadata``; its ``resourceVersion`` is a precondition."""
+        self._enter("patch_namespaced_config_map", name, namespace)
+        if name not in self.configmaps:
+            raise api_exception(404, "Not Found", f'configmaps "{name}" not found')
+        meta = self.configmaps[name]["metadata"]
+        changes = dict(body["metadata"])
+        version = changes.pop("resourceVersion", None)
+        if version is not None and version != meta.get("resourceVersion"):
+            raise api_exception(409, "Conflict", "the object has been modified")
+        meta.update(changes)
+        meta["resourceVersion"] = str(int(meta.get("resourceVersion") or 0) + 1)
+        return copy.deepcopy(self.configmaps[name])
 
     def delete_namespaced_config_map(self, name: str, namespace: str, **kw: Any) -> Any:
         self._enter("delete_namespaced_config_map", name, namespace)
-        if self.configmaps.pop(name, None) is None:
+        if name not in self.configmaps:
             raise api_exception(404, "Not Found", f'configmaps "{name}" not found')
+        uid = ((kw.get("body") or {}).get("preconditions") or {}).get("uid")
+        if uid is not None and uid != self.configmaps[name]["metadata"].get("uid"):
+            raise api_exception(409, "Conflict", "Precondition failed: UID in precondition")
+        del self.configmaps[name]
         return {"kind": "Status"}
 
     def connector(self) -> Callable[[str | None, str | None], Kube]:

@@ -152,7 +152,7 @@ def test_a_dry_run_shows_the_toolchain_image_in_the_agent_container_only(
     argv += ["--image", "r.example/agent:1", "--toolchain-image", "r.example/tools:2"]
     argv += ["--setup-timeout", "20m"]
     assert main(argv) == 0
-    pod = next(yaml.safe_load_all(capsys.readouterr().out))
+    pod = next(d for d in yaml.safe_load_all(capsys.readouterr().out) if d["kind"] == "Pod")
     images = {
         c["name"]: c["image"] for c in [*pod["spec"]["initContainers"], *pod["spec"]["containers"]]
     }

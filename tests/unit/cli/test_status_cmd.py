@@ -2,8 +2,10 @@ from __future__ import annotations
 
 import datetime
 import json
+from typing import Any
 
 import pytest
+from kubernetes.client.exceptions import ApiException
 
 from runtime.cli import build_parser
 from runtime.cli.status_cmd import run
@@ -86,6 +88,29 @@ def test_json_rows_with_stable_keys(capsys: pytest.CaptureFixture[str]) -> None:
     # the result is read cheaply: only ended pods, only the last lines
     tails = [call["tail_lines"] for call in core.log_calls]
     assert tails == [5, 5]
+
+
+def test_status_sweeps_orphaned_task_configmaps_and_warns_when_it_cannot(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    core = fake_cluster()
+    task_labels = {labels.MANAGED_BY: labels.TOOL_NAME, labels.COMPONENT: "agent"}
+    for name, created in (
+        ("sp-orphan-task", "2024-12-31T23:54:00Z"),
+        ("sp-new-task", "2025-01-01T00:04:00Z"),
+    ):
+        core.configmaps[name] = {"name": name, "labels": task_labels, "creationTimestamp": created}
+    assert status(["--json"], core) == 0
+    assert core.deleted_configmaps == ["sp-orphan-task"] and "sp-new-task" in core.configmaps
+    assert "WARNING" not in capsys.readouterr().err
+
+    class Denied(FakeClusterCore):
+        def list_namespaced_config_map_metadata(self, namespace: str, **kw: Any) -> Any:
+            raise ApiException(status=403, reason="Forbidden")
+
+    assert status(["--json"], Denied()) == 0
+    err = capsys.readouterr().err
+    assert "WARNING: could not sweep orphaned configmaps: listing configmaps in ns failed" in err
 
 
 def test_feature_filter(capsys: pytest.CaptureFixture[str]) -> None:

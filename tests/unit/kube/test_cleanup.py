@@ -4,10 +4,19 @@ import datetime
 from typing import Any
 
 import pytest
+from kubernetes.client.exceptions import ApiException
 
 from runtime.contract.outcome import Status
+from runtime.errors import KubeApiError
 from runtime.kube import labels
-from runtime.kube.cleanup import Policy, apply_policy, delete_pod, is_expired, sweep_expired
+from runtime.kube.cleanup import (
+    Policy,
+    apply_policy,
+    delete_pod,
+    is_expired,
+    sweep_expired,
+    sweep_orphans,
+)
 from runtime.kube.client import Kube
 from runtime.kube.podwatch import ClusterPods
 from tests.unit.fakes import FakeClusterCore, exited, make_pod, running
@@ -123,3 +132,98 @@ def test_a_deletion_of_ours_is_marked_on_the_pod_first() -> None:
     assert core.deleted == ["p"]
     assert delete_pod(pods, "q") is True and len(core.patches) == 1  # no mark without ``by``
     assert delete_pod(pods, "gone", by="run-async.sh cancel") is False  # already gone: fine
+
+
+# --- orphaned task ConfigMaps -------------------------------------------------------------
+
+TASK_CM_LABELS = {
+    labels.MANAGED_BY: labels.TOOL_NAME,
+    labels.COMPONENT: "agent",
+    labels.TASK: "T012",
+}
+
+
+def task_cm(
+    name: str,
+    *,
+    age: datetime.timedelta | None = datetime.timedelta(minutes=11),
+    owned: bool = False,
+    cm_labels: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """A ConfigMap's metadata as a metadata-only list returns it, created ``age`` before NOW."""
+    meta: dict[str, Any] = {
+        "name": name,
+        "uid": f"uid-{name}",
+        "labels": cm_labels or TASK_CM_LABELS,
+    }
+    if age is not None:
+        meta["creationTimestamp"] = (NOW - age).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if owned:
+        meta["ownerReferences"] = [{"apiVersion": "v1", "kind": "Pod", "name": "p", "uid": "u"}]
+    return meta
+
+
+def with_configmaps(core: FakeClusterCore, *metas: dict[str, Any]) -> None:
+    for meta in metas:
+        core.configmaps[meta["name"]] = meta
+
+
+def test_sweep_orphans_deletes_only_old_unowned_unmounted_task_configmaps() -> None:
+    mounting = make_pod("sp-mounted", phase="Failed", container=exited(1))
+    mounting["spec"]["volumes"] = [{"name": "task", "configMap": {"name": "sp-mounted-task"}}]
+    core, pods = cluster(mounting)
+    with_configmaps(
+        core,
+        task_cm("sp-orphan-task"),
+        task_cm("sp-in-flight-task", age=datetime.timedelta(minutes=9)),  # its spawn runs
+        task_cm("sp-owned-task", owned=True),
+        task_cm("sp-mounted-task"),  # its pod lost the owner: kept while the pod is there
+        task_cm("sp-no-timestamp-task", age=None),
+        task_cm("speckit-pods-agent-config", cm_labels={labels.COMPONENT: "agent-config"}),
+        task_cm("sp-other-tool-task", cm_labels={labels.COMPONENT: "agent"}),
+    )
+    assert sweep_orphans(pods, now=NOW) == ["sp-orphan-task"]
+    assert core.deleted_configmaps == ["sp-orphan-task"]
+    assert "speckit-pods-agent-config" in core.configmaps
+
+
+def test_sweep_orphans_takes_the_age_it_is_given() -> None:
+    core, pods = cluster()
+    with_configmaps(core, task_cm("sp-a-task", age=datetime.timedelta(minutes=3)))
+    assert sweep_orphans(pods, now=NOW) == []
+    assert sweep_orphans(pods, now=NOW, age=datetime.timedelta(minutes=2)) == ["sp-a-task"]
+
+
+def test_sweep_orphans_lists_no_pods_when_nothing_is_old() -> None:
+    class NoPods(FakeClusterCore):
+        def list_namespaced_pod(self, namespace: str, label_selector: str = "", **_: Any) -> Any:
+            raise AssertionError("pods listed for nothing")
+
+    core = NoPods()
+    with_configmaps(core, task_cm("sp-young-task", age=datetime.timedelta(seconds=5)))
+    assert sweep_orphans(Kube(core=core, namespace="ns"), now=NOW) == []
+
+
+def test_sweep_orphans_leaves_a_configmap_made_again_since_it_listed() -> None:
+    """The next spawn of the task replaced the orphan: the delete's uid precondition fails."""
+
+    class Replaced(FakeClusterCore):
+        def list_namespaced_config_map_metadata(self, namespace: str, **kw: Any) -> Any:
+            listed = super().list_namespaced_config_map_metadata(namespace, **kw)
+            self.configmaps["sp-orphan-task"] = task_cm("sp-orphan-task", age=None)
+            self.configmaps["sp-orphan-task"]["uid"] = "uid-of-the-new-one"
+            return listed
+
+    core = Replaced()
+    with_configmaps(core, task_cm("sp-orphan-task"))
+    assert sweep_orphans(Kube(core=core, namespace="ns"), now=NOW) == []
+    assert core.configmaps["sp-orphan-task"]["uid"] == "uid-of-the-new-one"
+
+
+def test_sweep_orphans_reports_a_listing_it_may_not_make() -> None:
+    class Denied(FakeClusterCore):
+        def list_namespaced_config_map_metadata(self, namespace: str, **kw: Any) -> Any:
+            raise ApiException(status=403, reason="Forbidden")
+
+    with pytest.raises(KubeApiError, match="listing configmaps in ns failed: HTTP 403"):
+        sweep_orphans(Kube(core=Denied(), namespace="ns"), now=NOW)

@@ -90,3 +90,32 @@ def test_the_official_watch_streams_events_as_dicts(
     got = list(watch.stream(api.list_namespaced_pod, "ns", timeout_seconds=5))  # type: ignore[no-untyped-call]
     assert [(e["type"], e["object"]) for e in got] == [("ADDED", POD), ("DELETED", POD)]
     assert server.seen[0].query == {"watch": "true", "timeoutSeconds": "5"}
+
+
+def test_configmap_metadata_list_asks_for_metadata_only(
+    server: FakeApiServer, answers: Answers, api: JsonCoreApi
+) -> None:
+    items = {"kind": "PartialObjectMetadataList", "items": [{"metadata": {"name": "c"}}]}
+    answers["/api/v1/namespaces/ns/configmaps"] = Answer.json(200, items)
+    assert api.list_namespaced_config_map_metadata("ns", label_selector="a=b") == items
+    seen = server.seen[0]
+    assert (seen.method, seen.query) == ("GET", {"labelSelector": "a=b"})
+    assert seen.header("Accept") == (
+        "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
+    )
+
+
+def test_configmap_owner_patch_and_a_delete_with_a_precondition(
+    server: FakeApiServer, answers: Answers, api: JsonCoreApi
+) -> None:
+    patch = {"metadata": {"ownerReferences": [{"uid": "u"}], "resourceVersion": "3"}}
+    api.patch_namespaced_config_map("c", "ns", patch)
+    api.delete_namespaced_config_map("c", "ns", body={"preconditions": {"uid": "x"}})
+    api.delete_namespaced_config_map("c", "ns")
+    patched, deleted, plain = server.seen
+    assert (patched.method, patched.path) == ("PATCH", "/api/v1/namespaces/ns/configmaps/c")
+    assert patched.header("Content-Type") == "application/merge-patch+json"
+    assert patched.body == patch
+    assert (deleted.method, deleted.body) == ("DELETE", {"preconditions": {"uid": "x"}})
+    assert deleted.header("Content-Type") == "application/json"
+    assert (plain.method, plain.body) == ("DELETE", None)

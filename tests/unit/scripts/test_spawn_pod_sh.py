@@ -92,16 +92,17 @@ def test_dry_run_prints_valid_manifests_without_a_cluster(
     result = spawn(checkout, env, "--task-id", "T012", "--dry-run")
     assert result.exit_code == 0, stderr(result)
     docs = list(yaml.safe_load_all(str(result)))
-    assert [d["kind"] for d in docs] == ["Pod", "ConfigMap"]
+    assert [d["kind"] for d in docs] == ["ConfigMap", "Pod"]  # in the order they are created
     for doc in docs:
         kubernetes_validate.validate(doc, "1.34.0", strict=True)
+    configmap, pod = docs
     # the trusted side that clones and pushes
-    git = next(c for c in docs[0]["spec"]["initContainers"] if c["name"] == "git")
+    git = next(c for c in pod["spec"]["initContainers"] if c["name"] == "git")
     env_vars = {e["name"]: e["value"] for e in git["env"]}
     assert env_vars["TASK_BRANCH"] == "specs/001-photo-albums/T012-async"
     assert env_vars["REPO_URL"] == "https://git.example.com/acme/photos.git"
     assert "ALLOW_INSECURE_HTTP" not in env_vars
-    assert "SCRIPTED_LLM: write-file" in docs[1]["data"]["prompt.md"]
+    assert "SCRIPTED_LLM: write-file" in configmap["data"]["prompt.md"]
 
 
 def test_positional_form_and_options(checkout: Path, env: dict[str, str], tmp_path: Path) -> None:
@@ -124,7 +125,7 @@ def test_positional_form_and_options(checkout: Path, env: dict[str, str], tmp_pa
         "openai/gpt-4.1",
     )
     assert result.exit_code == 0, stderr(result)
-    pod = next(yaml.safe_load_all(str(result)))
+    pod = next(d for d in yaml.safe_load_all(str(result)) if d["kind"] == "Pod")
     container = pod["spec"]["containers"][0]
     env_vars = {e["name"]: e["value"] for e in container["env"]}
     assert env_vars["TASK_ID"] == "T013" and env_vars["MODEL"] == "openai/gpt-4.1"

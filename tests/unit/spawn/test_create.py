@@ -24,12 +24,14 @@ from runtime.errors import (
     UsageError,
 )
 from runtime.kube import labels
+from runtime.kube.cleanup import TASK_CONFIGMAPS
 from runtime.kube.client import Kube
 from runtime.spawn import create as spawn
 from runtime.spawn import names
 from tests.unit.fakes import SpawnClock, SpawnCore, api_exception, feature_repo, git, spawn_pod
 
 POD = names.pod_name("001-photo-albums", "T012", "https://git.example.com/acme/photos.git")
+CM = f"{POD}-task"
 TASK_LABELS = {
     labels.MANAGED_BY: "speckit-pods",
     labels.TASK: "T012",
@@ -239,8 +241,9 @@ def test_dry_run_prints_yaml_and_never_connects(
     code = spawn.run(opts(dry_run=True), out=out.append, connector=no_cluster, cwd=repo, env={})
     assert code == 0
     docs = list(yaml.safe_load_all(out[0]))
-    assert [d["kind"] for d in docs] == ["Pod", "ConfigMap"]
-    assert docs[0]["metadata"]["name"] == POD
+    assert [d["kind"] for d in docs] == ["ConfigMap", "Pod"]  # as they are created
+    assert docs[1]["metadata"]["name"] == POD
+    assert "ownerReferences" not in docs[0]["metadata"]
 
 
 def test_without_kubeconfig_a_real_spawn_is_a_config_error(
@@ -255,20 +258,51 @@ def test_without_kubeconfig_a_real_spawn_is_a_config_error(
 # --- run: against the fake cluster --------------------------------------------------------
 
 
-def test_creates_pod_then_owned_configmap_and_prints_the_name(
+WRITES = ("create_", "patch_namespaced_config_map", "delete_namespaced_config_map")
+
+
+def writes(core: SpawnCore) -> list[tuple[str, str]]:
+    """The calls that create, own or delete the task's objects, in order."""
+    return [c for c in core.calls if c[0].startswith(WRITES)]
+
+
+def test_creates_the_configmap_then_the_pod_then_owns_it_and_prints_the_name(
     repo: Path, clock: SpawnClock
 ) -> None:
     core = SpawnCore()
     code, out = run(repo, core, clock)
     assert (code, out) == (0, [POD])
     pod = core.pods[POD]
-    cm = core.configmaps[f"{POD}-task"]
-    assert cm["metadata"]["ownerReferences"][0]["uid"] == pod["metadata"]["uid"]
-    creates = [c for c in core.calls if c[0].startswith("create_")]
-    assert creates == [
-        ("create_namespaced_pod", POD),
-        ("create_namespaced_config_map", f"{POD}-task"),
+    cm = core.configmaps[CM]
+    assert cm["metadata"]["ownerReferences"] == [
+        {"apiVersion": "v1", "kind": "Pod", "name": POD, "uid": pod["metadata"]["uid"]}
     ]
+    assert writes(core) == [
+        ("create_namespaced_config_map", CM),
+        ("create_namespaced_pod", POD),
+        ("patch_namespaced_config_map", CM),
+    ]
+    volumes = [v["configMap"]["name"] for v in pod["spec"]["volumes"] if "configMap" in v]
+    assert CM in volumes  # the ConfigMap the pod mounts existed before the pod
+    assert core.configmaps[CM]["data"]["prompt.md"]
+
+
+def test_the_configmap_is_created_without_an_owner(repo: Path, clock: SpawnClock) -> None:
+    class Recording(SpawnCore):
+        created: list[dict[str, Any]] = []
+
+        def create_namespaced_config_map(self, namespace: str, body: Any, **kw: Any) -> Any:
+            self.created.append(copy.deepcopy(body))
+            return super().create_namespaced_config_map(namespace, body, **kw)
+
+    core = Recording()
+    assert run(repo, core, clock)[0] == 0
+    (body,) = core.created
+    assert "ownerReferences" not in body["metadata"]
+    assert body["metadata"]["labels"][labels.TASK] == "T012"  # labelled like the pod
+    assert (
+        body["metadata"]["labels"][labels.RUN] == core.pods[POD]["metadata"]["labels"][labels.RUN]
+    )
 
 
 @pytest.mark.parametrize("phase", ["Pending", "Running"])
@@ -305,13 +339,11 @@ def test_pods_of_other_tasks_or_features_do_not_block(repo: Path, clock: SpawnCl
 def test_replace_deletes_the_running_pod_and_waits_for_it(repo: Path, clock: SpawnClock) -> None:
     core = SpawnCore(graceful_reads=3)
     core.add(spawn_pod(POD, "Running", TASK_LABELS))
-    core.configmaps[f"{POD}-task"] = {
-        "metadata": {"name": f"{POD}-task", "ownerReferences": [{"uid": f"uid-{POD}"}]}
-    }
+    core.configmaps[CM] = {"metadata": {"name": CM, "ownerReferences": [{"uid": f"uid-{POD}"}]}}
     code, out = run(repo, core, clock, replace=True)
     assert (code, out) == (0, [POD])
     assert core.pods[POD]["metadata"]["uid"] == "uid-1"  # the new pod
-    assert core.configmaps[f"{POD}-task"]["metadata"]["ownerReferences"][0]["uid"] == "uid-1"
+    assert core.configmaps[CM]["metadata"]["ownerReferences"][0]["uid"] == "uid-1"
     assert clock.slept, "waited for the old pod to terminate"
     delete = core.calls.index(("delete_namespaced_pod", POD))
     assert delete < core.calls.index(("create_namespaced_pod", POD))
@@ -361,7 +393,27 @@ def test_a_create_sent_twice_uses_the_pod_it_made(repo: Path, clock: SpawnClock)
     core = TwiceSentCore()
     assert run(repo, core, clock) == (0, [POD])
     uid = core.pods[POD]["metadata"]["uid"]
-    assert core.configmaps[f"{POD}-task"]["metadata"]["ownerReferences"][0]["uid"] == uid
+    assert core.configmaps[CM]["metadata"]["ownerReferences"][0]["uid"] == uid
+    assert [c for c in writes(core) if "delete" in c[0]] == []  # nothing rolled back
+
+
+class TwiceSentConfigMapCore(SpawnCore):
+    """The API server created the ConfigMap, but the client sent the request again: 409."""
+
+    def create_namespaced_config_map(self, namespace: str, body: Any, **kw: Any) -> Any:
+        super().create_namespaced_config_map(namespace, body, **kw)
+        return super().create_namespaced_config_map(namespace, body, **kw)
+
+
+def test_a_configmap_create_sent_twice_uses_the_configmap_it_made(
+    repo: Path, clock: SpawnClock
+) -> None:
+    core = TwiceSentConfigMapCore()
+    assert run(repo, core, clock) == (0, [POD])
+    uid = core.pods[POD]["metadata"]["uid"]
+    assert core.configmaps[CM]["metadata"]["ownerReferences"][0]["uid"] == uid
+    assert core.configmaps[CM]["metadata"]["uid"] == "cm-uid-1"  # the one it made, kept
+    assert ("delete_namespaced_config_map", CM) not in core.calls
 
 
 def test_a_pod_of_another_spawn_is_still_refused(repo: Path, clock: SpawnClock) -> None:
@@ -372,8 +424,11 @@ def test_a_pod_of_another_spawn_is_still_refused(repo: Path, clock: SpawnClock) 
             super().create_namespaced_pod(namespace, other, **kw)
             return super().create_namespaced_pod(namespace, body, **kw)
 
+    core = Raced()
     with pytest.raises(AlreadyRunningError, match="already exists"):
-        run(repo, Raced(), clock)
+        run(repo, core, clock)
+    assert not core.configmaps  # the ConfigMap it made is deleted again
+    assert core.pods[POD]["metadata"]["labels"][labels.RUN] == "another-run"  # left alone
 
 
 def test_a_terminating_pod_on_a_live_node_is_waited_for(repo: Path, clock: SpawnClock) -> None:
@@ -386,16 +441,49 @@ def test_a_terminating_pod_on_a_live_node_is_waited_for(repo: Path, clock: Spawn
     assert ("delete_namespaced_pod", POD) not in core.calls  # its kubelet stops it
 
 
-def test_a_stale_configmap_left_by_a_late_gc_is_replaced(repo: Path, clock: SpawnClock) -> None:
+STALE_OWNERS = {
+    "a late garbage collector": [{"uid": "uid-gone"}],
+    "a spawn killed before its pod": None,
+}
+
+
+@pytest.mark.parametrize("left_by", list(STALE_OWNERS))
+def test_a_stale_configmap_is_replaced(repo: Path, clock: SpawnClock, left_by: str) -> None:
     core = SpawnCore()
-    core.configmaps[f"{POD}-task"] = {
-        "metadata": {"name": f"{POD}-task", "ownerReferences": [{"uid": "uid-gone"}]},
-        "data": {"prompt.md": "old"},
-    }
+    meta: dict[str, Any] = {"name": CM, "uid": "cm-uid-old", "labels": {labels.RUN: "old-run"}}
+    if STALE_OWNERS[left_by]:
+        meta["ownerReferences"] = STALE_OWNERS[left_by]
+    core.configmaps[CM] = {"metadata": meta, "data": {"prompt.md": "old"}}
     assert run(repo, core, clock)[0] == 0
-    cm = core.configmaps[f"{POD}-task"]
+    cm = core.configmaps[CM]
     assert cm["metadata"]["ownerReferences"][0]["uid"] == core.pods[POD]["metadata"]["uid"]
     assert cm["data"]["prompt.md"] != "old"
+    assert writes(core) == [
+        ("create_namespaced_config_map", CM),  # 409
+        ("delete_namespaced_config_map", CM),
+        ("create_namespaced_config_map", CM),
+        ("create_namespaced_pod", POD),
+        ("patch_namespaced_config_map", CM),
+    ]
+
+
+def test_a_stale_configmap_made_again_meanwhile_is_not_deleted(
+    repo: Path, clock: SpawnClock
+) -> None:
+    """Between our read and our delete another spawn replaced it: the delete is refused."""
+
+    class Swapped(SpawnCore):
+        def read_namespaced_config_map(self, name: str, namespace: str, **kw: Any) -> Any:
+            found = super().read_namespaced_config_map(name, namespace, **kw)
+            self.configmaps[name]["metadata"]["uid"] = "cm-uid-another-spawn"
+            return found
+
+    core = Swapped()
+    core.configmaps[CM] = {"metadata": {"name": CM, "uid": "cm-uid-old", "labels": {}}}
+    with pytest.raises(KubeApiError, match="replacing stale configmap"):
+        run(repo, core, clock)
+    assert core.configmaps[CM]["metadata"]["uid"] == "cm-uid-another-spawn"
+    assert not core.pods
 
 
 class GarbageCollectedCore(SpawnCore):
@@ -417,17 +505,18 @@ def test_a_stale_configmap_collected_while_we_replace_it_is_fine(
 ) -> None:
     core = GarbageCollectedCore()
     core.read_at = read_at
-    core.configmaps[f"{POD}-task"] = {
-        "metadata": {"name": f"{POD}-task", "ownerReferences": [{"uid": "uid-gone"}]},
+    core.configmaps[CM] = {
+        "metadata": {"name": CM, "ownerReferences": [{"uid": "uid-gone"}]},
         "data": {"prompt.md": "old"},
     }
     core.fail["create_namespaced_config_map"] = api_exception(409, "Conflict", "exists")
     assert run(repo, core, clock)[0] == 0
-    cm = core.configmaps[f"{POD}-task"]
+    cm = core.configmaps[CM]
     assert cm["metadata"]["ownerReferences"][0]["uid"] == core.pods[POD]["metadata"]["uid"]
+    assert cm["data"]["prompt.md"] != "old"
 
 
-def test_configmap_failure_deletes_the_pod(repo: Path, clock: SpawnClock) -> None:
+def test_a_refused_configmap_creates_nothing(repo: Path, clock: SpawnClock) -> None:
     core = SpawnCore()
     core.fail["create_namespaced_config_map"] = api_exception(403, "Forbidden", "nope")
     with pytest.raises(KubeApiError) as info:
@@ -435,25 +524,91 @@ def test_configmap_failure_deletes_the_pod(repo: Path, clock: SpawnClock) -> Non
     assert info.value.exit_code == 24
     assert "speckit-pods-operator" in info.value.hint
     assert not core.pods and not core.configmaps
+    assert ("create_namespaced_pod", POD) not in core.calls
 
 
-def test_interrupt_between_the_two_creates_deletes_the_pod(repo: Path, clock: SpawnClock) -> None:
+@pytest.mark.parametrize(
+    "failure", [api_exception(500, "Internal"), KeyboardInterrupt()], ids=["error", "interrupt"]
+)
+def test_a_failed_pod_create_deletes_the_configmap(
+    repo: Path, clock: SpawnClock, failure: BaseException
+) -> None:
     core = SpawnCore()
-    core.fail["create_namespaced_config_map"] = KeyboardInterrupt()
-    with pytest.raises(KeyboardInterrupt):
+    core.fail["create_namespaced_pod"] = failure
+    with pytest.raises(type(failure) if isinstance(failure, KeyboardInterrupt) else KubeApiError):
         run(repo, core, clock)
     assert not core.pods and not core.configmaps
+    assert writes(core)[-1] == ("delete_namespaced_config_map", CM)
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [api_exception(500, "Internal"), api_exception(404, "Not Found"), KeyboardInterrupt()],
+    ids=["error", "gone", "interrupt"],
+)
+def test_a_failed_owner_patch_deletes_the_pod_and_the_configmap(
+    repo: Path, clock: SpawnClock, failure: BaseException
+) -> None:
+    core = SpawnCore()
+    core.fail["patch_namespaced_config_map"] = failure
+    with pytest.raises(type(failure) if isinstance(failure, KeyboardInterrupt) else KubeApiError):
+        run(repo, core, clock)
+    assert not core.pods and not core.configmaps
+    assert writes(core)[-1] == ("delete_namespaced_config_map", CM)
+    delete = core.calls.index(("delete_namespaced_pod", POD))
+    assert core.calls.index(("patch_namespaced_config_map", CM)) < delete
+
+
+def test_an_owner_patch_the_role_refuses_says_to_reapply_the_role(
+    repo: Path, clock: SpawnClock
+) -> None:
+    """A Role applied before spawn patched ConfigMaps: the one-line error says what to do."""
+    core = SpawnCore()
+    core.fail["patch_namespaced_config_map"] = api_exception(
+        403, "Forbidden", 'configmaps "x" is forbidden: cannot patch resource "configmaps"'
+    )
+    with pytest.raises(KubeApiError) as info:
+        run(repo, core, clock)
+    assert info.value.exit_code == 24 and "\n" not in info.value.message
+    assert (
+        "patch on configmaps" in info.value.hint
+        and "kubectl apply -k manifests/" in info.value.hint
+    )
+    assert not core.pods and not core.configmaps
+
+
+def test_a_configmap_replaced_before_the_patch_is_not_adopted(
+    repo: Path, clock: SpawnClock
+) -> None:
+    """Another spawn of the task replaced our ConfigMap while we created the pod."""
+
+    class Replaced(SpawnCore):
+        def create_namespaced_pod(self, namespace: str, body: Any, **kw: Any) -> Any:
+            created = super().create_namespaced_pod(namespace, body, **kw)
+            theirs = self.configmaps[CM]["metadata"]
+            theirs.update(uid="cm-uid-theirs", resourceVersion="9")
+            return created
+
+    core = Replaced()
+    with pytest.raises(KubeApiError, match="setting the owner of configmap") as info:
+        run(repo, core, clock)
+    assert "another spawn" in info.value.hint
+    assert not core.pods  # ours rolled back
+    theirs = core.configmaps[CM]["metadata"]
+    assert theirs["uid"] == "cm-uid-theirs" and "ownerReferences" not in theirs  # left alone
 
 
 def test_failed_rollback_is_reported_with_the_manual_command(
     repo: Path, clock: SpawnClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     core = SpawnCore()
-    core.fail["create_namespaced_config_map"] = api_exception(500, "Internal")
+    core.fail["patch_namespaced_config_map"] = api_exception(500, "Internal")
     core.fail["delete_namespaced_pod"] = api_exception(500, "Internal")
-    with pytest.raises(KubeApiError):
+    core.fail["delete_namespaced_config_map"] = api_exception(500, "Internal")
+    with pytest.raises(KubeApiError, match="setting the owner"):  # the cause, not the rollback
         run(repo, core, clock)
     assert f"kubectl -n speckit-pods delete pod {POD}" in caplog.text
+    assert f"kubectl -n speckit-pods delete configmap {CM}" in caplog.text
 
 
 def test_concurrent_spawn_losing_the_create_race(repo: Path, clock: SpawnClock) -> None:
@@ -461,7 +616,7 @@ def test_concurrent_spawn_losing_the_create_race(repo: Path, clock: SpawnClock) 
     core.fail["create_namespaced_pod"] = api_exception(409, "Conflict")
     with pytest.raises(AlreadyRunningError, match="already exists"):
         run(repo, core, clock)
-    assert not core.configmaps
+    assert not core.configmaps and writes(core)[-1] == ("delete_namespaced_config_map", CM)
 
 
 QUOTA_REFUSAL = (
@@ -477,6 +632,7 @@ def test_a_pod_the_quota_refuses_is_a_quota_error_and_leaves_nothing(
     core.fail["create_namespaced_pod"] = api_exception(403, "Forbidden", QUOTA_REFUSAL)
     with pytest.raises(QuotaExceededError) as info:
         run(repo, core, clock)
+    assert ("delete_namespaced_config_map", CM) in core.calls
     err = info.value
     assert err.exit_code == ExitCode.QUOTA_EXCEEDED
     assert int(err.exit_code) == 19
@@ -491,7 +647,7 @@ def test_a_pod_the_quota_refuses_is_a_quota_error_and_leaves_nothing(
     assert not core.pods and not core.configmaps
 
 
-def test_a_configmap_the_quota_refuses_rolls_the_pod_back(repo: Path, clock: SpawnClock) -> None:
+def test_a_configmap_the_quota_refuses_creates_nothing(repo: Path, clock: SpawnClock) -> None:
     refused = QUOTA_REFUSAL.replace(f'pods "{POD}"', "configmaps").replace("pods=", "configmaps=")
     core = SpawnCore()
     core.fail["create_namespaced_config_map"] = api_exception(403, "Forbidden", refused)
@@ -499,7 +655,7 @@ def test_a_configmap_the_quota_refuses_rolls_the_pod_back(repo: Path, clock: Spa
         run(repo, core, clock)
     assert info.value.resources == ("configmaps",)
     assert not core.pods and not core.configmaps
-    assert ("delete_namespaced_pod", POD) in core.calls
+    assert ("create_namespaced_pod", POD) not in core.calls
 
 
 def test_an_rbac_denial_stays_an_api_error(repo: Path, clock: SpawnClock) -> None:
@@ -536,8 +692,26 @@ def test_a_failing_sweep_does_not_stop_the_spawn(
 ) -> None:
     core = SpawnCore()
     core.fail["list_namespaced_pod"] = api_exception(500, "Internal")
+    core.fail["list_namespaced_config_map_metadata"] = api_exception(403, "Forbidden")
     assert run(repo, core, clock) == (0, [POD])
-    assert "could not sweep" in caplog.text
+    assert "could not sweep expired pods" in caplog.text
+    assert "could not sweep orphaned configmaps" in caplog.text
+
+
+def test_an_orphaned_configmap_of_another_task_is_swept_first(
+    repo: Path, clock: SpawnClock
+) -> None:
+    core = SpawnCore()
+    old = (clock.at - datetime.timedelta(minutes=11)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    young = (clock.at - datetime.timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    other = {**TASK_LABELS, labels.COMPONENT: "agent", labels.TASK: "T099"}
+    for name, created in (("sp-orphan-task", old), ("sp-in-flight-task", young)):
+        meta = {"name": name, "uid": f"cm-{name}", "labels": other, "creationTimestamp": created}
+        core.configmaps[name] = {"metadata": meta}
+    assert run(repo, core, clock)[0] == 0
+    assert set(core.configmaps) == {"sp-in-flight-task", CM}
+    listed = core.calls.index(("list_namespaced_config_map_metadata", TASK_CONFIGMAPS))
+    assert listed < core.calls.index(("create_namespaced_config_map", CM))
 
 
 def test_a_terminating_pod_of_the_same_name_is_waited_for(repo: Path, clock: SpawnClock) -> None:

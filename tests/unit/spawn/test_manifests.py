@@ -549,7 +549,7 @@ def test_operator_role_grants_the_least_verbs(
     assert grants == {
         "/pods": {"create", "get", "list", "watch", "delete", "patch"},
         "/pods/log": {"get"},
-        "/configmaps": {"create", "get", "delete"},
+        "/configmaps": {"create", "get", "list", "patch", "delete"},
         "/events": {"list", "watch"},
         "/resourcequotas": {"list"},
         "events.k8s.io/events": {"list", "watch"},
