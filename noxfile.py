@@ -53,10 +53,12 @@ def _prepend_path(session: nox.Session, directory: Path) -> None:
 
 
 def _use_kubectl(session: nox.Session) -> None:
-    """Put .cache/bin (kubectl, kind) on PATH; under CI build kubectl when it is missing.
+    """Put .cache/bin (kubectl, kind) on PATH; under CI make kubectl when it is missing.
 
-    The kustomize test needs kubectl; in CI it must run, not skip. The build is the
-    offline bootstrap's own (the e2e needs the same binaries), so it costs CI nothing extra.
+    The kustomize test needs kubectl; in CI it must run, not skip. It comes from the
+    bootstrap's own kube-binaries.sh (the e2e needs the same binaries, so it costs CI
+    nothing extra): copied out of the kind node image where one is there or pulled,
+    else built.
     """
     bin_dir = Path(".cache/bin").resolve()
     _prepend_path(session, bin_dir)

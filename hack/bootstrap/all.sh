@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 # SPDX-FileCopyrightText: speckit-pods contributors
 #
-# Offline image bootstrap for the e2e harness, from nothing (root on Debian 12) to a
-# docker daemon holding every image the e2e needs (base, kind node, Gitea, agent,
+# Image bootstrap for the e2e harness, offline-capable, from nothing (root on Debian 12)
+# to a docker daemon holding every image the e2e needs (base, kind node, Gitea, agent,
 # kube-router, registry), and kind + kubectl in .cache/bin. Pinned versions:
 # hack/bootstrap/versions.env.
 # Runs the steps in order and prints a timing table. Every step skips when its output
@@ -18,6 +18,12 @@
 # (node-image.sh runs k8s-images.sh), gitea.sh, agent-image.sh, kube-router.sh (the
 # NetworkPolicy enforcer), registry.sh (the registry the node pulls the agent image
 # from), then EXTRA_STEPS.
+# The online fast path: where a registry answers, base-image.sh pulls the base image,
+# and kube-binaries.sh has node-image.sh pull the kind node image by digest (then it
+# makes kubectl only, from that image: no Kubernetes build, no k8s-images.sh; the pull
+# is timed in kube-binaries' line and node-image finds the image). Offline each pull is
+# refused in well under a second and everything is built. Each step says which path it
+# took (in the log). BOOTSTRAP_PULL=0 always builds.
 #
 # Quiet by default: one progress line per step on stderr, e.g.
 #   ==> [3/8] kind ... ok (12 s)        (ok (0 s, cached) when it took under 2 s)
@@ -34,6 +40,7 @@
 #                      (e.g. "smoke.sh")
 #   BOOTSTRAP_VERBOSE  1: same as --verbose
 #   BOOTSTRAP_CACHE_DIR  cache root (default .cache); the logs go to bootstrap/logs/ in it
+#   BOOTSTRAP_PULL     0: never pull, build every image
 #   plus the ones of each step (KUBE_VERSION, KIND_VERSION, BASE_IMAGE, ...)
 # Test hooks (tests/unit/scripts/test_bootstrap_all_sh.py):
 #   BOOTSTRAP_STEPS           space-separated steps replacing the list above; a step

@@ -16,7 +16,8 @@
 #   BASE_IMAGE      tag to create (default debian:bookworm-slim)
 #   DEBIAN_MIRROR   mirror (default http://deb.debian.org/debian)
 #   BOOTSTRAP_PULL=0          never pull, always build
-#   BOOTSTRAP_PULL_TIMEOUT    seconds the pull may take (default 30)
+#   BOOTSTRAP_PULL_TIMEOUT    seconds a registry has to answer (default 30)
+#   BOOTSTRAP_PULL_TOTAL      seconds the whole pull may take (default 30)
 #
 # OUTPUTS: none on stdout; progress on stderr. Creates the docker image BASE_IMAGE.
 #

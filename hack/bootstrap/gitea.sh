@@ -8,6 +8,19 @@
 # module's templates/options (served via STATIC_ROOT_PATH; no JS/CSS bundle: UI
 # unstyled, API and git over HTTP fine) and a headless app.ini FROM BASE_IMAGE.
 #
+# Always built, never pulled (unlike the base and node images): the upstream image is
+# no drop-in for tests/e2e/gitea.py, which starts it with no environment and seeds the
+# admin with `gitea admin user create` through `docker exec` as the image's user:
+# - gitea/gitea:1.26.4 runs s6 as root, so that exec runs as root, which gitea refuses
+#   (upstream's docs add `-u git`);
+# - gitea/gitea:1.26.4-rootless runs as uid 1000 on 3000 and its exec works, but its
+#   first start writes app.ini from a template with INSTALL_LOCK=false unless SECRET_KEY
+#   or INSTALL_LOCK is set: it serves the install page, not the /api/v1 the e2e calls;
+#   nor is it headless like ours (OFFLINE_MODE, no update checker, registration and SSH off);
+# - no digest of either is pinned here, and a tag can move.
+# Pulling would take a pinned -rootless digest and the e2e passing that config as
+# GITEA__section__KEY env (which our image applies too). Cold build: ~7 min on 2 cores.
+#
 # Usage: hack/bootstrap/gitea.sh [-h|--help]
 #
 # Idempotent: skips when the image tag exists; the binary is cached under .cache/gitea/.
@@ -39,7 +52,7 @@ READY_WAIT_SECONDS="${READY_WAIT_SECONDS:-1800}"
 OUT_DIR="${CACHE_DIR}/gitea/${GITEA_VERSION}"
 CONTEXT_DIR=""
 
-usage() { sed -n '5,29p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { usage_from_header "${BASH_SOURCE[0]}"; }
 cleanup() { [[ -z "${CONTEXT_DIR}" ]] || rm -rf "${CONTEXT_DIR}"; }
 
 # module_dir: downloads code.gitea.io/gitea@GITEA_VERSION and prints its directory.

@@ -9,6 +9,13 @@
 # Binaries are static (CGO_ENABLED=0; pause is C built with gcc -static) and the
 # Kubernetes ones are version-stamped through ldflags (else they report v0.0.0).
 #
+# The fast path: when a docker daemon answers and `node-image.sh --fetch-only` gets
+# NODE_IMAGE without a build (it exists, is loaded from a saved tarball or pulled), the
+# node needs none of these binaries: only kubectl is made, copied out of NODE_IMAGE
+# (/usr/bin/kubectl: the upstream image's is the release binary, pinned by the image
+# digest; the built image's is ours) and checked to report KUBE_VERSION. No registry or
+# no daemon: everything is built (21 min cold on 2 cores, seconds when cached).
+#
 # Usage: hack/bootstrap/kube-binaries.sh [-h|--help]
 #
 # Idempotent: each group (pause, etcd, crictl, kube, coredns) is skipped when its binaries exist.
@@ -18,9 +25,11 @@
 #   CRICTL_VERSION (default v1.34.0; sigs.k8s.io/cri-tools, kind calls crictl)
 #   (CoreDNS: the version `kubeadm config images list` names)
 #   GOFLAGS, GOCACHE, GOMODCACHE, GOPROXY   as usual for go
+#   BOOTSTRAP_PULL, BOOTSTRAP_PULL_TIMEOUT, BOOTSTRAP_PULL_TOTAL, NODE_IMAGE: as node-image.sh
 #
 # OUTPUTS: .cache/kube/<KUBE_VERSION>/{kube-apiserver,kube-controller-manager,
 #   kube-scheduler,kube-proxy,kubelet,kubeadm,kubectl,etcd,pause,crictl,coredns}; .cache/bin/kubectl.
+#   Fast path: .cache/kube/<KUBE_VERSION>/kubectl and .cache/bin/kubectl only (and NODE_IMAGE).
 #
 # EXAMPLES:
 #   hack/bootstrap/kube-binaries.sh 2>&1 | tee /tmp/kube-build.log
@@ -123,15 +132,55 @@ build_coredns() {
     "github.com/coredns/coredns@${version}"
 }
 
+# node_image_fetched: true when NODE_IMAGE exists or was fetched without a build (the
+# fast path of the header); false when it must be built; dies on node-image.sh's errors.
+node_image_fetched() {
+  if ! docker_server_major >/dev/null; then
+    log_info "no docker daemon answers: building every binary the node image needs"
+    return 1
+  fi
+  local rc=0
+  "${BOOTSTRAP_DIR}/node-image.sh" --fetch-only || rc=$?
+  case "${rc}" in
+    0) return 0 ;;
+    3) return 1 ;;
+    *) die "node-image.sh --fetch-only failed (exit ${rc}); see its output above" ;;
+  esac
+}
+
+# kubectl_from_node_image: OUT_DIR/kubectl copied out of NODE_IMAGE, unless it is there.
+kubectl_from_node_image() {
+  have_all kubectl && return 0
+  local ctr version
+  ctr="$(docker create "${NODE_IMAGE}")"
+  docker cp -L "${ctr}:/usr/bin/kubectl" "${OUT_DIR}/kubectl.tmp" >/dev/null \
+    || { docker rm "${ctr}" >/dev/null; die "no /usr/bin/kubectl in ${NODE_IMAGE}"; }
+  docker rm "${ctr}" >/dev/null
+  chmod 0755 "${OUT_DIR}/kubectl.tmp"
+  version="$("${OUT_DIR}/kubectl.tmp" version --client 2>/dev/null | sed -n 's/^Client Version: //p')"
+  [[ "${version}" == "${KUBE_VERSION}" ]] || { rm -f "${OUT_DIR}/kubectl.tmp"
+    die "the kubectl of ${NODE_IMAGE} reports '${version}', not ${KUBE_VERSION}" \
+      "(remove the image or set NODE_IMAGE)"; }
+  mv "${OUT_DIR}/kubectl.tmp" "${OUT_DIR}/kubectl"
+  log_info "kubectl ${version} copied from ${NODE_IMAGE}"
+}
+
 main() {
   case "${1:-}" in
     -h|--help) usage; exit 0 ;;
     '') ;;
     *) printf "ERROR: Unknown option '%s'. Use --help.\n" "$1" >&2; exit 2 ;;
   esac
+  mkdir -p "${OUT_DIR}" "${BIN_DIR}"
+  if node_image_fetched; then
+    step_begin "kube-binaries ${KUBE_VERSION}"
+    kubectl_from_node_image
+    ln -sf "${OUT_DIR}/kubectl" "${BIN_DIR}/kubectl"
+    step_end "kubectl only: ${NODE_IMAGE} needs no other binary"
+    return 0
+  fi
   step_begin "kube-binaries ${KUBE_VERSION}"
   ensure_go
-  mkdir -p "${OUT_DIR}" "${BIN_DIR}"
   if ! have_all pause; then require_cmd gcc; fi
   build_pause
   build_etcd

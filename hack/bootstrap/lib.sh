@@ -13,6 +13,10 @@
 #   KIND_VERSION   kind version to install (default v0.33.0)
 #   BOOTSTRAP_CACHE_DIR  cache root (default $REPO_ROOT/.cache)
 #   BOOTSTRAP_STATE_DIR  private apt view (default /var/lib/speckit-pods-bootstrap)
+#   BOOTSTRAP_PULL=0        try_pull never pulls: every step builds
+#   BOOTSTRAP_PULL_TIMEOUT  seconds a registry has to answer a pull (default 30)
+#   BOOTSTRAP_PULL_TOTAL    seconds a whole pull may take (default: the step's; 30 for the
+#                           base image, 600 for the kind node image)
 
 # shellcheck disable=SC2034  # the variables below are used by the scripts that source this file
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)"
@@ -118,18 +122,47 @@ ensure_go() {
   command -v go >/dev/null 2>&1 || die "go still not found after installing ${GO_BACKPORT_PKG}"
 }
 
-# try_pull IMAGE: pull IMAGE from its registry, bounded to BOOTSTRAP_PULL_TIMEOUT seconds
-# (default 30); true when pulled. The online fast path: a step builds only when this
-# fails. BOOTSTRAP_PULL=0 skips it (always build). Offline it fails at once (DNS: ~0.2 s).
+# try_pull IMAGE [SECONDS]: pull IMAGE from its registry; true when pulled. The online
+# fast path: a step builds only when this fails. A registry must answer within
+# BOOTSTRAP_PULL_TIMEOUT seconds (default 30; docker prints its first line once it has
+# the manifest, or its error), then the whole pull may take BOOTSTRAP_PULL_TOTAL seconds
+# (default SECONDS, which a step with a big image passes, else the same 30).
+# BOOTSTRAP_PULL=0 skips it (always build). Offline it fails at once (DNS: ~0.2 s).
 try_pull() {
   [[ "${BOOTSTRAP_PULL:-1}" != 0 ]] || return 1
-  local started out
+  local answer="${BOOTSTRAP_PULL_TIMEOUT:-30}" total dir pid fd line="" last="" got=0 rc=0 started
+  local failed="no registry answers for $1"
+  total="${BOOTSTRAP_PULL_TOTAL:-${2:-${answer}}}"
+  (( total >= answer )) || total="${answer}"
   started="$(date +%s)"
-  if out="$(timeout "${BOOTSTRAP_PULL_TIMEOUT:-30}" docker pull --quiet "$1" 2>&1)"; then
+  dir="$(mktemp -d)"
+  mkfifo "${dir}/out"
+  timeout "${total}" docker pull "$1" >"${dir}/out" 2>&1 &
+  pid=$!
+  exec {fd}<"${dir}/out"  # returns once the pull holds the other end
+  rm -rf "${dir}"
+  IFS= read -r -t "${answer}" -u "${fd}" line || got=$?
+  if (( got > 128 )); then  # no line in time: nobody answers
+    kill "${pid}" 2>/dev/null || true
+    wait "${pid}" 2>/dev/null || true
+    rc=124
+  else
+    last="${line}"
+    while IFS= read -r -u "${fd}" line; do last="${line}"; done
+    [[ -z "${line}" ]] || last="${line}"
+    wait "${pid}" || rc=$?
+  fi
+  exec {fd}<&-
+  if (( rc == 124 && got != 0 )); then  # (the total may end first when it equals the answer's)
+    last="no answer in ${answer}s (BOOTSTRAP_PULL_TIMEOUT)"
+  elif (( rc == 124 )); then
+    failed="the pull of $1 took over ${total}s" last="BOOTSTRAP_PULL_TOTAL"
+  fi
+  if (( rc == 0 )); then
     log_info "pulled $1 in $(( $(date +%s) - started ))s: no build needed"
     return 0
   fi
-  log_info "no registry answers for $1 ($(printf '%s' "${out}" | tail -n 1 | cut -c1-160)); building it"
+  log_info "${failed} ($(printf '%s' "${last}" | cut -c1-160)); building it"
   return 1
 }
 

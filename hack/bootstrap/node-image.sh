@@ -2,32 +2,60 @@
 # SPDX-License-Identifier: Apache-2.0
 # SPDX-FileCopyrightText: speckit-pods contributors
 #
-# Build the kind node image kindest/node:<KUBE_VERSION> offline, the way kind's
-# images/base + `kind build node-image` do, but from Debian packages and the
-# binaries of kube-binaries.sh: docker build hack/bootstrap/node/Dockerfile (kind's
-# node files are copied from the kind Go module), then start containerd in a
-# throwaway container of that stage image, `ctr images import --no-unpack` the
-# control-plane images of k8s-images.sh into the k8s.io namespace (pinned), stop
-# it and `docker commit` with kind's entrypoint. No /var volume here on purpose:
-# a volume would be left out of the commit (unpacking happens later, at cluster
-# start, when kind mounts /var as a volume).
+# The kind node image kindest/node:<KUBE_VERSION> (NODE_IMAGE), by the first path that
+# works, each saying so on stderr:
+#   1. it exists: nothing to do;
+#   2. a tarball saved by BOOTSTRAP_SAVE_IMAGES=1: `docker load`;
+#   3. the online fast path: pull the upstream image kind's release notes publish for the
+#      pinned KUBE_VERSION by its digest (NODE_IMAGE_DIGEST in versions.env; never a tag,
+#      which may name an image built for another kind release), bounded (try_pull in
+#      lib.sh: a registry must answer in 30 s, then the ~400 MB may take 600 s; offline
+#      the pull is refused in well under a second), then docker build
+#      node/Dockerfile.pulled on it: the CNI bridge plugin upstream lacks (built from the
+#      Go proxy: seconds), our static bridge conflist and containerd setting, so
+#      hack/kind-config.yaml and the e2e work on both images;
+#   4. build it offline, the way kind's images/base + `kind build node-image` do, but from
+#      Debian packages and the binaries of kube-binaries.sh: docker build
+#      hack/bootstrap/node/Dockerfile (kind's node files are copied from the kind Go
+#      module), then start containerd in a throwaway container of that stage image,
+#      `ctr images import --no-unpack` the control-plane images of k8s-images.sh into the
+#      k8s.io namespace (pinned), stop it and `docker commit` with kind's entrypoint. No
+#      /var volume here on purpose: a volume would be left out of the commit (unpacking
+#      happens later, at cluster start, when kind mounts /var as a volume).
 #
-# Usage: hack/bootstrap/node-image.sh [-h|--help]
+# Usage: hack/bootstrap/node-image.sh [--fetch-only] [-h|--help]
+#
+#   --fetch-only  paths 1-3 only; exit 3 when the image would have to be built
+#                 (kube-binaries.sh asks, to build only kubectl when it need not)
 #
 # Idempotent: skips when NODE_IMAGE exists; docker's build cache makes rebuilds quick.
 #
 # Env vars read:
 #   KUBE_VERSION (default v1.34.11), KIND_VERSION (default v0.33.0),
 #   BASE_IMAGE (default debian:bookworm-slim), NODE_IMAGE (default kindest/node:KUBE_VERSION)
+#   NODE_IMAGE_DIGEST        upstream kindest/node digest to pull (default: versions.env's
+#                            for the pinned KUBE_VERSION, none for another; empty: no pull)
+#   CNI_PLUGINS_VERSION      the bridge plugin added to a pulled image (default v1.9.1)
+#   BOOTSTRAP_PULL=0         never pull, always build
+#   BOOTSTRAP_PULL_TIMEOUT   seconds a registry has to answer (default 30)
+#   BOOTSTRAP_PULL_TOTAL     seconds the whole pull may take (default 600)
 #   BOOTSTRAP_NO_CACHE=1     docker build --no-cache (fresh Debian packages)
 #   BOOTSTRAP_SAVE_IMAGES=1  also `docker save` the node image to .cache/images/; a saved
 #                            tarball is `docker load`ed instead of rebuilding (never required)
 #
-# OUTPUTS: the docker image NODE_IMAGE (and the k8s-images.sh images).
+# Exit codes: 0 NODE_IMAGE exists; 1 a failure; 2 usage; 3 (--fetch-only) not fetched,
+#   it must be built.
+#
+# OUTPUTS: the docker image NODE_IMAGE (built: also the k8s-images.sh images; pulled: also
+#   speckit-pods/kind-node-upstream:KUBE_VERSION, the upstream image, and the plugin in
+#   .cache/cni/CNI_PLUGINS_VERSION/bridge).
 #
 # EXAMPLES:
 #   hack/bootstrap/node-image.sh && kind create cluster --image kindest/node:v1.34.11 \
 #     --config hack/kind-config.yaml
+#   BOOTSTRAP_PULL=0 hack/bootstrap/node-image.sh   # the offline build even where online
+#   docker image inspect -f '{{index .Config.Labels "io.speckit-pods.node-image.pulled-from"}}' \
+#     kindest/node:v1.34.11                         # empty: built here
 set -o errexit -o nounset -o pipefail
 # shellcheck source=hack/bootstrap/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -35,6 +63,18 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 KUBE_BIN_DIR="${CACHE_DIR}/kube/${KUBE_VERSION}"
 STAGE_IMAGE="speckit-pods/kind-node-stage:${KUBE_VERSION}"
 SAVED_TAR="${CACHE_DIR}/images/$(tr '/:' '__' <<<"${NODE_IMAGE}").tar"
+# the pinned digest is that of the pinned KUBE_VERSION's image only
+if [[ -z "${NODE_IMAGE_DIGEST+set}" ]]; then
+  NODE_IMAGE_DIGEST=""
+  [[ "${KUBE_VERSION}" != "$(_pinned KUBE_VERSION)" ]] || NODE_IMAGE_DIGEST="$(_pinned NODE_IMAGE_DIGEST)"
+fi
+PULLED_FROM="kindest/node@${NODE_IMAGE_DIGEST}"
+UPSTREAM_TAG="speckit-pods/kind-node-upstream:${KUBE_VERSION}"
+NODE_PULL_TOTAL=600  # seconds for the whole download (~400 MB) once a registry answers
+CNI_PLUGINS_VERSION="${CNI_PLUGINS_VERSION:-$(_pinned CNI_PLUGINS_VERSION)}"
+CNI_DIR="${CACHE_DIR}/cni/${CNI_PLUGINS_VERSION}"
+EXIT_MUST_BUILD=3
+FETCH_ONLY=0
 CTX=""
 BUILDER=""
 
@@ -103,9 +143,59 @@ import_images() {
     "${BUILDER}" "${NODE_IMAGE}" >/dev/null
 }
 
+# build_bridge: the CNI bridge plugin (static) the pulled image lacks, cached.
+build_bridge() {
+  [[ -x "${CNI_DIR}/bridge" ]] && return 0
+  ensure_go
+  mkdir -p "${CNI_DIR}"
+  log_info "go install CNI bridge plugin ${CNI_PLUGINS_VERSION} (seconds)"
+  GOBIN="${CNI_DIR}" CGO_ENABLED=0 go install -trimpath -ldflags '-s -w' \
+    "github.com/containernetworking/plugins/plugins/main/bridge@${CNI_PLUGINS_VERSION}"
+  [[ -x "${CNI_DIR}/bridge" ]] || die "go install left no ${CNI_DIR}/bridge"
+}
+
+# pull_upstream: the pull of path 3 (see the header); false, after saying why, when it
+# cannot be taken. Only the pull: run in an `if`, where errexit is off.
+pull_upstream() {
+  [[ "${BOOTSTRAP_PULL:-1}" != 0 ]] || return 1
+  if [[ -z "${NODE_IMAGE_DIGEST}" ]]; then
+    log_info "no upstream kindest/node digest pinned for ${KUBE_VERSION} (NODE_IMAGE_DIGEST); building it"
+    return 1
+  fi
+  [[ "${NODE_IMAGE_DIGEST}" =~ ^sha256:[0-9a-f]{64}$ ]] \
+    || die "NODE_IMAGE_DIGEST is not sha256:<64 hex digits>: ${NODE_IMAGE_DIGEST}"
+  try_pull "${PULLED_FROM}" "${NODE_PULL_TOTAL}"
+}
+
+# derive_pulled: the rest of path 3, on the pulled image: NODE_IMAGE from node/Dockerfile.pulled.
+derive_pulled() {
+  step_begin "node-image ${NODE_IMAGE} from ${PULLED_FROM}"
+  build_bridge
+  trap cleanup EXIT
+  CTX="$(mktemp -d)"
+  cp "${CNI_DIR}/bridge" "${BOOTSTRAP_DIR}/node/files/etc/cni/net.d/10-bridge.conflist" "${CTX}/"
+  chmod 0755 "${CTX}/bridge"
+  chmod 0644 "${CTX}/10-bridge.conflist"
+  docker tag "${PULLED_FROM}" "${UPSTREAM_TAG}"
+  log_info "docker build ${NODE_IMAGE} FROM ${PULLED_FROM} + the bridge CNI"
+  docker build -q ${BOOTSTRAP_NO_CACHE:+--no-cache} -t "${NODE_IMAGE}" \
+    --build-arg "UPSTREAM_IMAGE=${UPSTREAM_TAG}" --build-arg "PULLED_FROM=${PULLED_FROM}" \
+    -f "${BOOTSTRAP_DIR}/node/Dockerfile.pulled" "${CTX}" >/dev/null
+  save_image
+  step_end "pulled, $(docker image inspect --format '{{.Size}}' "${NODE_IMAGE}" | numfmt --to=si)B"
+}
+
+# save_image: with BOOTSTRAP_SAVE_IMAGES=1, `docker save` NODE_IMAGE to SAVED_TAR.
+save_image() {
+  [[ "${BOOTSTRAP_SAVE_IMAGES:-0}" == 1 ]] || return 0
+  mkdir -p "${CACHE_DIR}/images"
+  docker save -o "${SAVED_TAR}.tmp" "${NODE_IMAGE}" && mv "${SAVED_TAR}.tmp" "${SAVED_TAR}"
+}
+
 main() {
   case "${1:-}" in
     -h|--help) usage; exit 0 ;;
+    --fetch-only) FETCH_ONLY=1 ;;
     '') ;;
     *) printf "ERROR: Unknown option '%s'. Use --help.\n" "$1" >&2; exit 2 ;;
   esac
@@ -120,6 +210,11 @@ main() {
     step_end "loaded ${SAVED_TAR}"
     return 0
   fi
+  if pull_upstream; then
+    derive_pulled
+    return 0
+  fi
+  (( FETCH_ONLY == 0 )) || exit "${EXIT_MUST_BUILD}"
   image_exists "${BASE_IMAGE}" || die "base image ${BASE_IMAGE} missing; run hack/bootstrap/base-image.sh"
   local refs=() pause_ref
   mapfile -t refs < <("${BOOTSTRAP_DIR}/k8s-images.sh")
@@ -128,11 +223,8 @@ main() {
   trap cleanup EXIT
   build_stage "${pause_ref}"
   import_images "${refs[@]}"
-  if [[ "${BOOTSTRAP_SAVE_IMAGES:-0}" == 1 ]]; then
-    mkdir -p "${CACHE_DIR}/images"
-    docker save -o "${SAVED_TAR}.tmp" "${NODE_IMAGE}" && mv "${SAVED_TAR}.tmp" "${SAVED_TAR}"
-  fi
-  step_end "$(docker image inspect --format '{{.Size}}' "${NODE_IMAGE}" | numfmt --to=si)B"
+  save_image
+  step_end "built, $(docker image inspect --format '{{.Size}}' "${NODE_IMAGE}" | numfmt --to=si)B"
 }
 
 main "$@"

@@ -2,13 +2,14 @@
 # SPDX-License-Identifier: Apache-2.0
 # SPDX-FileCopyrightText: speckit-pods contributors
 #
-# Prove the offline images: create a kind cluster from kindest/node:<KUBE_VERSION> and
-# hack/kind-config.yaml, load BASE_IMAGE with `kind load docker-image`, then in a
-# namespace enforcing the `restricted` Pod Security level run pods (imagePullPolicy
-# Never) that must: print "hi"; reach the API server's Service IP (kube-proxy); reach
-# a container on the `kind` docker network; reach the host through the network's
-# gateway IP; resolve a Service name and the container's name (CoreDNS). A
-# non-compliant pod must be rejected. Deletes the cluster at the end.
+# Prove the images (built offline or pulled, see node-image.sh): create a kind cluster
+# from kindest/node:<KUBE_VERSION> and hack/kind-config.yaml, load BASE_IMAGE with `kind
+# load docker-image`, then in a namespace enforcing the `restricted` Pod Security level
+# run pods (imagePullPolicy Never) that must: print "hi"; reach the API server's Service
+# IP (kube-proxy); reach a container on the `kind` docker network (a perl HTTP server in
+# BASE_IMAGE: perl is Essential in Debian; the upstream node image has no socat); reach
+# the host through the network's gateway IP; resolve a Service name and the container's
+# name (CoreDNS). A non-compliant pod must be rejected. Deletes the cluster at the end.
 #
 # Usage: hack/bootstrap/smoke.sh [--keep] [-h|--help]
 #
@@ -31,6 +32,15 @@ NS="smoke-restricted"
 KEEP=0
 HTTP_PID=""
 KUBECTL=(kubectl --context "kind-${CLUSTER_NAME}")
+# the peer on the kind network: answers every request (read to its blank line) on :8080
+# shellcheck disable=SC2016  # perl expands these, not bash
+PEER_HTTP='my $s = IO::Socket::INET->new(LocalPort => 8080, Listen => 16, ReuseAddr => 1)
+  or die "listen: $!\n";
+while (my $c = $s->accept) {
+  while (my $line = <$c>) { last if $line =~ /^\r?\n$/ }
+  print $c "HTTP/1.0 200 OK\r\n\r\nfrom-kind-network\n";
+  close $c;
+}'
 
 usage() { usage_from_header "${BASH_SOURCE[0]}"; }
 cleanup() {
@@ -94,8 +104,8 @@ main() {
   printf 'ok: cluster %s Ready\n' "${CLUSTER_NAME}"
   local gw peer out
   gw="$(docker network inspect kind -f '{{range .IPAM.Config}}{{.Gateway}} {{end}}' | tr ' ' '\n' | grep -F . | head -1)"
-  docker run -d --name "${CLUSTER_NAME}-http" --network kind --entrypoint socat "${NODE_IMAGE}" \
-    TCP-LISTEN:8080,fork,reuseaddr 'SYSTEM:echo HTTP/1.0 200 OK; echo; echo from-kind-network' >/dev/null
+  docker run -d --name "${CLUSTER_NAME}-http" --network kind --entrypoint perl "${BASE_IMAGE}" \
+    -MIO::Socket::INET -e "${PEER_HTTP}" >/dev/null
   peer="$(docker inspect -f '{{.NetworkSettings.Networks.kind.IPAddress}}' "${CLUSTER_NAME}-http")"
   mkdir -p "${CACHE_DIR}/smoke-www" && echo from-host >"${CACHE_DIR}/smoke-www/index.html"
   python3 -m http.server 18080 --bind "${gw}" --directory "${CACHE_DIR}/smoke-www" >/dev/null 2>&1 &

@@ -59,7 +59,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def kind_cluster(request: pytest.FixtureRequest) -> Iterator[KindCluster]:
-    """A kind cluster from the locally built node image; deleted unless --keep-cluster."""
+    """A kind cluster from the node image (built or pulled); deleted unless --keep-cluster."""
     # --cluster-name and --keep-cluster are pytest-kind's own options
     name = str(request.config.getoption("cluster_name"))
     if name == "pytest-kind":
