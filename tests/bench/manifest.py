@@ -57,6 +57,17 @@ def renamed(
     return to_yaml(out)
 
 
+def on(node: str, edit: Callable[[Doc], None] | None = None) -> Callable[[Doc], None]:
+    """``edit`` (if any), and the Pod runs on ``node`` (a ``kubernetes.io/hostname`` selector)."""
+
+    def pinned(pod: Doc) -> None:
+        if edit is not None:
+            edit(pod)
+        pod["spec"]["nodeSelector"] = {"kubernetes.io/hostname": node}
+
+    return pinned
+
+
 def agent(pod: Doc) -> Doc:
     """The ``agent`` container of a Pod document."""
     containers: list[Doc] = pod["spec"]["containers"]

@@ -23,7 +23,7 @@ from pytest_kind import KindCluster
 
 from tests.bench.figures import Figure, Recorder
 from tests.bench.kube_watch import RunningTimes, time_to_running
-from tests.bench.manifest import agent, dry_run, renamed
+from tests.bench.manifest import agent, dry_run, on, renamed
 from tests.bench.node import has_image, remove_image
 from tests.e2e.cluster import Kubectl, agent_nodes, pinned_versions
 from tests.e2e.conftest import Feature
@@ -49,16 +49,6 @@ def test_image_size(bench: Recorder) -> None:
 def _sleeping(pod: dict[str, Any]) -> None:
     agent(pod)["command"] = ["sleep", "3600"]
     agent(pod).pop("args", None)  # the entrypoint's side (`run`) is no argument of sleep
-
-
-def on(node: str, edit: Callable[[dict[str, Any]], None]) -> Callable[[dict[str, Any]], None]:
-    """``edit``, and the pod runs on ``node`` (the image cache measured is that node's)."""
-
-    def pinned(pod: dict[str, Any]) -> None:
-        edit(pod)
-        pod["spec"]["nodeSelector"] = {"kubernetes.io/hostname": node}
-
-    return pinned
 
 
 def _pause(pod: dict[str, Any]) -> None:

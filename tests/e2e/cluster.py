@@ -47,6 +47,12 @@ def tool(name: str) -> Path:
     raise FileNotFoundError(f"{name} not found in {BIN_DIR} or PATH; run `nox -s images`")
 
 
+def kubeconfig_path(name: str) -> Path:
+    """Where :func:`make_cluster` keeps the kubeconfig of cluster ``name`` (its directory
+    also holds the per-node files of a cluster with workers)."""
+    return REPO_ROOT / ".pytest-kind" / name / "kubeconfig"
+
+
 def make_cluster(
     name: str, node_image: str, *, adopt: bool = False, workers: int = 0
 ) -> KindCluster:
@@ -62,7 +68,7 @@ def make_cluster(
     pytest-kind alone would find the cluster, skip creating it and fail on the empty
     kubeconfig.
     """
-    kubeconfig = REPO_ROOT / ".pytest-kind" / name / "kubeconfig"
+    kubeconfig = kubeconfig_path(name)
     kind = tool("kind")
     cluster = KindCluster(
         name,
@@ -71,8 +77,8 @@ def make_cluster(
         kind_path=kind,
         kubectl_path=tool("kubectl"),
     )
+    kubeconfig.parent.mkdir(parents=True, exist_ok=True)  # pytest-kind makes its own in cwd
     if cluster_exists(kind, name) and not holds_kubeconfig(kubeconfig):
-        kubeconfig.parent.mkdir(parents=True, exist_ok=True)
         if adopt:
             print(f"kind cluster {name} exists without our kubeconfig: exporting it", flush=True)
             export = [str(kind), "export", "kubeconfig", f"--name={name}"]
