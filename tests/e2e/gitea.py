@@ -86,6 +86,30 @@ def git(args: list[str], cwd: Path | None, auth: GitAuth | None = None) -> str:
     return done.stdout
 
 
+@dataclass(frozen=True)
+class LoggedCommit:
+    """One commit of a branch's history: its id, its parents (first first), its subject."""
+
+    commit: str
+    parents: tuple[str, ...]
+    subject: str
+
+
+def first_parent_log(clone: Path, branch: str, auth: GitAuth) -> list[LoggedCommit]:
+    """``branch`` of the clone's ``origin``, fetched: its first-parent history, newest first.
+
+    On an integration branch that is one merge commit per task (its second parent the
+    task's commit), down to the base's own history.
+    """
+    git(["fetch", "-q", "origin", branch], cwd=clone, auth=auth)
+    out = git(["log", "--first-parent", "--format=%H%x00%P%x00%s", "FETCH_HEAD"], cwd=clone)
+    found = []
+    for line in out.splitlines():
+        commit, parents, subject = line.split("\0", 2)
+        found.append(LoggedCommit(commit, tuple(parents.split()), subject))
+    return found
+
+
 class GiteaServer:
     """A started Gitea container with a seeded admin user and token."""
 

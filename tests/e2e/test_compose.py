@@ -25,9 +25,15 @@ from collections.abc import Callable
 
 from tests.e2e.cluster import Kubectl
 from tests.e2e.conftest import Feature
-from tests.e2e.gitea import GiteaServer, git
+from tests.e2e.gitea import GiteaServer, first_parent_log, git
 from tests.e2e.observe import requests_of
-from tests.e2e.test_dispatch import dispatch, results
+from tests.e2e.test_dispatch import (
+    dispatch,
+    dispatch_status,
+    result_fields,
+    result_lines,
+    results,
+)
 from tests.support.scripted_llm import ScriptedLLMServer
 
 TASKS = [
@@ -43,19 +49,6 @@ TASKS = [
     "- [ ] T031 [P] [ASYNC] Settle it the other way scripted:write,path=shared.txt,content=T031%0A",
     "- [ ] T032 [ASYNC] Build on both, depends on T030 and T031 scripted:write",
 ]
-
-
-def _result_lines(stdout: str, task: str) -> list[str]:
-    return [ln for ln in stdout.splitlines() if ln.startswith(f"[{task}] RESULT ")]
-
-
-def _result_fields(stdout: str, task: str) -> dict[str, str]:
-    """The fields of the task's last RESULT line."""
-    line = _result_lines(stdout, task)[-1]
-    head, _, reason = line.partition(" reason=")
-    fields = dict(part.split("=", 1) for part in head.split()[2:])
-    fields["reason"] = json.loads(reason)
-    return fields
 
 
 def test_dependent_tasks_start_from_their_prerequisites_work(
@@ -81,7 +74,7 @@ def test_dependent_tasks_start_from_their_prerequisites_work(
     }
 
     # T022 started from T020's and T021's pushed commits, merged onto main
-    whole = _result_fields(done.stdout, "T022")
+    whole = result_fields(done.stdout, "T022")
     assert whole["from"] == f"T020@{commits['T020'][:12]},T021@{commits['T021'][:12]}", out
     assert whole["files"] == "1", out  # its own diff: scripted/T022.txt
     branch = feature.branch("T022")
@@ -98,7 +91,7 @@ def test_dependent_tasks_start_from_their_prerequisites_work(
     ]
 
     # T032: the work of T030 and T031 does not merge; its agent never ran
-    clash = _result_fields(done.stdout, "T032")
+    clash = result_fields(done.stdout, "T032")
     assert clash["exit"] == "30", out
     assert re.fullmatch(
         r"the work of T031 \([0-9a-f]{12}\) conflicts with T030@[0-9a-f]{12} in: shared\.txt",
@@ -112,13 +105,13 @@ def test_dependent_tasks_start_from_their_prerequisites_work(
 
     # the integration after each wave (T020+T021 first, while T022 ran), then the rest:
     # T020, T021, T022, T030 merged, stopped at T031
-    assert len(_result_lines(done.stdout, "integration")) >= 2, out
-    first = json.loads(_result_lines(done.stdout, "integration")[0].partition(" reason=")[2])
+    assert len(result_lines(done.stdout, "integration")) >= 2, out
+    first = json.loads(result_lines(done.stdout, "integration")[0].partition(" reason=")[2])
     assert first.startswith("T020@") and "T021@" in first and "T022" not in first, first
     lines = done.stdout.splitlines()
-    first_at = lines.index(_result_lines(done.stdout, "integration")[0])
-    assert lines.index(_result_lines(done.stdout, "T021")[-1]) < first_at, out  # after wave 1
-    merged = _result_fields(done.stdout, "integration")
+    first_at = lines.index(result_lines(done.stdout, "integration")[0])
+    assert lines.index(result_lines(done.stdout, "T021")[-1]) < first_at, out  # after wave 1
+    merged = result_fields(done.stdout, "integration")
     assert merged["status"] == "conflict", out
     assert re.match(
         r"stopped at T031: its work \([0-9a-f]{12}\) conflicts with T020@\w+, T021@\w+, "
@@ -127,9 +120,8 @@ def test_dependent_tasks_start_from_their_prerequisites_work(
     ), merged
     integration = f"specs/{feature.name}/integration"
     assert f"INFO: integration conflict: {integration} at {merged['commit'][:12]}" in out, out
-    git(["fetch", "-q", "origin", integration], cwd=clone, auth=gitea.auth)
-    subjects = git(["log", "--first-parent", "--format=%s", "FETCH_HEAD"], cwd=clone)
-    assert [s.split(" (")[0] for s in subjects.splitlines()[:4]] == [
+    subjects = [c.subject for c in first_parent_log(clone, integration, gitea.auth)]
+    assert [s.split(" (")[0] for s in subjects[:4]] == [
         "Integrate T030", "Integrate T022", "Integrate T021", "Integrate T020",
     ]  # fmt: skip
     assert gitea.read_file(feature.repo, integration, "shared.txt") == "T030\n"
@@ -155,7 +147,7 @@ def test_dependent_tasks_start_from_their_prerequisites_work(
     again = dispatch(feature, "integrate", "--test-command", tests, integrate=True)
     out = again.stdout + again.stderr
     assert again.returncode == 0, out
-    checked = _result_fields(again.stdout, "integration")
+    checked = result_fields(again.stdout, "integration")
     assert checked["status"] == "succeeded" and checked["commit"] == merged["commit"], out
     assert checked["reason"].endswith("on the branch; tests passed"), checked
     assert "[test] integration-tests-ok" in again.stdout, out
@@ -163,12 +155,6 @@ def test_dependent_tasks_start_from_their_prerequisites_work(
         "delete", "pods", "-n", "speckit-pods", "-l", f"speckit-pods.dev/feature={feature.name}",
         "--wait=false",
     )  # fmt: skip
-
-
-def _status(feature: Feature) -> dict[str, dict[str, object]]:
-    shown = dispatch(feature, "status", "--json")
-    assert shown.returncode == 0, shown.stdout + shown.stderr
-    return {row["id"]: row for row in json.loads(shown.stdout)["tasks"]}
 
 
 def test_a_rerun_prerequisite_makes_its_dependent_stale_and_restack_brings_it_along(
@@ -182,7 +168,7 @@ def test_a_rerun_prerequisite_makes_its_dependent_stale_and_restack_brings_it_al
     )
     first = dispatch(feature)
     assert first.returncode == 0, first.stdout + first.stderr
-    assert _status(feature)["T041"]["stale"] == ""
+    assert dispatch_status(feature)["T041"]["stale"] == ""
 
     # T040 is changed and rerun: its branch moves on; T041 now lacks its new work
     text = feature.tasks_file.read_text()
@@ -193,7 +179,7 @@ def test_a_rerun_prerequisite_makes_its_dependent_stale_and_restack_brings_it_al
     rerun = dispatch(feature, "--only", "T040")
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     assert "WARNING: [T041] stale: T040 reran after it started" in rerun.stderr, rerun.stderr
-    rows = _status(feature)
+    rows = dispatch_status(feature)
     t40 = str(gitea.branch_commit(feature.repo, feature.branch("T040")))
     assert rows["T041"]["stale"] == "T040 moved", rows
     assert rows["T041"]["started_from"] and rows["T041"]["started_from"] != [f"T040@{t40[:12]}"]
@@ -206,5 +192,5 @@ def test_a_rerun_prerequisite_makes_its_dependent_stale_and_restack_brings_it_al
     branch = feature.branch("T041")
     assert gitea.read_file(feature.repo, branch, "scripted/T040-v2.txt"), out
     assert gitea.read_file(feature.repo, branch, "scripted/T041.txt"), out
-    rows = _status(feature)
+    rows = dispatch_status(feature)
     assert rows["T041"]["stale"] == "" and rows["T041"]["started_from"] == [f"T040@{t40[:12]}"]

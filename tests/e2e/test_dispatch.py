@@ -75,6 +75,27 @@ def results(stdout: str) -> dict[str, str]:
     return dict(found)
 
 
+def result_lines(stdout: str, task: str) -> list[str]:
+    """The ``[TID] RESULT ...`` lines of ``task`` in a dispatch's stdout, in order."""
+    return [ln for ln in stdout.splitlines() if ln.startswith(f"[{task}] RESULT ")]
+
+
+def result_fields(stdout: str, task: str) -> dict[str, str]:
+    """The fields of the task's last RESULT line (``reason`` JSON-decoded)."""
+    line = result_lines(stdout, task)[-1]
+    head, _, reason = line.partition(" reason=")
+    fields = dict(part.split("=", 1) for part in head.split()[2:])
+    fields["reason"] = json.loads(reason)
+    return fields
+
+
+def dispatch_status(feature: Feature) -> dict[str, dict[str, object]]:
+    """``run-async.sh status --json``: task ID -> its row (asserts the command succeeded)."""
+    shown = dispatch(feature, "status", "--json")
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    return {row["id"]: row for row in json.loads(shown.stdout)["tasks"]}
+
+
 def assert_written(gitea: GiteaServer, feature: Feature, task_id: str) -> None:
     path, content = write_target(Marker("write", {}, task_id))
     assert gitea.read_file(feature.repo, feature.branch(task_id), path) == content
