@@ -21,7 +21,11 @@ fixes (the LLM Secret), never the request.  On the way the proxy
   (``LLM_COST_BUDGET``, from ``--max-cost``): once the input and output tokens counted,
   or their cost, reach it, records ``over_budget`` there (the first budget reached) and
   refuses every further request (402, :data:`BUDGET_STATUS`); a request already in
-  flight finishes.
+  flight finishes.  With either budget set, one request at a time goes upstream, each
+  admitted only once the one before it is answered and counted, and only if no budget
+  is spent by then (:mod:`runtime.agent.llm_turns`): whatever the agent sends at once,
+  the total ends at most one request's usage past a budget.  The others queue in
+  arrival order (for up to :data:`TURN_TIMEOUT_SECONDS`), they are not refused.
 
 The key is never logged, printed, put in an error message or sent to the client.
 """
@@ -47,6 +51,7 @@ from typing import Any, Final, Literal
 from urllib.parse import urlsplit
 
 from runtime.agent.handoff import clean_text
+from runtime.agent.llm_turns import Turns
 from runtime.agent.llm_usage import (
     COST,
     OverBudget,
@@ -65,6 +70,8 @@ from runtime.contract.redact import MIN_SECRET_LENGTH, scrub
 MAX_BODY_BYTES = 32 * 1024 * 1024  # a request body beyond this is refused (413)
 READ_CHUNK = 64 * 1024
 UPSTREAM_TIMEOUT_SECONDS = 600.0
+TURN_TIMEOUT_SECONDS = 600.0  # with a budget: the longest a request queues for its turn
+QUEUED_NOTE_SECONDS = 0.1  # a request that queued longer says so in its log line
 CLIENT_TIMEOUT_SECONDS = 600.0
 SHUTDOWN_GRACE_SECONDS = 5.0  # for the requests in flight at SIGTERM
 SECRET_NAME = "speckit-pods-llm"  # the LLM Secret's default name
@@ -327,7 +334,10 @@ class ProxyHandler(BaseHTTPRequestHandler):
     def _answer(self) -> tuple[int, str]:
         """Forward the request, or answer it with an error; ``(status, log note)``."""
         try:
-            return self._forward(self._check())
+            request = self._check()
+            if self.server.turns is None:  # no budget: no queue
+                return self._forward(request)
+            return self._forward_in_turn(self.server.turns, request)
         except RefusedError as refusal:
             self._discard_body()
             self._send_error(refusal.status, refusal.message, refusal.extra)
@@ -345,6 +355,31 @@ class ProxyHandler(BaseHTTPRequestHandler):
             raise RefusedError(*self._no_route(name))
         self._check_budget()
         return route, rest, query, self._read_body()
+
+    def _forward_in_turn(
+        self, turns: Turns, request: tuple[Route, str, str, bytes]
+    ) -> tuple[int, str]:
+        """With a budget: forward once the requests before are counted, if none is spent then.
+
+        The budget is checked again when the turn comes: requests queued behind the one
+        that crossed it are refused, so the overrun is at most that one request's usage.
+        """
+        queued = time.monotonic()
+        if not turns.take(TURN_TIMEOUT_SECONDS):
+            raise RefusedError(
+                503,
+                f"no turn in {TURN_TIMEOUT_SECONDS:.0f} s: with a budget the proxy forwards "
+                "one request at a time, and the ones before this one took that long",
+            )
+        waited = time.monotonic() - queued
+        try:
+            self._check_budget()
+            status, note = self._forward(request)
+        finally:
+            turns.done()
+        if waited >= QUEUED_NOTE_SECONDS:
+            note = f"queued {waited:.1f}s; {note}"
+        return status, note
 
     def _check_budget(self) -> None:
         """Refuse the request once a budget is spent (counted as refused)."""
@@ -568,6 +603,7 @@ class ProxyServer(ThreadingHTTPServer):
     """The proxy on ``LLM_PROXY_HOST:port``: routes, usage totals, the log."""
 
     daemon_threads = True
+    request_queue_size = 64  # the listen backlog (default 5): many connects at once, no SYN retry
 
     def __init__(
         self,
@@ -585,6 +621,8 @@ class ProxyServer(ThreadingHTTPServer):
         self.problems = dict(problems or {})
         self.usage_dir = usage_dir
         self.totals = UsageTotals(budget, price, cost_budget)
+        # a budget: one request upstream at a time (llm_turns); none: no queue, as many as sent
+        self.turns = None if budget is None and cost_budget is None else Turns()
         self._log = log or log_stderr
         self._keys = [route.key for route in self.routes.values()]
         self._tls = (
@@ -594,6 +632,7 @@ class ProxyServer(ThreadingHTTPServer):
         self._progress = threading.Condition()
         self._handled = 0
         self._active = 0
+        self._arrived = 0
         self._save_failed = False
         super().__init__((LLM_PROXY_HOST, port), ProxyHandler)
 
@@ -690,6 +729,8 @@ class ProxyServer(ThreadingHTTPServer):
         """One request starts."""
         with self._progress:
             self._active += 1
+            self._arrived += 1
+            self._progress.notify_all()
 
     def handled(self) -> None:
         """One request done (answered, logged, counted)."""
@@ -707,6 +748,11 @@ class ProxyServer(ThreadingHTTPServer):
         """Wait until ``count`` requests are done in all; ``False`` on timeout."""
         with self._progress:
             return self._progress.wait_for(lambda: self._handled >= count, timeout)
+
+    def wait_arrived(self, count: int, timeout: float) -> bool:
+        """Wait until ``count`` requests have arrived, in flight or done; ``False`` on timeout."""
+        with self._progress:
+            return self._progress.wait_for(lambda: self._arrived >= count, timeout)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """An unexpected error in a handler: one line, no traceback (it may quote values)."""

@@ -6,6 +6,7 @@ Every test talks to a real proxy on 127.0.0.1 in front of a fake upstream (an
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import http.client
 import json
@@ -709,44 +710,208 @@ def test_the_budget_refuses_every_request_once_the_tokens_reach_it(
     ]
 
 
-def test_a_stream_in_flight_when_the_budget_is_crossed_is_not_cut(
+class AtOnce:
+    """How many requests the upstream has in hand at once: now, and the most so far."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self.now = 0
+        self.most = 0
+
+    @contextlib.contextmanager
+    def holding(self) -> Iterator[None]:
+        with self._changed:
+            self.now += 1
+            self.most = max(self.most, self.now)
+            self._changed.notify_all()
+        try:
+            yield
+        finally:
+            with self._changed:
+                self.now -= 1
+
+    def wait_most(self, count: int) -> bool:
+        with self._changed:
+            return self._changed.wait_for(lambda: self.most >= count, WAIT)
+
+
+def in_thread(
+    proxy: ProxyServer, path: str, body: bytes = b'{"model": "m"}'
+) -> queue.Queue[Answer]:
+    """Send one request from a thread of its own; its answer arrives in the queue."""
+    answers: queue.Queue[Answer] = queue.Queue()
+    threading.Thread(
+        target=lambda: answers.put(call(proxy.server_port, path, body=body)), daemon=True
+    ).start()
+    return answers
+
+
+def fire_at_once(proxy: ProxyServer, count: int) -> list[Answer]:
+    """``count`` requests from as many threads at once; their answers, in any order."""
+    sent = [in_thread(proxy, "/llm/chat/completions") for _ in range(count)]
+    return [answers.get(timeout=WAIT) for answers in sent]
+
+
+def test_a_stream_that_crosses_the_budget_is_relayed_whole_and_what_queued_behind_refused(
     start_proxy: StartProxy, routes: dict[str, Route], upstream: Upstream, usage_dir: Path
 ) -> None:
     proxy = start_proxy(routes, budget=10)
+    assert call(proxy.server_port, "/llm/chat/completions").status == 200  # 8 of 10
     first = sse({"choices": [{"delta": {"content": "Hel"}}], "usage": None})
     last = sse({"choices": [], "usage": {"prompt_tokens": 4, "completion_tokens": 2}})
     streaming, release = threading.Event(), threading.Event()
 
     def reply(handler: UpstreamHandler) -> None:
-        if handler.path.endswith("/completions") and b"stream" in handler.server.seen[-1].body:
+        handler.start_chunked()
+        handler.chunk(first)
+        streaming.set()
+        release.wait(WAIT)
+        handler.chunk(last)
+        handler.end_chunks()
+
+    upstream.reply = reply
+    streamed = in_thread(proxy, "/llm/chat/completions", b'{"stream": true}')
+    assert streaming.wait(WAIT)
+    behind = in_thread(proxy, "/llm/chat/completions")
+    assert proxy.turns is not None
+    assert proxy.turns.wait_queued(1, WAIT)  # behind the stream in flight, not yet counted
+    release.set()
+    answer = streamed.get(timeout=WAIT)
+    assert (answer.status, answer.body) == (200, first + last)  # 14 of 10: not cut
+    refused = behind.get(timeout=WAIT)  # its turn came after the stream was counted
+    assert refused.status == 402
+    assert json.loads(refused.body)["error"]["code"] == "token_budget_exceeded"
+    assert len(upstream.seen) == 2
+    assert totals(proxy, usage_dir, handled=3) == Usage(
+        2, 9, 5, 0, refused=1, budget=10, reached="tokens"
+    )
+
+
+def test_with_a_budget_requests_sent_together_queue_and_are_not_refused(
+    start_proxy: StartProxy, routes: dict[str, Route], upstream: Upstream, usage_dir: Path
+) -> None:
+    """opencode sends a title request beside its turn: with a budget, the second one waits."""
+    proxy = start_proxy(routes, budget=1000)
+    last = sse({"choices": [], "usage": {"prompt_tokens": 4, "completion_tokens": 2}})
+    at_once, streaming, release = AtOnce(), threading.Event(), threading.Event()
+
+    def reply(handler: UpstreamHandler) -> None:
+        with at_once.holding():
+            if handler.path == "/v1/messages":  # the title: 9 + 4 tokens
+                json_reply(200, {"usage": {"input_tokens": 9, "output_tokens": 4}})(handler)
+                return
             handler.start_chunked()
-            handler.chunk(first)
-            streaming.set()  # only now the other request: seen[-1] above is this one's
+            streaming.set()
             release.wait(WAIT)
             handler.chunk(last)
             handler.end_chunks()
-        else:  # the request that crosses the budget
-            json_reply(200, {"usage": {"prompt_tokens": 9, "completion_tokens": 3}})(handler)
 
     upstream.reply = reply
-    streamed: queue.Queue[Answer] = queue.Queue()
-    client = threading.Thread(
-        target=lambda: streamed.put(
-            call(proxy.server_port, "/llm/chat/completions", body=b'{"stream": true}')
-        ),
-        daemon=True,
-    )
-    client.start()
+    turn = in_thread(proxy, "/llm/chat/completions", b'{"stream": true}')
     assert streaming.wait(WAIT)
-    assert call(proxy.server_port, "/llm/chat/completions").status == 200  # 12 of 10
-    assert proxy.wait_handled(1, WAIT)  # counted once answered: the client may be first
-    assert call(proxy.server_port, "/llm/chat/completions").status == 402
+    title = in_thread(proxy, "/anthropic/messages")
+    assert proxy.turns is not None
+    assert proxy.turns.wait_queued(1, WAIT)  # it waits: not refused, not forwarded
     release.set()
-    answer = streamed.get(timeout=WAIT)
-    assert (answer.status, answer.body) == (200, first + last)  # the stream in flight finished
-    assert totals(proxy, usage_dir, handled=3) == Usage(
-        2, 13, 5, 0, refused=1, budget=10, reached="tokens"
-    )
+    assert turn.get(timeout=WAIT).status == 200
+    assert title.get(timeout=WAIT).status == 200
+    assert at_once.most == 1  # the title went upstream once the turn was counted
+    assert [seen.path for seen in upstream.seen] == ["/v1/chat/completions", "/v1/messages"]
+    assert totals(proxy, usage_dir, handled=2) == Usage(2, 13, 6, 0, budget=1000)
+
+
+def test_a_request_queued_past_the_turn_timeout_is_503_and_the_one_in_flight_finishes(
+    start_proxy: StartProxy,
+    routes: dict[str, Route],
+    upstream: Upstream,
+    usage_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(llm_proxy, "TURN_TIMEOUT_SECONDS", 0.05)
+    proxy = start_proxy(routes, budget=1000)
+    streaming, release = threading.Event(), threading.Event()
+
+    def reply(handler: UpstreamHandler) -> None:
+        handler.start_chunked()
+        streaming.set()
+        release.wait(WAIT)
+        handler.chunk(sse({"choices": [], "usage": {"prompt_tokens": 4, "completion_tokens": 2}}))
+        handler.end_chunks()
+
+    upstream.reply = reply
+    streamed = in_thread(proxy, "/llm/chat/completions", b'{"stream": true}')
+    assert streaming.wait(WAIT)
+    waited = call(proxy.server_port, "/llm/chat/completions")  # its wait has a bound
+    assert waited.status == 503
+    assert "one request at a time" in waited.error()
+    release.set()
+    assert streamed.get(timeout=WAIT).status == 200
+    assert len(upstream.seen) == 1
+    assert totals(proxy, usage_dir, handled=2) == Usage(1, 4, 2, 0, budget=1000)
+
+
+@pytest.mark.parametrize(
+    ("limits", "code", "per_answer"),
+    [
+        ({"budget": 100}, "token_budget_exceeded", 60),
+        ({"price": Price.parse("1000/1000"), "cost_budget": 0.1}, "cost_budget_exceeded", 0.06),
+    ],
+    ids=["tokens", "cost"],
+)
+def test_requests_sent_at_once_overrun_the_budget_by_one_answer_at_most(
+    start_proxy: StartProxy,
+    routes: dict[str, Route],
+    upstream: Upstream,
+    usage_dir: Path,
+    limits: dict[str, Any],
+    code: str,
+    per_answer: float,
+) -> None:
+    """A hostile agent fires 8 requests at once at a budget's edge, before any is counted.
+
+    Every answer spends over half the budget (60 tokens of 100, or $0.06 of $0.10): the
+    first two are admitted (nothing, then 60% spent) and the other six refused.
+    """
+    clients = 8
+    proxy = start_proxy(routes, **limits)
+    answer = json_reply(200, {"usage": {"prompt_tokens": 50, "completion_tokens": 10}})
+    at_once, all_arrived = AtOnce(), []
+
+    def reply(handler: UpstreamHandler) -> None:
+        with at_once.holding():
+            # no answer (so nothing counted) before every request is in the proxy
+            all_arrived.append(proxy.wait_arrived(clients, WAIT))
+            answer(handler)
+
+    upstream.reply = reply
+    answers = fire_at_once(proxy, clients)
+
+    assert all(all_arrived)
+    statuses = sorted(answer.status for answer in answers)
+    assert statuses == [200] * 2 + [402] * (clients - 2), statuses
+    for refused in (answer for answer in answers if answer.status == 402):
+        assert json.loads(refused.body)["error"]["code"] == code
+    assert len(upstream.seen) == 2 and at_once.most == 1
+    usage = totals(proxy, usage_dir, handled=clients)
+    assert usage is not None and (usage.requests, usage.refused) == (2, clients - 2)
+    over = usage.over_budget
+    assert over is not None and over.used is not None
+    assert over.budget <= over.used < over.budget + per_answer
+
+
+def test_without_a_budget_requests_go_upstream_at_once(
+    proxy: ProxyServer, upstream: Upstream
+) -> None:
+    at_once, both_upstream = AtOnce(), []
+
+    def reply(handler: UpstreamHandler) -> None:
+        with at_once.holding():
+            both_upstream.append(at_once.wait_most(2))  # False if they were queued
+            json_reply(200, {"usage": {"prompt_tokens": 5, "completion_tokens": 3}})(handler)
+
+    upstream.reply = reply
+    assert [answer.status for answer in fire_at_once(proxy, 2)] == [200, 200]
+    assert both_upstream == [True, True]
 
 
 def test_without_a_budget_nothing_is_refused(proxy: ProxyServer, usage_dir: Path) -> None:
@@ -835,46 +1000,6 @@ def test_with_both_budgets_the_first_reached_ends_it(
     usage = totals(proxy, usage_dir, handled=3)
     assert usage is not None and usage.over_budget is not None
     assert usage.over_budget.kind == kind
-
-
-def test_the_budget_reached_first_stays_it_when_a_request_in_flight_reaches_the_other(
-    start_proxy: StartProxy, routes: dict[str, Route], upstream: Upstream, usage_dir: Path
-) -> None:
-    """The cost budget is reached first; a stream in flight then crosses the token budget."""
-    proxy = start_proxy(routes, budget=30, price=Price.parse("1000/1000"), cost_budget=0.01)
-    last = sse({"choices": [], "usage": {"prompt_tokens": 20, "completion_tokens": 5}})
-    streaming, release = threading.Event(), threading.Event()
-
-    def reply(handler: UpstreamHandler) -> None:
-        if b"stream" in handler.server.seen[-1].body:
-            handler.start_chunked()
-            handler.chunk(sse({"choices": [{"delta": {"content": "Hel"}}], "usage": None}))
-            streaming.set()  # only now the other request: seen[-1] above is this one's
-            release.wait(WAIT)
-            handler.chunk(last)
-            handler.end_chunks()
-        else:  # 12 tokens: $0.012, over the cost budget, under the token budget
-            json_reply(200, {"usage": {"prompt_tokens": 9, "completion_tokens": 3}})(handler)
-
-    upstream.reply = reply
-    streamed: queue.Queue[Answer] = queue.Queue()
-    client = threading.Thread(
-        target=lambda: streamed.put(
-            call(proxy.server_port, "/llm/chat/completions", body=b'{"stream": true}')
-        ),
-        daemon=True,
-    )
-    client.start()
-    assert streaming.wait(WAIT)
-    assert call(proxy.server_port, "/llm/chat/completions").status == 200  # the cost crosses
-    assert proxy.wait_handled(1, WAIT)  # counted before the stream ends: the cost is first
-    release.set()
-    assert streamed.get(timeout=WAIT).status == 200  # 37 tokens in all now: over both
-    usage = totals(proxy, usage_dir, handled=2)
-    assert usage is not None and usage.input_tokens + usage.output_tokens == 37
-    assert usage.over_budget == OverBudget(0.037, 0.01, "cost")  # still the cost's
-    refused = json.loads(call(proxy.server_port, "/llm/chat/completions").body)
-    assert refused["error"]["code"] == "cost_budget_exceeded"
 
 
 def test_a_cost_budget_without_a_price_refuses_all(
