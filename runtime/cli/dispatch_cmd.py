@@ -84,7 +84,8 @@ DESCRIPTION = (
     + """
 
 actions:
-  run       (default) spawn, follow, mark done; re-attaches to running pods
+  run       (default) spawn, follow, mark done; re-attaches to running pods (and
+            to succeeded ones not reported yet: a detached run)
   plan      print the waves and held tasks; touches nothing (= --dry-run)
   status    every [ASYNC] task: tasks.md state, plan, newest pod, result, tokens
   cancel    delete the feature's running pods (= --cancel); they push WIP

@@ -18,7 +18,7 @@ from runtime.dispatch.pull_requests import PullRequests
 from runtime.follow.finish import Finisher, Options
 from runtime.follow.follow import Cluster, Ended, Target, follow_pod
 from runtime.kube import labels
-from runtime.kube.cleanup import delete_pod
+from runtime.kube.cleanup import delete_pod, is_reported
 from runtime.kube.client import Kube
 from runtime.kube.logs import ClusterLogs, Printer
 from runtime.kube.pod import Pod, PodView, terminated
@@ -79,11 +79,16 @@ class ClusterBackend:
         return newest_per_task(self.cluster.pods.select(self.selector))
 
     def attachable(self) -> dict[str, str]:
-        """Running pods, and pods that succeeded but were never reported (detached)."""
+        """Running pods, and pods that succeeded but were never reported (detached).
+
+        A succeeded pod whose result was reported (``reported-at``: its task was marked
+        done, and has been set back to ``[ ]`` or edited since) is left alone: the task
+        is spawned anew, and the spawn deletes that ended pod of the same name.
+        """
         return {
             task: PodView(pod).name
             for task, pod in self._pods().items()
-            if is_active(pod) or _succeeded(pod)
+            if is_active(pod) or (_succeeded(pod) and not is_reported(pod))
         }
 
     def spawn(self, task_id: str) -> str:

@@ -9,8 +9,10 @@ task [X], clean up) one pod at a time.
 
 * A failure blocks only the tasks that wait for it (``blocked by T012``).
 * Re-run safe: pods of the feature that are still running (or ended successfully
-  without being reported) are re-attached, never spawned twice; a concurrent
-  dispatcher's pod shows up as :class:`AlreadyRunningError` and is attached too.
+  without being reported: a detached dispatch) are re-attached, never spawned twice; a
+  concurrent dispatcher's pod shows up as :class:`AlreadyRunningError` and is attached
+  too.  A kept pod whose result was reported (``reported-at``) is not re-attached: its
+  task, set back to ``[ ]``, runs anew.
 * Ctrl-C detaches: the pods keep running; the summary says how to re-attach.
 * With an :class:`Integrator`, each time a wave of the plan is over (every task of it
   succeeded, failed or was blocked) and tasks succeeded since the last integration, the

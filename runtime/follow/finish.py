@@ -2,8 +2,10 @@
 
 In order: ``--verify-remote`` (``git ls-remote`` must show the reported commit,
 else the outcome becomes ``push-rejected``), the ``RESULT`` line on stdout,
-``--mark-done`` on success, the fork's ``.async_state`` markers, and the pod's
-cleanup policy.  Returns the exit code of the (possibly downgraded) outcome.
+``--mark-done`` on success, the fork's ``.async_state`` markers, the pod's cleanup
+policy, and, for a kept pod whose task was marked done, its ``reported-at`` annotation
+(so that a rerun of the task spawns a new pod rather than re-attaching to this one).
+Returns the exit code of the (possibly downgraded) outcome.
 
 The summary line (stdout, one per pod, fields never contain spaces except the
 last, ``reason``, which is a JSON string)::
@@ -34,7 +36,7 @@ from runtime.follow import async_state
 from runtime.follow.classify import Outcome
 from runtime.follow.follow import Ended, Target
 from runtime.kube import labels
-from runtime.kube.cleanup import apply_policy
+from runtime.kube.cleanup import apply_policy, mark_reported
 from runtime.kube.logs import Printer
 from runtime.kube.pod import Pod, PodView, terminated
 from runtime.kube.podwatch import ClusterPods
@@ -137,19 +139,22 @@ class Finisher:
                 self._note(target, "Hint", outcome.hint)
         task_id = outcome.result.task if outcome.result and outcome.result.task else target.task
         tasks_file = self.options.tasks_file or _annotation(pod, labels.TASKS_FILE)
-        steps: list[Callable[[], None]] = [
-            lambda: self._mark_done(ended, outcome, task_id, tasks_file),
-            lambda: self._async_state(ended, outcome, task_id, tasks_file),
-            lambda: self._cleanup(ended, outcome),
-        ]
-        for step in steps:
-            try:
-                step()
-            except SpeckitPodsError as err:  # the verdict stands; say what was not done
-                self._note(target, "WARNING", err.message)
-            except OSError as err:  # e.g. .async_state not writable
-                self._note(target, "WARNING", f"{err.strerror or err}: {err.filename or ''}")
+        marked = self._step(target, lambda: self._mark_done(ended, outcome, task_id, tasks_file))
+        self._step(target, lambda: self._async_state(ended, outcome, task_id, tasks_file))
+        kept = self._step(target, lambda: self._cleanup(ended, outcome))
+        if marked and kept is not False:  # kept, or its deletion failed: it may be there
+            self._mark_reported(target, task_id)
         return outcome.status.exit_code
+
+    def _step(self, target: Target, step: Callable[[], bool | None]) -> bool | None:
+        """Run one end-of-pod step; a failure is one WARNING line (and ``None``)."""
+        try:
+            return step()
+        except SpeckitPodsError as err:  # the verdict stands; say what was not done
+            self._note(target, "WARNING", err.message)
+        except OSError as err:  # e.g. .async_state not writable
+            self._note(target, "WARNING", f"{err.strerror or err}: {err.filename or ''}")
+        return None
 
     def _note(self, target: Target, level: str, text: str) -> None:
         self.printer.note(level, target.task, target.index, text)
@@ -163,17 +168,19 @@ class Finisher:
             return Outcome(Status.PUSH_REJECTED, problem, result)
         return outcome
 
-    def _mark_done(self, ended: Ended, outcome: Outcome, task_id: str, tasks_file: str) -> None:
+    def _mark_done(self, ended: Ended, outcome: Outcome, task_id: str, tasks_file: str) -> bool:
+        """Mark the task [X] (``--mark-done``, success); whether it is marked now."""
         if not (self.options.mark_done and outcome.status.ok):
-            return
+            return False
         if not tasks_file:
             self._note(ended.target, "WARNING", "not marked done: no --tasks and no annotation")
-            return
+            return False
         from runtime.tasks.edit import mark_done
 
         changed = mark_done(Path(tasks_file), task_id)
         state = f"marked {task_id} done in" if changed else f"{task_id} was already done in"
         self._note(ended.target, "INFO", f"{state} {tasks_file}")
+        return True
 
     def _async_state(self, ended: Ended, outcome: Outcome, task_id: str, tasks_file: str) -> None:
         if not tasks_file or not Path(tasks_file).is_file():
@@ -191,8 +198,25 @@ class Finisher:
         if written is not None:
             self._note(ended.target, "INFO", f"wrote {written}")
 
-    def _cleanup(self, ended: Ended, outcome: Outcome) -> None:
+    def _cleanup(self, ended: Ended, outcome: Outcome) -> bool:
+        """Apply the pod's cleanup policy; whether the pod is kept."""
         if ended.deleted or not ended.pod:
-            return
+            return False
         cleaned = apply_policy(self.pods, ended.pod, outcome.status)
         self._note(ended.target, "INFO", cleaned.describe())
+        return not cleaned.deleted
+
+    def _mark_reported(self, target: Target, task_id: str) -> None:
+        """Annotate the kept pod ``reported-at``: a rerun of the task spawns, not re-attaches.
+
+        A refusal is one WARNING line; the outcome stands.
+        """
+        try:
+            mark_reported(self.pods, target.pod)
+        except SpeckitPodsError as err:
+            self._note(
+                target, "WARNING",
+                f"{err.message} (a rerun of {task_id} would re-attach to it and report this "
+                f"result again: delete it first, kubectl -n {self.pods.namespace} delete pod "
+                f"{target.pod})",
+            )  # fmt: skip

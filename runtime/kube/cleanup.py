@@ -2,10 +2,11 @@
 
 The pod's ``cleanup`` annotation says: ``always`` (delete), ``on-success`` (delete
 when it succeeded, the default) or ``never``.  A kept pod carries an ``expires-at``
-annotation (RFC 3339); :func:`sweep_expired` deletes ended pods past it.  Deleting
-the pod also garbage-collects its task ConfigMap (ownerReference).  A task ConfigMap
-with no owner, left by a spawn killed before its pod owned it, is deleted by
-:func:`sweep_orphans` once it is ``ORPHAN_AGE`` old.
+annotation (RFC 3339); :func:`sweep_expired` deletes ended pods past it.  A kept pod
+whose result was reported (its task marked done) carries ``reported-at``
+(:func:`mark_reported`).  Deleting the pod also garbage-collects its task ConfigMap
+(ownerReference).  A task ConfigMap with no owner, left by a spawn killed before its pod
+owned it, is deleted by :func:`sweep_orphans` once it is ``ORPHAN_AGE`` old.
 """
 
 from __future__ import annotations
@@ -121,6 +122,29 @@ def apply_policy(
         if err.status != 404:
             raise api_error(err, f"annotating pod {name}") from err
     return Cleaned(name, deleted=False, expires_at=expires)
+
+
+def mark_reported(pods: ClusterPods, name: str, *, now: datetime.datetime | None = None) -> bool:
+    """Annotate the ended pod ``name`` as reported (``reported-at``); ``False``: it is gone.
+
+    Its result was printed and its task marked done: the dispatcher no longer takes it
+    for a detached run to re-attach to (``runtime.dispatch.backend``), so a rerun of the
+    task spawns a new pod.  Raises :class:`runtime.errors.KubeApiError` when refused.
+    """
+    moment = rfc3339(now or datetime.datetime.now(datetime.UTC))
+    patch = {"metadata": {"annotations": {labels.REPORTED_AT: moment}}}
+    try:
+        pods.core.patch_namespaced_pod(name, pods.namespace, patch)
+    except ApiException as err:
+        if err.status == 404:
+            return False
+        raise api_error(err, f"annotating pod {name} as reported") from err
+    return True
+
+
+def is_reported(pod: Pod) -> bool:
+    """Whether ``pod`` carries a ``reported-at`` annotation (:func:`mark_reported`)."""
+    return bool(_annotations(pod).get(labels.REPORTED_AT, "").strip())
 
 
 def is_expired(pod: Pod, now: datetime.datetime) -> bool:

@@ -29,5 +29,9 @@ STARTED_FROM = f"{DOMAIN}/started-from"  # runtime.contract.start.encode(): prer
 # set just before we delete a pod that may still run (cancel, --replace): the dispatcher
 # then never reruns it as lost; the value says who (``run-async.sh cancel``)
 DELETED_BY = f"{DOMAIN}/deleted-by"
+# RFC 3339; set on a kept pod once its result was reported and its task marked done
+# (tail-logs --mark-done, the dispatcher): a rerun of the task then spawns a new pod
+# instead of re-attaching to this one and replaying its old result
+REPORTED_AT = f"{DOMAIN}/reported-at"
 
 SELECTOR = f"{MANAGED_BY}={TOOL_NAME}"

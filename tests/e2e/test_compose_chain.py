@@ -12,11 +12,12 @@ One feature, three [ASYNC] tasks in a row (real cluster, Gitea, opencode):
 From outside: the RESULT lines, the pods' ``started-from`` annotations and the branches'
 history name the commits each task started from, and the branches hold every edit;
 the integration branch on Gitea holds the three, one merge commit each, in dependency
-order.  Then T090 is changed and rerun alone: ``status`` marks T091 *and* T092 stale
-(T090 moved), and ``--restack`` reruns both, in order, each continuing its own branch
-with T090's new work merged in: neither is stale after it, and both branches hold
-T090's new line beside their own edits.  (The conflicting pair is proven in
-``test_compose.py``.)
+order; the pods are kept, each annotated ``reported-at``.  Then T090 is changed and
+rerun alone, in a new pod (its kept one is not re-attached to): ``status`` marks T091
+*and* T092 stale (T090 moved), and ``--restack`` reruns both, in order, each in a new
+pod continuing its own branch with T090's new work merged in: neither is stale after
+it, and both branches hold T090's new line beside their own edits.  (The conflicting
+pair is proven in ``test_compose.py``.)
 """
 
 from __future__ import annotations
@@ -27,12 +28,14 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.e2e.cluster import NAMESPACE, Kubectl
+from tests.e2e.cluster import Kubectl
 from tests.e2e.conftest import Feature
 from tests.e2e.gitea import GiteaServer, first_parent_log
 from tests.e2e.test_dispatch import dispatch, dispatch_status, result_fields, results
 
 IDS = ("T090", "T091", "T092")
+TASK_LABEL = "speckit-pods.dev/task"
+REPORTED_AT = "speckit-pods.dev/reported-at"  # a kept pod whose task was marked done
 CHAIN = "T090 v1\n--\nT091 todo\n--\nT092 todo\n"  # an unchanged line between the edits
 PART = "T091 wrote this\nT092 todo\n"
 # the agents' bash commands: each fails where the work it builds on is missing
@@ -135,12 +138,11 @@ def test_a_chain_of_edits_builds_on_each_prerequisite_and_restacks_two_deep(
     assert [(rows[t]["stale"], rows[t]["integrated"]) for t in IDS] == [("", True)] * 3, rows
     assert rows["T092"]["started_from"] == [f"T090@{commits['T090'][:12]}",
                                             f"T091@{commits['T091'][:12]}"], rows  # fmt: skip
-    # the kept pods go: the dispatcher re-attaches to a task's succeeded pod instead of
-    # running it again (a detached run that ended), which would replay T090's first run
-    installed.run(
-        "delete", "pods", "-n", NAMESPACE, "-l", f"speckit-pods.dev/feature={feature.name}",
-        "--timeout=120s",
-    )  # fmt: skip
+    # the pods are kept (--cleanup never), each marked reported: its task is done, so a
+    # rerun spawns a new pod instead of re-attaching to it and replaying its old result
+    for tid in IDS:
+        (pod,) = installed.pods(f"speckit-pods.dev/feature={feature.name},{TASK_LABEL}={tid}")
+        assert pod["metadata"]["annotations"].get(REPORTED_AT), (tid, pod["metadata"])
 
     # T090 changed and rerun alone: its branch moves on; T091 and T092 now lack its work
     text = feature.tasks_file.read_text()
@@ -150,6 +152,7 @@ def test_a_chain_of_edits_builds_on_each_prerequisite_and_restacks_two_deep(
     rerun = dispatch(feature, "--only", "T090")
     out = rerun.stdout + rerun.stderr
     assert rerun.returncode == 0, out
+    assert "INFO: [T090] started pod " in out and "attached to running pod" not in out, out
     assert results(rerun.stdout) == {"T090": "succeeded"}, out
     for tid in ("T091", "T092"):
         assert f"WARNING: [{tid}] stale: T090 reran after it started" in rerun.stderr, out
@@ -163,6 +166,7 @@ def test_a_chain_of_edits_builds_on_each_prerequisite_and_restacks_two_deep(
     restacked = dispatch(feature, "--restack")
     out = restacked.stdout + restacked.stderr
     assert restacked.returncode == 0, out
+    assert "attached to running pod" not in out, out  # their first runs' pods are kept
     for tid in ("T091", "T092"):
         assert f"[{tid}] restacked: rerun from its prerequisites' work (T090 moved)" in out, out
     assert results(restacked.stdout) == {"T091": "succeeded", "T092": "succeeded"}, out

@@ -178,6 +178,7 @@ class FakeClusterCore:
         self.log_calls: list[dict[str, Any]] = []
         self.deleted: list[str] = []
         self.patches: list[tuple[str, dict[str, Any]]] = []
+        self.refused: dict[str, ApiException] = {}  # annotation key -> error of a patch setting it
         self.delivered: dict[str, int] = {}  # name -> lines sent on follow connections
         self.chunk = 7
         self.quotas: list[dict[str, Any]] = []  # ResourceQuota objects of the namespace
@@ -220,6 +221,9 @@ class FakeClusterCore:
     def patch_namespaced_pod(self, name: str, namespace: str, body: dict[str, Any]) -> None:
         if name not in self.pods:
             raise ApiException(status=404, reason="Not Found")
+        for key in body["metadata"]["annotations"]:
+            if key in self.refused:
+                raise self.refused[key]
         self.patches.append((name, body))
         meta = self.pods[name]["metadata"]
         meta.setdefault("annotations", {}).update(body["metadata"]["annotations"])

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from runtime.common.timestamps import parse_rfc3339
 from runtime.contract.outcome import Result, Status
 from runtime.contract.start import StartPoint, encode
 from runtime.follow.classify import Outcome, classify
@@ -19,7 +20,7 @@ from runtime.kube import labels
 from runtime.kube.client import Kube
 from runtime.kube.logs import Printer
 from runtime.kube.podwatch import ClusterPods
-from tests.unit.fakes import FakeClusterCore, exited, make_pod
+from tests.unit.fakes import FakeClusterCore, api_exception, exited, make_pod
 
 SHA = "3f2a" + "0" * 36
 OK = Result(
@@ -250,3 +251,59 @@ def test_mark_done_problem_is_a_warning_and_cleanup_still_runs(tmp_path: Path) -
     assert fin(ended) == 0
     assert "WARNING: [T012]" in err.getvalue()
     assert core.deleted == ["pod-1"]
+
+
+# --- reported-at: a kept pod whose task was marked done is not re-attached by a rerun -------
+
+
+def reported(core: FakeClusterCore) -> list[str]:
+    """The pods a patch annotated ``reported-at``."""
+    return [
+        name for name, body in core.patches if labels.REPORTED_AT in body["metadata"]["annotations"]
+    ]
+
+
+def test_a_kept_pod_whose_task_was_marked_done_is_annotated_reported(tmp_path: Path) -> None:
+    ended, pod = ended_pod(tmp_path, Status.SUCCEEDED, cleanup="never")
+    fin, core, out, err = finisher(tmp_path, Options(mark_done=True), pod)
+    assert fin(ended) == 0
+    assert "- [X] T012 [ASYNC]" in (tmp_path / "specs" / "001-demo" / "tasks.md").read_text()
+    assert reported(core) == ["pod-1"] and core.deleted == []
+    stamp = core.pods["pod-1"]["metadata"]["annotations"][labels.REPORTED_AT]
+    assert parse_rfc3339(stamp) is not None
+    assert "WARNING" not in err.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("status", "cleanup", "options"),
+    [
+        (Status.SUCCEEDED, "on-success", Options(mark_done=True)),  # deleted: nothing to mark
+        (Status.SUCCEEDED, "never", Options()),  # tail-logs without --mark-done: not reported
+        (Status.FAILED, "never", Options(mark_done=True)),  # not marked done
+    ],
+)
+def test_a_pod_is_annotated_reported_only_when_kept_and_marked_done(
+    tmp_path: Path, status: Status, cleanup: str, options: Options
+) -> None:
+    ended, pod = ended_pod(tmp_path, status, cleanup=cleanup)
+    fin, core, out, err = finisher(tmp_path, options, pod)
+    assert fin(ended) == status.exit_code
+    assert reported(core) == []
+    assert labels.REPORTED_AT not in (core.pods.get("pod-1") or pod)["metadata"]["annotations"]
+
+
+def test_a_refused_reported_annotation_is_one_warning_and_the_outcome_stands(
+    tmp_path: Path,
+) -> None:
+    ended, pod = ended_pod(tmp_path, Status.SUCCEEDED, cleanup="never")
+    fin, core, out, err = finisher(tmp_path, Options(mark_done=True), pod)
+    core.refused[labels.REPORTED_AT] = api_exception(403, "Forbidden", 'cannot patch "pod-1"')
+    assert fin(ended) == 0
+    assert out.getvalue().startswith("[T012] RESULT status=succeeded exit=0 ")
+    assert "- [X] T012 [ASYNC]" in (tmp_path / "specs" / "001-demo" / "tasks.md").read_text()
+    warnings = [line for line in err.getvalue().splitlines() if line.startswith("WARNING")]
+    assert len(warnings) == 1, err.getvalue()
+    assert warnings[0].startswith("WARNING: [T012] annotating pod pod-1 as reported failed: ")
+    assert "HTTP 403" in warnings[0] and "kubectl -n ns delete pod pod-1" in warnings[0]
+    assert "INFO: [T012] pod pod-1 kept until " in err.getvalue()  # the expiry was set
+    assert labels.REPORTED_AT not in core.pods["pod-1"]["metadata"]["annotations"]

@@ -14,12 +14,14 @@ from runtime.kube.cleanup import (
     apply_policy,
     delete_pod,
     is_expired,
+    is_reported,
+    mark_reported,
     sweep_expired,
     sweep_orphans,
 )
 from runtime.kube.client import Kube
 from runtime.kube.podwatch import ClusterPods
-from tests.unit.fakes import FakeClusterCore, exited, make_pod, running
+from tests.unit.fakes import FakeClusterCore, api_exception, exited, make_pod, running
 
 NOW = datetime.datetime(2025, 1, 2, 12, 0, tzinfo=datetime.UTC)
 
@@ -227,3 +229,23 @@ def test_sweep_orphans_reports_a_listing_it_may_not_make() -> None:
 
     with pytest.raises(KubeApiError, match="listing configmaps in ns failed: HTTP 403"):
         sweep_orphans(Kube(core=Denied(), namespace="ns"), now=NOW)
+
+
+def test_mark_reported_annotates_the_moment_and_a_gone_pod_is_false() -> None:
+    pod = make_pod("p", phase="Succeeded", container=exited(0))
+    core, pods = cluster(pod)
+    assert not is_reported(pod)
+    assert mark_reported(pods, "p", now=NOW)
+    assert core.pods["p"]["metadata"]["annotations"][labels.REPORTED_AT] == "2025-01-02T12:00:00Z"
+    assert is_reported(core.pods["p"])
+    assert not mark_reported(pods, "gone", now=NOW)
+
+
+def test_mark_reported_refused_is_a_kube_api_error() -> None:
+    core, pods = cluster(make_pod("p", phase="Succeeded", container=exited(0)))
+    core.refused[labels.REPORTED_AT] = api_exception(403, "Forbidden", "no patch for you")
+    with pytest.raises(KubeApiError) as caught:
+        mark_reported(pods, "p", now=NOW)
+    assert caught.value.message == (
+        "annotating pod p as reported failed: HTTP 403 Forbidden. no patch for you"
+    )
