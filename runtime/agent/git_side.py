@@ -42,6 +42,7 @@ from runtime.contract.redact import scrub
 from runtime.contract.start import describe
 
 POLL_SECONDS = 0.5
+RELAY_SECONDS = 0.1  # the agent's lines reach the pod's log within this (~50 ms on average)
 VERDICT_GRACE_SECONDS = 8.0  # of the 45 s after SIGTERM
 UMASK = 0o002  # the work tree is group-writable: the agent (same group) edits it
 STATE_FILE = ".speckit-pods/state.json"
@@ -292,8 +293,12 @@ def _wait_for_sigterm(
     It is no defence against a hostile agent; the ordering is.
     """
     asked = False
-    while not run.shutdown.requested.wait(POLL_SECONDS):
+    checked = 0.0
+    while not run.shutdown.requested.wait(RELAY_SECONDS):
         relay.poll()
+        if time.monotonic() - checked < POLL_SECONDS:
+            continue  # the budget and the checkpoints every POLL_SECONDS, the lines sooner
+        checked = time.monotonic()
         asked = _stop_if_over_budget(run, asked)
         if checkpoints is not None:
             checkpoints.poll()
