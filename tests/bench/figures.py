@@ -110,6 +110,7 @@ class Recorder:
         widths = [max(len(row[i]) for row in rows) for i in range(4)]
         lines = [" | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
         lines.insert(1, "-+-".join("-" * w for w in widths))
+        lines += [f"{f.name}: {f.note}" for f in self.figures if f.note]
         return lines
 
 

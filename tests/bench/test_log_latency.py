@@ -1,8 +1,11 @@
 """Log latency: a line written in the pod -> on ``tail-logs.sh`` stdout, vs ``kubectl logs -f``.
 
-One plain pod per run (the agent's Pod from ``spawn-pod.sh --dry-run``, command
-overridden) prints ``READY`` until both followers are attached, then ``LAT <i> <epoch>``
-every 200 ms.  The kind node shares the host's clock, so receive time minus the
+One pod per run (the agent's Pod from ``spawn-pod.sh --dry-run``, the agent container's
+command overridden) prints ``READY`` until both followers are attached, then
+``LAT <i> <epoch>`` every 200 ms, each line both to its stdout (``kubectl logs -f -c
+agent``, the baseline) and to the handoff's ``agent.log``, which the git side relays into
+the pod's log as it does the real agent's (``tail-logs.sh``: relay, log API, our
+printing).  The kind node shares the host's clock, so receive time minus the
 embedded time is the latency.  Both followers read the same pod at the same time.
 """
 
@@ -27,13 +30,21 @@ from tests.e2e.conftest import TAIL, Feature
 RUNS = 5
 LINES = 25
 LAT_RE = re.compile(r"LAT (\d+) (\d+\.\d+)$")
+# Each line goes to the agent container's stdout (what ``kubectl logs -f -c agent`` reads)
+# and to the handoff directory's agent.log, where the real agent side writes its lines and
+# the git side relays them into the pod's log (what ``tail-logs.sh`` reads).
 SCRIPT = f"""
 import os, time
+log = open(os.path.join(os.environ.get('HANDOFF_DIR', '/handoff'), 'agent.log'), 'a')
+def say(text):
+    print(text, flush=True)
+    log.write(text + '\\n')
+    log.flush()
 while not os.path.exists('/tmp/go'):
-    print('READY', flush=True)
+    say('READY')
     time.sleep(0.2)
 for i in range({LINES}):
-    print(f'LAT {{i}} {{time.time():.6f}}', flush=True)
+    say(f'LAT {{i}} {{time.time():.6f}}')
     time.sleep(0.2)
 """
 
@@ -56,6 +67,10 @@ class Reader:
     def ready(self) -> bool:
         return any(text.endswith("READY") for _, text in self.lines)
 
+    def tail(self) -> list[str]:
+        """Its last lines (stderr included), for a failure's message."""
+        return [text for _, text in self.lines[-8:]]
+
     def latencies(self) -> list[float]:
         found = [(at, LAT_RE.search(text)) for at, text in self.lines]
         return [at - float(m.group(2)) for at, m in found if m]
@@ -64,7 +79,7 @@ class Reader:
 def _follow(args: list[str], kubectl: Kubectl) -> Reader:
     env = {**kubectl.env, "NO_COLOR": "1"}
     proc = subprocess.Popen(
-        args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env
+        args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
     )
     return Reader(proc)
 
@@ -81,7 +96,10 @@ def _one_run(feature: Feature, kubectl: Kubectl, i: int, watcher: RunningTimes) 
     watcher.running_at(pod)
     base = _follow([str(kubectl.path), "logs", "-f", pod, "-c", "agent", "-n", NAMESPACE], kubectl)
     try:
-        wait_for("both followers attached", lambda: ours.ready() and base.ready(), 60, 0.1)
+        try:
+            wait_for("both followers attached", lambda: ours.ready() and base.ready(), 60, 0.1)
+        except TimeoutError as e:
+            raise AssertionError(f"{e}; tail-logs: {ours.tail()}; kubectl: {base.tail()}") from e
         kubectl.run("exec", pod, "-c", "agent", "-n", NAMESPACE, "--", "touch", "/tmp/go")
         for reader in (ours, base):
             reader.proc.wait(timeout=120)
@@ -90,6 +108,7 @@ def _one_run(feature: Feature, kubectl: Kubectl, i: int, watcher: RunningTimes) 
         for reader in (ours, base):
             if reader.proc.poll() is None:
                 reader.proc.kill()
+                reader.proc.wait(timeout=10)  # reaped here, not warned of in a later test
         kubectl.run(
             "delete", f"pod/{pod}", f"configmap/{pod}-task", "-n", NAMESPACE,
             "--grace-period=1", "--wait=false", check=False,
