@@ -79,14 +79,18 @@ def _quota_status(kubectl: Kubectl, namespace: str) -> dict[str, dict[str, str]]
     return dict(quota.get("status") or {})
 
 
-class Stderr:
-    """The dispatcher's stderr, read line by line as it comes (a thread)."""
+class Lines:
+    """One of the dispatcher's streams, read line by line as it comes (a thread).
 
-    def __init__(self, proc: subprocess.Popen[str]) -> None:
+    Both streams are read so, never by ``communicate()`` as well: it would close the
+    stream under the thread (a ValueError in it, seen once).
+    """
+
+    def __init__(self, stream: IO[str] | None) -> None:
         self.lines: list[str] = []
         self._lock = threading.Lock()
-        assert proc.stderr is not None
-        self._thread = threading.Thread(target=self._read, args=(proc.stderr,), daemon=True)
+        assert stream is not None
+        self._thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
         self._thread.start()
 
     def _read(self, stream: IO[str]) -> None:
@@ -137,7 +141,7 @@ def test_the_fourth_task_waits_for_the_quota_and_runs_when_a_pod_ends(
     census = PodCensus(installed.kubeconfig, selector_of(feature), namespace=quota_namespace)
     with census:
         proc = _dispatch(feature, quota_namespace)
-        err = Stderr(proc)
+        err, out_lines = Lines(proc.stderr), Lines(proc.stdout)
         try:
             held = wait_for(
                 "three agents running, each held at its first answer",
@@ -164,16 +168,18 @@ def test_the_fourth_task_waits_for_the_quota_and_runs_when_a_pod_ends(
             ), "\n".join(lines)
             for tid in IDS:
                 llm.release(tid)
-            stdout, _ = proc.communicate(timeout=900)
+            proc.wait(timeout=900)
         finally:
             for tid in IDS:
                 llm.release(tid)
             if proc.poll() is None:
                 proc.kill()
-                proc.communicate()
+                proc.wait(timeout=30)
         err.join()
+        out_lines.join()
     lines = err.snapshot()
-    out = stdout + "\n".join(lines)
+    stdout = "\n".join(out_lines.snapshot())
+    out = stdout + "\n" + "\n".join(lines)
 
     assert proc.returncode == 0, out
     assert census.peak <= ROOM, (census.peak, census.errors)
