@@ -94,9 +94,10 @@ class Lines:
         self._thread.start()
 
     def _read(self, stream: IO[str]) -> None:
-        for line in stream:
-            with self._lock:
-                self.lines.append(line.rstrip("\n"))
+        with stream:  # closed here at its end: nothing else reads or closes it
+            for line in stream:
+                with self._lock:
+                    self.lines.append(line.rstrip("\n"))
 
     def snapshot(self) -> list[str]:
         with self._lock:
