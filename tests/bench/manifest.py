@@ -9,6 +9,7 @@ from typing import Any
 import yaml
 
 from runtime.spawn.manifests import to_yaml
+from tests.e2e.cluster import NAMESPACE, Kubectl
 from tests.e2e.conftest import SPAWN, Feature, run_script
 
 Doc = dict[str, Any]
@@ -72,3 +73,12 @@ def agent(pod: Doc) -> Doc:
     """The ``agent`` container of a Pod document."""
     containers: list[Doc] = pod["spec"]["containers"]
     return next(c for c in containers if c["name"] == "agent")
+
+
+def delete_pods(kubectl: Kubectl, *pods: str) -> None:
+    """Delete the bench's pods and their task ConfigMaps, waiting until they are gone."""
+    objects = [obj for pod in pods for obj in (f"pod/{pod}", f"configmap/{pod}-task")]
+    kubectl.run(
+        "delete", *objects, "-n", NAMESPACE, "--grace-period=1", "--ignore-not-found",
+        "--wait=true",
+    )  # fmt: skip

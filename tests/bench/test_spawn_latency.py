@@ -9,7 +9,7 @@ import pytest
 
 from tests.bench.figures import Figure, Recorder
 from tests.bench.kube_watch import RunningTimes
-from tests.bench.manifest import dry_run, renamed
+from tests.bench.manifest import delete_pods, dry_run, renamed
 from tests.e2e.cluster import NAMESPACE, Kubectl
 from tests.e2e.conftest import SPAWN, Feature, run_script
 
@@ -45,13 +45,6 @@ def _baseline(
     return pod, watcher.running_at(pod) - start
 
 
-def _delete(kubectl: Kubectl, pod: str) -> None:
-    kubectl.run(
-        "delete", f"pod/{pod}", f"configmap/{pod}-task", "-n", NAMESPACE,
-        "--grace-period=1", "--ignore-not-found", "--wait=true",
-    )  # fmt: skip
-
-
 @pytest.mark.timeout(1200)
 def test_spawn_latency(
     make_feature: Callable[[list[str]], Feature],
@@ -70,13 +63,13 @@ def test_spawn_latency(
             for i in range(RUNS + 1):  # run 0 warms caches and is not counted
                 secret = ("--git-secret", git_secret)
                 pod, seconds = _ours(feature, f"T{100 + i}", watcher, *secret)
-                _delete(installed, pod)
+                delete_pods(installed, pod)
                 bpod, bseconds = _baseline(feature, installed, f"T{200 + i}", watcher, *secret)
-                _delete(installed, bpod)
+                delete_pods(installed, bpod)
                 late = _baseline(
                     feature, installed, f"T{300 + i}", watcher, *secret, configmap_first=False
                 )
-                _delete(installed, late[0])
+                delete_pods(installed, late[0])
                 if i:
                     ours.append(seconds)
                     base.append(bseconds)

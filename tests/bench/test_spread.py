@@ -27,7 +27,7 @@ from pytest_kind import KindCluster
 
 from tests.bench.figures import Figure, Recorder
 from tests.bench.kube_watch import RunningTimes
-from tests.bench.manifest import Doc, dry_run, on, renamed
+from tests.bench.manifest import Doc, delete_pods, dry_run, on, renamed
 from tests.e2e.cluster import NAMESPACE, Kubectl, agent_nodes
 from tests.e2e.conftest import Feature
 
@@ -52,21 +52,13 @@ def _batch(
     kubectl.run("apply", "-f", "-", input_text="---\n".join(manifests))
     seconds = max(watcher.running_at(pod) for pod in names) - start
     nodes = {_node_of(kubectl, pod) for pod in names}
-    _delete(kubectl, names)
+    delete_pods(kubectl, *names)
     return seconds, nodes
 
 
 def _node_of(kubectl: Kubectl, pod: str) -> str:
     jsonpath = "jsonpath={.spec.nodeName}"
     return kubectl.run("get", "pod", pod, "-n", NAMESPACE, "-o", jsonpath).stdout.strip()
-
-
-def _delete(kubectl: Kubectl, pods: list[str]) -> None:
-    objects = [obj for pod in pods for obj in (f"pod/{pod}", f"configmap/{pod}-task")]
-    kubectl.run(
-        "delete", *objects, "-n", NAMESPACE, "--grace-period=1", "--ignore-not-found",
-        "--wait=true",
-    )  # fmt: skip
 
 
 @pytest.mark.timeout(1800)
