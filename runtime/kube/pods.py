@@ -235,9 +235,9 @@ def free_slot(core: CoreApi, pod: dict[str, Any], *, replace: bool, clock: Clock
 def _create_configmap(core: CoreApi, body: Manifest) -> Manifest:
     """Create the ConfigMap ``body``; return it as stored (its uid and resourceVersion).
 
-    One of the same name in the way is left by an earlier run (a late garbage collector,
-    or a spawn killed before its pod existed): it is used when this very spawn made it
-    (the same run id: a request sent twice), else replaced once.
+    Its name carries the spawn's run id (:func:`runtime.spawn.names.configmap_name`), so
+    one in the way is this very spawn's request sent twice by the HTTP client (used);
+    anything else is refused, never replaced: it may be mounted by a running pod.
     """
     from kubernetes.client.exceptions import ApiException
 
@@ -247,21 +247,15 @@ def _create_configmap(core: CoreApi, body: Manifest) -> Manifest:
     except ApiException as err:
         if status_of(err) != 409:
             raise _api_error(err, f"creating configmap {name}", namespace) from err
+        conflict = err
     try:
-        stale = as_plain(core.read_namespaced_config_map(name, namespace))
-        if _ours(stale, body):
-            log.info("configmap %s was created by this spawn already (a request sent twice)", name)
-            return stale
-        log.info("replacing configmap %s left by an earlier run", name)
-        _delete_configmap(core, name, namespace, uid=_uid(stale))
-        return as_plain(core.create_namespaced_config_map(namespace, body))
+        existing = as_plain(core.read_namespaced_config_map(name, namespace))
     except ApiException as err:
-        if status_of(err) != 404:  # 404: the garbage collector removed it between our calls
-            raise _api_error(err, f"replacing stale configmap {name}", namespace) from err
-    try:
-        return as_plain(core.create_namespaced_config_map(namespace, body))
-    except ApiException as again:
-        raise _api_error(again, f"creating configmap {name}", namespace) from again
+        raise _api_error(err, f"reading configmap {name}", namespace) from err
+    if not _ours(existing, body):
+        raise _api_error(conflict, f"creating configmap {name}", namespace) from conflict
+    log.info("configmap %s was created by this spawn already (a request sent twice)", name)
+    return existing
 
 
 def _uid(obj: Manifest) -> str:
@@ -271,8 +265,8 @@ def _uid(obj: Manifest) -> str:
 def _delete_configmap(core: CoreApi, name: str, namespace: str, uid: str = "") -> None:
     """Delete a ConfigMap; one already gone (garbage-collected meanwhile) is fine.
 
-    With ``uid``, only that very object: one made again since under the same name (by
-    another spawn of the task) is refused by the API server (409), not deleted.
+    With ``uid``, only that very object: one made again since under the same name is
+    refused by the API server (409), not deleted.
     """
     from kubernetes.client.exceptions import ApiException
 
@@ -307,8 +301,8 @@ def _create_pod(core: CoreApi, pod: Manifest) -> Manifest:
 def _adopt(core: CoreApi, configmap: Manifest, owned: Manifest) -> None:
     """Patch ``configmap`` to the ``ownerReferences`` of ``owned`` (the same, owned by the pod).
 
-    The patch carries the resourceVersion we created: a ConfigMap replaced since (by
-    another spawn of the task) is refused (409), never adopted by our pod.
+    The patch carries the resourceVersion we created: a ConfigMap changed or made again
+    since is refused (409), never adopted by our pod.
     """
     from kubernetes.client.exceptions import ApiException
 
@@ -394,8 +388,8 @@ def _rollback_configmap(core: CoreApi, made: Manifest, namespace: str) -> None:
     try:
         _delete_configmap(core, name, namespace, uid=_uid(made))
     except ApiException as err:
-        if status_of(err) == 409:  # replaced since by another spawn of the task: its own
-            log.info("configmap %s is another spawn's now: left to it", name)
+        if status_of(err) == 409:  # made again since under this name: not ours to delete
+            log.info("configmap %s is not the one this spawn made any more: left alone", name)
             return
         error = _api_error(err, f"deleting configmap {name}")
         log.error("could not delete configmap %s after a failed spawn: %s", name, error.message)

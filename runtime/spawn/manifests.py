@@ -181,7 +181,7 @@ def render_configmap(spec: PodSpecInput, owner_uid: str | None = None) -> dict[s
         else:
             binary[item.key] = base64.b64encode(item.content).decode("ascii")
     metadata: dict[str, Any] = {
-        "name": configmap_name(spec.name),
+        "name": configmap_name(spec.name, spec.run_id),
         "namespace": spec.namespace,
         "labels": object_labels(spec),
     }
@@ -280,7 +280,7 @@ def _volumes(spec: PodSpecInput) -> list[dict[str, Any]]:
         {
             "name": "task",
             "configMap": {
-                "name": configmap_name(spec.name),
+                "name": configmap_name(spec.name, spec.run_id),
                 "items": task_items,
                 "defaultMode": 0o444,
             },

@@ -79,9 +79,15 @@ def pod_name(feature: str, task_id: str, repo: str = "") -> str:
     return "-".join(parts)
 
 
-def configmap_name(pod: str) -> str:
-    """Return the name of the task ConfigMap belonging to pod ``pod``."""
-    return f"{pod}-task"
+def configmap_name(pod: str, run: str) -> str:
+    """Return the name of the task ConfigMap of pod ``pod`` in the spawn with run id ``run``.
+
+    One name per spawn, not per pod: two spawns of one task racing (two dispatchers)
+    each create their own ConfigMap and only the pod create decides which runs, so the
+    loser never deletes or replaces the ConfigMap the winner's pod mounts.  A DNS
+    subdomain: at most 63 + 6 + 22 characters.
+    """
+    return f"{pod}-task-{run}"
 
 
 def label_value(text: str) -> str:

@@ -31,7 +31,8 @@ from runtime.spawn import names
 from tests.unit.fakes import SpawnClock, SpawnCore, api_exception, feature_repo, git, spawn_pod
 
 POD = names.pod_name("001-photo-albums", "T012", "https://git.example.com/acme/photos.git")
-CM = f"{POD}-task"
+RUN = "20261125t120000-abc123"
+CM = names.configmap_name(POD, RUN)
 TASK_LABELS = {
     labels.MANAGED_BY: "speckit-pods",
     labels.TASK: "T012",
@@ -48,6 +49,12 @@ def repo(tmp_path: Path) -> Path:
 @pytest.fixture
 def clock() -> SpawnClock:
     return SpawnClock()
+
+
+@pytest.fixture(autouse=True)
+def run_id(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every spawn here has run id ``RUN`` (so its ConfigMap is ``CM``)."""
+    monkeypatch.setattr(names, "run_id", lambda now=None: RUN)
 
 
 def opts(**changes: Any) -> spawn.SpawnOptions:
@@ -441,79 +448,83 @@ def test_a_terminating_pod_on_a_live_node_is_waited_for(repo: Path, clock: Spawn
     assert ("delete_namespaced_pod", POD) not in core.calls  # its kubelet stops it
 
 
-STALE_OWNERS = {
-    "a late garbage collector": [{"uid": "uid-gone"}],
-    "a spawn killed before its pod": None,
-}
-
-
-@pytest.mark.parametrize("left_by", list(STALE_OWNERS))
-def test_a_stale_configmap_is_replaced(repo: Path, clock: SpawnClock, left_by: str) -> None:
-    core = SpawnCore()
-    meta: dict[str, Any] = {"name": CM, "uid": "cm-uid-old", "labels": {labels.RUN: "old-run"}}
-    if STALE_OWNERS[left_by]:
-        meta["ownerReferences"] = STALE_OWNERS[left_by]
-    core.configmaps[CM] = {"metadata": meta, "data": {"prompt.md": "old"}}
-    assert run(repo, core, clock)[0] == 0
-    cm = core.configmaps[CM]
-    assert cm["metadata"]["ownerReferences"][0]["uid"] == core.pods[POD]["metadata"]["uid"]
-    assert cm["data"]["prompt.md"] != "old"
-    assert writes(core) == [
-        ("create_namespaced_config_map", CM),  # 409
-        ("delete_namespaced_config_map", CM),
-        ("create_namespaced_config_map", CM),
-        ("create_namespaced_pod", POD),
-        ("patch_namespaced_config_map", CM),
-    ]
-
-
-def test_a_stale_configmap_made_again_meanwhile_is_not_deleted(
+def test_a_configmap_of_an_earlier_run_does_not_stand_in_the_way(
     repo: Path, clock: SpawnClock
 ) -> None:
-    """Between our read and our delete another spawn replaced it: the delete is refused."""
-
-    class Swapped(SpawnCore):
-        def read_namespaced_config_map(self, name: str, namespace: str, **kw: Any) -> Any:
-            found = super().read_namespaced_config_map(name, namespace, **kw)
-            self.configmaps[name]["metadata"]["uid"] = "cm-uid-another-spawn"
-            return found
-
-    core = Swapped()
-    core.configmaps[CM] = {"metadata": {"name": CM, "uid": "cm-uid-old", "labels": {}}}
-    with pytest.raises(KubeApiError, match="replacing stale configmap"):
-        run(repo, core, clock)
-    assert core.configmaps[CM]["metadata"]["uid"] == "cm-uid-another-spawn"
-    assert not core.pods
-
-
-class GarbageCollectedCore(SpawnCore):
-    """The garbage collector removes the stale ConfigMap right after ``read_at`` reads."""
-
-    read_at: str = "after"  # "before": gone before our read; "after": before our delete
-
-    def read_namespaced_config_map(self, name: str, namespace: str, **kw: Any) -> Any:
-        if self.read_at == "before":
-            self.configmaps.pop(name, None)
-        found = super().read_namespaced_config_map(name, namespace, **kw)
-        self.configmaps.pop(name, None)
-        return found
-
-
-@pytest.mark.parametrize("read_at", ["before", "after"])
-def test_a_stale_configmap_collected_while_we_replace_it_is_fine(
-    repo: Path, clock: SpawnClock, read_at: str
-) -> None:
-    core = GarbageCollectedCore()
-    core.read_at = read_at
-    core.configmaps[CM] = {
-        "metadata": {"name": CM, "ownerReferences": [{"uid": "uid-gone"}]},
-        "data": {"prompt.md": "old"},
-    }
-    core.fail["create_namespaced_config_map"] = api_exception(409, "Conflict", "exists")
+    """Left by a spawn killed before its pod: the sweep deletes it after 10 min, not spawn."""
+    core = SpawnCore()
+    old = names.configmap_name(POD, "20261125t110000-0ld000")
+    core.configmaps[old] = {"metadata": {"name": old, "labels": {labels.RUN: "old-run"}}}
     assert run(repo, core, clock)[0] == 0
-    cm = core.configmaps[CM]
-    assert cm["metadata"]["ownerReferences"][0]["uid"] == core.pods[POD]["metadata"]["uid"]
-    assert cm["data"]["prompt.md"] != "old"
+    assert set(core.configmaps) == {old, CM}
+    assert ("delete_namespaced_config_map", old) not in core.calls
+
+
+def test_a_configmap_in_the_way_is_refused_never_replaced(repo: Path, clock: SpawnClock) -> None:
+    """Not this spawn's (another run id): it may be mounted by a pod, so it stays."""
+    core = SpawnCore()
+    theirs = {"name": CM, "uid": "cm-uid-theirs", "labels": {labels.RUN: "another-run"}}
+    core.configmaps[CM] = {"metadata": theirs, "data": {"prompt.md": "theirs"}}
+    with pytest.raises(KubeApiError, match="creating configmap") as info:
+        run(repo, core, clock)
+    assert "\n" not in info.value.message
+    assert core.configmaps[CM]["data"] == {"prompt.md": "theirs"} and not core.pods
+    assert [c for c in writes(core) if "delete" in c[0]] == []
+
+
+RUN_B = "20261125t120000-b0b000"
+RACE_POINTS = (
+    "create_namespaced_config_map",
+    "create_namespaced_pod",
+    "patch_namespaced_config_map",
+)
+
+
+@pytest.mark.parametrize("point", RACE_POINTS)
+def test_two_spawns_of_one_task_racing_leave_the_winner_whole(
+    repo: Path, clock: SpawnClock, monkeypatch: pytest.MonkeyPatch, point: str
+) -> None:
+    """Two dispatchers spawn the task at once: A's whole spawn runs inside B's, just
+    before B's call ``point``, i.e. after B found the task's slot free.  The pod create
+    decides; the loser deletes only its own ConfigMap, and the winner's pod mounts one
+    that exists and that it owns.  (CI once saw B replace the ConfigMap of A's new pod
+    before B lost the pod create, leaving A's pod stuck on a missing ConfigMap.)"""
+    outcome: dict[str, BaseException | int] = {}
+
+    def spawn(who: str, run_id: str) -> None:
+        monkeypatch.setattr(names, "run_id", lambda now=None: run_id)
+        try:
+            outcome[who] = run(repo, core, clock)[0]
+        except AlreadyRunningError as err:
+            outcome[who] = err
+
+    class Racing(SpawnCore):
+        def __getattribute__(self, name: str) -> Any:
+            method = super().__getattribute__(name)
+            if name != point or started:
+                return method
+
+            def after_a(*args: Any, **kw: Any) -> Any:
+                started.add("A")
+                spawn("A", RUN)
+                return method(*args, **kw)
+
+            return after_a
+
+    started: set[str] = set()
+    core = Racing()
+    spawn("B", RUN_B)
+    winner, loser = ("A", "B") if point != "patch_namespaced_config_map" else ("B", "A")
+    assert outcome[winner] == 0 and isinstance(outcome[loser], AlreadyRunningError), outcome
+    pod = core.pods[POD]
+    won_run = {"A": RUN, "B": RUN_B}[winner]
+    assert pod["metadata"]["labels"][labels.RUN] == won_run
+    (mounted,) = [v["configMap"]["name"] for v in pod["spec"]["volumes"] if v["name"] == "task"]
+    assert set(core.configmaps) == {mounted} == {names.configmap_name(POD, won_run)}
+    owners = core.configmaps[mounted]["metadata"]["ownerReferences"]
+    assert owners == [
+        {"apiVersion": "v1", "kind": "Pod", "name": POD, "uid": pod["metadata"]["uid"]}
+    ]
 
 
 def test_a_refused_configmap_creates_nothing(repo: Path, clock: SpawnClock) -> None:
@@ -580,7 +591,7 @@ def test_an_owner_patch_the_role_refuses_says_to_reapply_the_role(
 def test_a_configmap_replaced_before_the_patch_is_not_adopted(
     repo: Path, clock: SpawnClock
 ) -> None:
-    """Another spawn of the task replaced our ConfigMap while we created the pod."""
+    """Our ConfigMap was deleted and made again (by hand) while we created the pod."""
 
     class Replaced(SpawnCore):
         def create_namespaced_pod(self, namespace: str, body: Any, **kw: Any) -> Any:

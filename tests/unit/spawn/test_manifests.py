@@ -403,7 +403,7 @@ def test_task_volume_restores_the_context_tree() -> None:
     the_spec = spec()
     volumes = {v["name"]: v for v in manifests.render_pod(the_spec)["spec"]["volumes"]}
     task = volumes["task"]["configMap"]
-    assert task["name"] == names.configmap_name(the_spec.name)
+    assert task["name"] == names.configmap_name(the_spec.name, the_spec.run_id)
     assert task["items"] == [
         {"key": "prompt.md", "path": "prompt.md"},
         {"key": "ctx.0", "path": "context/spec.md"},

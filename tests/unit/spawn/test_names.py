@@ -46,7 +46,9 @@ def test_empty_inputs_still_give_a_valid_name() -> None:
 def test_pod_name_is_always_a_dns_label(feature: str, task: str) -> None:
     name = names.pod_name(feature, task)
     assert names.is_dns_label(name), name
-    cm = names.configmap_name(name)  # a DNS subdomain: <= 253, labels joined by dots
+    cm = names.configmap_name(
+        name, names.run_id()
+    )  # a DNS subdomain: <= 253, labels joined by dots
     assert len(cm) <= 253 and re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", cm)
 
 
