@@ -24,6 +24,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from runtime.common.timestamps import parse_rfc3339
 from runtime.contract.outcome import NO_VERDICT, Result, Status, status_for_exit_code
 from runtime.kube import labels
 from runtime.kube.pod import (
@@ -148,7 +149,8 @@ def _from_container(pod: Pod, last_lines: Sequence[str]) -> Outcome | None:
     name = RESULT_CONTAINER if view.has_git_side else AGENT_CONTAINER
     code, why = int(state.get("exitCode", -1)), str(state.get("reason") or "")
     ended = f"exit {code}" + (f", {why}" if why else "")
-    killed = f"the {name} container was killed ({ended}) before it printed a result"
+    killed = f"the {name} container was killed ({ended}){_when(view, name, state)}"
+    killed += " before it printed a result"
     if why == "OOMKilled":
         text = f"out of memory (limit {view.limit_of(name)}): {killed}"
         return Outcome(Status.FAILED, text, lost=True, hint=_hint(view))
@@ -160,6 +162,27 @@ def _from_container(pod: Pod, last_lines: Sequence[str]) -> Outcome | None:
         return Outcome(status, text)
     text = f"the {name} container exited {code}" + (f" ({why})" if why else "")
     return Outcome(Status.UNKNOWN, text + _tail(last_lines), hint=_hint(view))
+
+
+def _when(view: PodView, name: str, state: dict[str, Any]) -> str:
+    """`` 61s after the agent container ended (grace period 60s),``: when the kill came.
+
+    Tells a kill at the end of the grace period (the git side did not finish in time)
+    from one that came early (an eviction, a node under pressure, a runtime fault).
+    """
+    if name == AGENT_CONTAINER:
+        return ""
+    agent = view.agent_terminated
+    killed_at = parse_rfc3339(str(state.get("finishedAt") or ""))
+    if agent is None:
+        return " while the agent container still ran,"
+    agent_at = parse_rfc3339(str(agent.get("finishedAt") or ""))
+    if killed_at is None or agent_at is None:
+        return ""
+    seconds = round((killed_at - agent_at).total_seconds())
+    grace = view.grace_seconds
+    of = f" (grace period {grace}s)" if grace is not None else ""
+    return f" {seconds}s after the agent container ended{of},"
 
 
 def _states(view: PodView) -> str:

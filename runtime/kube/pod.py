@@ -177,6 +177,14 @@ class PodView:
         return int(value) if value is not None else None
 
     @property
+    def grace_seconds(self) -> int | None:
+        """The grace period its containers get: the deletion's, else the spec's."""
+        value = _dig(self.raw, "metadata", "deletionGracePeriodSeconds")
+        if value is None:
+            value = _dig(self.raw, "spec", "terminationGracePeriodSeconds")
+        return int(value) if value is not None else None
+
+    @property
     def statuses(self) -> list[dict[str, Any]]:
         """Every container's status: init containers (the ``git`` sidecar) first."""
         found: list[dict[str, Any]] = []

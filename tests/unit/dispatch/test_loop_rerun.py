@@ -19,7 +19,10 @@ from tests.unit.dispatch.test_loop import FakeBackend, RecordingView, plan, run
 from tests.unit.dispatch.test_loop_integration import BRANCH, FakeIntegrator, dispatch
 from tests.unit.fakes import exited, make_pod, running
 
-KILLED = "the git container was killed (exit 137, Error) before it printed a result"
+KILLED = (
+    "the git container was killed (exit 137, Error) 0s after the agent container ended, "
+    "before it printed a result"
+)
 RERUN = f"{KILLED}; rerunning once"
 
 # how one pod of a task ended: (its pod as the API shows it, the result line, deleted)

@@ -184,7 +184,7 @@ def test_an_oom_killed_git_container_names_its_own_limit() -> None:
     assert outcome.status is Status.FAILED and outcome.lost
     assert outcome.reason == (
         "out of memory (limit 1Gi): the git container was killed (exit 137, OOMKilled) "
-        "before it printed a result"
+        "0s after the agent container ended, before it printed a result"
     )
 
 
@@ -306,7 +306,26 @@ def test_a_kill_shown_only_in_the_last_state_is_read_from_there() -> None:
     outcome = classify(pod, None)
     assert outcome.lost
     assert outcome.reason == (
-        "the git container was killed (exit 137, Error) before it printed a result"
+        "the git container was killed (exit 137, Error) 0s after the agent container ended, "
+        "before it printed a result"
+    )
+
+
+def test_a_kill_says_when_it_came_after_the_agent_ended() -> None:
+    """61 s after the agent ended with a 60 s grace: the git side ran out of its grace."""
+    git = exited(137, "Error")
+    git["terminated"]["finishedAt"] = "2025-01-01T00:01:44Z"
+    pod = spawned(exited(0), git, phase="Failed")
+    pod["spec"]["terminationGracePeriodSeconds"] = 60
+    assert classify(pod, None).reason == (
+        "the git container was killed (exit 137, Error) 61s after the agent container "
+        "ended (grace period 60s), before it printed a result"
+    )
+    pod["metadata"]["deletionGracePeriodSeconds"] = 5  # a delete's own grace wins
+    assert "(grace period 5s)" in classify(pod, None).reason
+    while_running = spawned(running(), git, phase="Running")
+    assert "killed (exit 137, Error) while the agent container still ran, before" in (
+        classify(while_running, None).reason
     )
 
 

@@ -204,7 +204,10 @@ def test_a_pod_ended_without_a_result_names_the_dead_container_and_hints(
     fin, core, out, err = finisher(tmp_path, Options(), pod)
     assert fin(ended) == 9
     assert out.getvalue().startswith("[T012] RESULT status=unknown exit=9 ")
-    reason = "the git container was killed (exit 137, Error) before it printed a result"
+    reason = (
+        "the git container was killed (exit 137, Error) 0s after the agent container ended, "
+        "before it printed a result"
+    )
     assert f'reason="{reason}"' in out.getvalue()
     lines = err.getvalue().splitlines()
     assert f"WARNING: [T012] unknown: {reason}" in lines
