@@ -30,7 +30,7 @@ from runtime.agent.config import AgentConfig, ConfigError, load
 from runtime.agent.gitops import Checkout, Git, GitError, Repo
 from runtime.agent.handoff import Verdict
 from runtime.agent.llm_usage import OverBudget, read_usage
-from runtime.agent.shutdown import Shutdown, TerminatedError
+from runtime.agent.shutdown import LateWatch, Shutdown, TerminatedError
 from runtime.contract.outcome import NO_VERDICT, Result, Status
 from runtime.contract.pod import (
     HANDOFF_DIR,
@@ -44,6 +44,8 @@ from runtime.contract.start import describe
 POLL_SECONDS = 0.5
 RELAY_SECONDS = 0.1  # the agent's lines reach the pod's log within this (~50 ms on average)
 VERDICT_GRACE_SECONDS = 8.0  # of the 45 s after SIGTERM
+# no result this long after SIGTERM (10 s before the SIGKILL): say where the side is stuck
+LATE_RESULT_SECONDS = SIGTERM_BUDGET_SECONDS + 5.0
 UMASK = 0o002  # the work tree is group-writable: the agent (same group) edits it
 STATE_FILE = ".speckit-pods/state.json"
 
@@ -398,12 +400,15 @@ def main(env: Mapping[str, str] | None = None) -> int:
     os.umask(UMASK)
     shutdown = Shutdown()
     shutdown.install()
+    late = LateWatch(LATE_RESULT_SECONDS)
+    late.start()
     env = os.environ if env is None else env
     try:
         cfg = load(env)
     except ConfigError as err:
         result = _failed_config(env, err, shutdown)
         print(result.to_line(), flush=True)
+        late.done()
         return result.status.exit_code
     redact = (credentials.read_token(cfg.credentials_dir),)
     transcript = session_store.Transcript(redact)
@@ -417,4 +422,5 @@ def main(env: Mapping[str, str] | None = None) -> int:
             _abort(cfg.handoff_dir, result.reason, shutdown)
     sys.stderr.flush()
     print(result.to_line(), flush=True)
+    late.done()
     return result.status.exit_code
