@@ -40,14 +40,13 @@ def renamed(
     retried by the kubelet (``configmap_first=False`` measures that retry).
     """
     docs = copy.deepcopy(docs)
-    old = next(d["metadata"]["name"] for d in docs if d["kind"] == "Pod")
     out: list[Doc] = []
     for doc in docs:
         doc["metadata"].pop("ownerReferences", None)
         if doc["kind"] == "Pod":
             doc["metadata"]["name"] = name
             for volume in doc["spec"]["volumes"]:
-                if volume.get("configMap", {}).get("name") == f"{old}-task":
+                if volume["name"] == "task":  # spawn's own name carries its run id
                     volume["configMap"]["name"] = f"{name}-task"
             if edit is not None:
                 edit(doc)

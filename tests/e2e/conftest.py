@@ -396,6 +396,12 @@ def result_line(done: subprocess.CompletedProcess[str]) -> str:
     return lines[0]
 
 
+def task_configmap(kubectl: Kubectl, pod: str) -> str:
+    """The name of the task ConfigMap ``pod`` mounts (one per spawn: it carries the run id)."""
+    volumes = kubectl.json("get", "pod", pod, "-n", NAMESPACE)["spec"]["volumes"]
+    return str(next(v["configMap"]["name"] for v in volumes if v["name"] == "task"))
+
+
 def feature_objects(kubectl: Kubectl, kind: str, feature: Feature) -> list[str]:
     """Names of the ``kind`` objects (pods, configmaps) labelled with ``feature``."""
     selector = f"{labels.FEATURE}={label_value(feature.name)}"

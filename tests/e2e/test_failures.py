@@ -26,6 +26,7 @@ from tests.e2e.conftest import (
     result_line,
     spawn,
     tail_all,
+    task_configmap,
 )
 from tests.e2e.gitea import GiteaServer, git
 
@@ -122,7 +123,7 @@ def test_failed_pods_are_kept_with_their_configmap_and_nothing_else(
     mine = set(failed) | {batch.pods[VERIFY_TASK]}
     assert set(feature_objects(installed, "pods", batch.feature)) == mine
     assert set(feature_objects(installed, "configmaps", batch.feature)) == {
-        f"{pod}-task" for pod in mine
+        task_configmap(installed, pod) for pod in mine
     }
     for pod in failed:
         meta: dict[str, Any] = installed.json("get", "pod", pod, "-n", NAMESPACE)["metadata"]

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 
 from tests.e2e.cluster import Kubectl, wait_for
-from tests.e2e.conftest import TAIL, Feature, run_script, spawn
+from tests.e2e.conftest import TAIL, Feature, run_script, spawn, task_configmap
 from tests.e2e.gitea import GiteaServer
 from tests.support.scripted_llm import Marker, write_target
 
@@ -23,6 +23,7 @@ def test_async_task_commits_to_its_branch_and_streams(
     feature = make_feature(["- [ ] T010 [ASYNC] [US1] Write the greeting file scripted:write"])
     base_before = gitea.branch_commit(feature.repo, "main")
     pod = spawn(feature, "T010")
+    configmap = task_configmap(installed, pod)
 
     # F2: the first agent line arrives on stdout before the pod ends.
     lines: list[str] = []
@@ -64,7 +65,7 @@ def test_async_task_commits_to_its_branch_and_streams(
         f"configmap of {pod} garbage-collected",
         lambda: (
             installed.run(
-                "get", "configmap", f"{pod}-task", "-n", "speckit-pods", check=False
+                "get", "configmap", configmap, "-n", "speckit-pods", check=False
             ).returncode
             != 0
         ),
