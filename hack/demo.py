@@ -21,6 +21,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import urllib.parse
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
@@ -166,12 +167,30 @@ def developer_git(gitea: GiteaServer, repo: str) -> dict[str, str]:
     }
 
 
+INTEGRATE_RE = re.compile(r"Integrate (T\d+) ")  # the integration pod's merge subjects
+
+
+def integrated_tasks(gitea: GiteaServer, repo: str, branch: str) -> list[str]:
+    """The tasks merged into ``branch``, oldest first, from its merge commits' subjects."""
+    ref = urllib.parse.quote(branch, safe="")
+    commits = gitea.api("GET", f"/repos/{gitea.owner}/{repo}/commits?sha={ref}&limit=50")
+    subjects = [str(c["commit"]["message"]) for c in reversed(commits or [])]
+    return [m.group(1) for m in map(INTEGRATE_RE.match, subjects) if m]
+
+
 def report(gitea: GiteaServer, repo: str, kubectl: Kubectl, cluster: str) -> None:
     """Print the pushed branches and how to look around and tear down."""
     branches = [b for b in gitea.list_branches(repo) if b != "main"]
     print(f"\nBranches pushed to {gitea.host_url}/{gitea.owner}/{repo}:")
     for branch in branches or ["(none)"]:
         print(f"  {branch}")
+    integration = f"specs/{FEATURE}/integration"
+    if integration in branches:
+        merged = integrated_tasks(gitea, repo, integration)
+        print(f"\nIntegration branch {integration} (one merge commit per task, in order):")
+        print(f"  {', '.join(merged) or '(no task merged)'}")
+    else:
+        print(f"\nIntegration branch {integration}: not pushed (see the dispatcher's lines)")
     pulls = gitea.api("GET", f"/repos/{gitea.owner}/{repo}/pulls?state=open&limit=50")
     print("\nDraft pull requests (opened by --pr with your git credentials):")
     for pull in sorted(pulls, key=lambda p: int(p["number"])) or [None]:
