@@ -9,6 +9,7 @@ process's ``VmHWM`` from ``/proc`` until it exits.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import threading
 import time
@@ -149,3 +150,27 @@ def turns_per_task(requests: Sequence[LoggedRequest], feature: Feature, turn: in
 def selector_of(feature: Feature) -> str:
     """Label selector of the feature's pods."""
     return f"{labels.FEATURE}={label_value(feature.name)}"
+
+
+_RERUN = re.compile(r"^WARNING: \[([^\]]+)\] (.*); rerunning once$", re.MULTILINE)
+
+
+def reruns(output: str) -> dict[str, str]:
+    """Task id -> why, for each task the dispatcher ran again once (its pod was lost).
+
+    A pod lost before its result (the git container killed, the node gone) is run again
+    once, by design: such a task has two pods and may have two agent runs.  Tests that
+    count pods per task allow exactly that, and only when the dispatcher said so.
+    """
+    return {match.group(1): match.group(2) for match in _RERUN.finditer(output)}
+
+
+def runs_allowed(ids: Sequence[str], output: str) -> Counter[str]:
+    """One pod (or agent run) per task; two for a task the dispatcher said it reran."""
+    again = reruns(output)
+    return Counter({tid: 2 if tid in again else 1 for tid in ids})
+
+
+def at_most(counted: Counter[str], allowed: Counter[str]) -> bool:
+    """Every task counted at least once and at most as often as ``allowed``, no other task."""
+    return set(counted) == set(allowed) and all(counted[t] <= allowed[t] for t in allowed)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections import Counter
 from collections.abc import Callable
 
 import pytest
@@ -18,7 +17,7 @@ import pytest
 from tests.e2e.cluster import NAMESPACE, REPO_ROOT, Kubectl, wait_for
 from tests.e2e.conftest import Feature, feature_objects
 from tests.e2e.gitea import GiteaServer
-from tests.e2e.observe import PeakRss, PodCensus, selector_of
+from tests.e2e.observe import PeakRss, PodCensus, reruns, runs_allowed, selector_of
 from tests.support.scripted_llm import Marker, write_target
 
 RUN_ASYNC = REPO_ROOT / "scripts" / "run-async.sh"
@@ -72,7 +71,9 @@ def test_twenty_tasks_eight_at_a_time(
     print(f"\ndispatcher ({rss.command}) peak RSS: {rss.peak_mib:.1f} MiB; "
           f"peak live pods: {census.peak}")  # fmt: skip
 
-    assert census.pods_per_task() == Counter(dict.fromkeys(ids, 1)), census.pods_per_task()
+    again = reruns(out)  # a lost pod is run again once, by design: said, with why
+    print(f"reruns: {again or 'none'}")
+    assert census.pods_per_task() == runs_allowed(ids, out), (census.pods_per_task(), out)
     assert MAX_PARALLEL // 2 < census.peak <= MAX_PARALLEL, (census.peak, census.errors)
     branches = [b for b in gitea.list_branches(feature.repo) if b != "main"]
     assert sorted(branches) == sorted(feature.branch(tid) for tid in ids)
